@@ -1,0 +1,90 @@
+"""The `trackstudio` command line.
+
+    trackstudio [PATH]                         open the GUI (on a video, image folder or project)
+    trackstudio demo [--selftest]              the GUI on the bundled sample clip
+    trackstudio track VIDEO --prompts P.json --out R.json|R.npz
+    trackstudio export IN --out OUT            convert between annotation formats
+    trackstudio info VIDEO                     describe a video
+    trackstudio eval SEQ_DIR...                metrics on sequences with ground truth
+    trackstudio models [list|download|remove|import]
+
+Bad input ends with a one-line message on stderr and a non-zero exit code, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+def _add_tracker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--box-tracker", help="box tracker name (see `trackstudio models`); default: the best built-in")
+    p.add_argument("--mask-tracker", help="mask tracker name; default: the best built-in")
+    p.add_argument("--point-tracker", help="point tracker name; default: the best built-in")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="TRACKER=PATH",
+                   help="use a local checkpoint file for a tracker (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="trackstudio", description="Label video by clicking; trackers do the rest.")
+    ap.add_argument("--version", action="version", version=f"trackstudio {__version__}")
+    sub = ap.add_subparsers(dest="command")
+
+    p = sub.add_parser("gui", help="open the annotation window (the default command)")
+    p.add_argument("path", nargs="?", help="video file, image folder or .tsproj project")
+
+    p = sub.add_parser("demo", help="open the bundled sample clip, prompted and ready to propagate")
+    p.add_argument("--selftest", action="store_true", help="run the demo flow headless and exit 0 on success")
+
+    p = sub.add_parser("track", help="track every object of a prompt file through a video")
+    p.add_argument("video", help="video file or folder of frames")
+    p.add_argument("--prompts", required=True, help="TrackStudio JSON file with keyframes")
+    p.add_argument("--out", required=True, help="result file: .json (TrackStudio JSON) or .npz")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tracker_options(p)
+
+    p = sub.add_parser("export", help="convert annotations between formats (json, npz, png folder, tsproj)")
+    p.add_argument("src", help="TrackStudio JSON or .tsproj project")
+    p.add_argument("--out", required=True, help=".json, .npz, .tsproj, or a folder for PNG masks")
+    p.add_argument("--video", help="video the annotations belong to (needed for PNG import)")
+
+    p = sub.add_parser("info", help="describe a video or image folder")
+    p.add_argument("video")
+
+    p = sub.add_parser("eval", help="run trackers on sequences with ground truth and print metrics")
+    p.add_argument("seqs", nargs="+", help="sequence folders (frames/*.jpg + gt.npz)")
+    p.add_argument("--kinds", default="box,mask,point")
+    _add_tracker_options(p)
+
+    p = sub.add_parser("models", help="list, download, import or remove tracker weights")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "download", "remove", "import"])
+    p.add_argument("name", nargs="?", help="tracker or weights file name")
+    p.add_argument("file", nargs="?", help="local file, for import")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    known = {"gui", "demo", "track", "export", "info", "eval", "models", "-h", "--help", "--version"}
+    if not argv or argv[0] not in known:
+        argv = ["gui", *argv]  # `trackstudio PATH` opens the GUI
+    args = build_parser().parse_args(argv)
+    from . import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except commands.CliError as exc:
+        print(f"trackstudio {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"trackstudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""DAVIS-style masks: one indexed (palette) PNG per frame, `00012.png`, pixel value = obj_id."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from app.video import VideoInfo
+
+from .atomic import atomic_write_bytes
+from .colors import davis_palette
+from .errors import FormatError
+from .labelmap import label_map, mask_objects
+from .objects import FrameState, TrackObject
+from .rle import MaskRLE
+from .schema import check_fits_video
+from .store import AnnotationStore
+
+_MAX_LABEL = 255  # an 8-bit palette PNG holds labels 0..255; 0 is the background
+
+
+def export_png_masks(store: AnnotationStore, video: VideoInfo, out_dir: str | os.PathLike) -> list[Path]:
+    """Write `<frame_idx:05d>.png` for every frame of the video (frames without masks are all 0).
+
+    Mask objects must have ids 1..255 (FormatError otherwise); other files in `out_dir` are left
+    alone. Returns the written paths.
+    """
+    check_fits_video(store, video)
+    objects = mask_objects(store, _MAX_LABEL, "an 8-bit indexed PNG")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    palette = davis_palette().tobytes()
+    written = []
+    for frame_idx in range(video.num_frames):
+        labels = label_map(store, objects, frame_idx, (video.height, video.width), np.uint8)
+        image = Image.frombytes("P", (video.width, video.height), labels.tobytes())
+        image.putpalette(palette)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        path = out_dir / f"{frame_idx:05d}.png"
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append(path)
+    return written
+
+
+def import_png_masks(folder: str | os.PathLike, store: AnnotationStore, video: VideoInfo, *,
+                     resize: bool = False, keyframe: bool = True) -> list[TrackObject]:
+    """Read `<frame_idx>.png` label maps into new mask objects, one per non-zero value (one undo step).
+
+    An object takes its label value as id when that id is free in the store, else the next free
+    id. The PNGs must be indexed, 8-bit grey or 1-bit and of the video's size; `resize=True` instead
+    scales other sizes to it (nearest neighbour). Every file is checked before the store changes.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not files:
+        raise FormatError(f"no PNG masks in {folder}")
+    masks_by_label: dict[int, dict[int, MaskRLE]] = {}
+    for path in files:
+        frame_idx = _frame_index(path, video)
+        labels = _read_labels(path, video, resize)
+        for label in np.unique(labels):
+            if label != 0:
+                masks_by_label.setdefault(int(label), {})[frame_idx] = MaskRLE.encode(labels == label)
+    created = []
+    with store.macro(f"Import masks from {folder.name}"):
+        for label, masks in sorted(masks_by_label.items()):
+            obj = store.add_object("mask", obj_id=None if label in store else label)
+            for frame_idx, mask in masks.items():
+                store.set_state(obj.obj_id, frame_idx, FrameState(mask=mask, keyframe=keyframe))
+            created.append(obj)
+    return created
+
+
+def _frame_index(path: Path, video: VideoInfo) -> int:
+    if not (path.stem.isascii() and path.stem.isdigit()):
+        raise FormatError("the file name must be the frame index, like 00012.png", file=path)
+    frame_idx = int(path.stem)
+    if frame_idx >= video.num_frames:
+        raise FormatError(f"frame {frame_idx} is beyond the video's {video.num_frames} frames", file=path)
+    return frame_idx
+
+
+def _read_labels(path: Path, video: VideoInfo, resize: bool) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L", "1"):
+                raise FormatError(f"expected an indexed (palette), 8-bit grey or 1-bit PNG, got mode {image.mode}",
+                                  file=path)
+            labels = np.asarray(image).astype(np.uint8)  # (H, W): palette indices, not colours
+    except (OSError, UnidentifiedImageError) as exc:
+        raise FormatError(f"cannot read the PNG ({exc})", file=path) from None
+    if labels.shape != (video.height, video.width):
+        if not resize:
+            raise FormatError(f"the mask is {labels.shape[1]}x{labels.shape[0]} but the video is "
+                              f"{video.width}x{video.height} (import with resize to scale it)", file=path)
+        labels = cv2.resize(labels, (video.width, video.height), interpolation=cv2.INTER_NEAREST)
+    return labels

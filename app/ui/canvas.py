@@ -1,0 +1,433 @@
+"""The frame canvas: a pyqtgraph ViewBox (wheel zoom, drag pan, crisp pixels) with the overlays.
+
+Image coordinates are scene coordinates: the frame covers [0, W] x [0, H], pixel (col, row) the
+unit square at (col, row). Boxes use them directly; points (pixel-index coordinates) sit at the
+centre of their pixel, +0.5. Mouse input goes to the ToolController (tools.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem
+
+from app.model import FrameState
+
+from .overlays import OverlayOptions, compose_masks, heatmap_lut
+from .session import Session
+from .tools import ToolController
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+POINT_SIZE = 11  # screen pixels
+HIT_RADIUS = 9  # screen pixels: how close a click must be to grab a point or handle
+
+
+class _ToolViewBox(pg.ViewBox):
+    """A ViewBox that hands left-button input to the active tool; middle-drag and wheel still pan/zoom."""
+
+    def __init__(self, canvas: Canvas):
+        super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+        self._canvas = canvas
+        self._dragging_tool = False
+
+    def _image_pos(self, ev) -> tuple[float, float]:
+        p = self.mapSceneToView(ev.scenePos())
+        return p.x(), p.y()
+
+    def mouseClickEvent(self, ev):
+        if ev.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            x, y = self._image_pos(ev)
+            if self._canvas.tools.click(x, y, ev.button(), ev.modifiers()):
+                ev.accept()
+                return
+        super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            tools = self._canvas.tools
+            if ev.isStart():
+                p = self.mapSceneToView(ev.buttonDownScenePos())
+                self._dragging_tool = tools.drag_start(p.x(), p.y(), ev.modifiers())
+            if self._dragging_tool:
+                ev.accept()
+                x, y = self._image_pos(ev)
+                if ev.isFinish():
+                    self._dragging_tool = False
+                    tools.drag_end(x, y)
+                else:
+                    tools.drag_move(x, y)
+                return
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.ignore()  # right button is a negative click, not a zoom drag
+            return
+        super().mouseDragEvent(ev, axis)
+
+    def hoverEvent(self, ev):
+        if not ev.isExit():
+            p = self.mapSceneToView(ev.scenePos())
+            self._canvas.tools.hover(p.x(), p.y())
+
+
+class _BoxGraphic:
+    """A drawn box with its name/score tag (not editable: the selected box gets a ROI instead)."""
+
+    def __init__(self, viewbox: pg.ViewBox):
+        self.rect = QGraphicsRectItem()
+        self.rect.setZValue(20)
+        self.text = pg.TextItem(anchor=(0, 1))
+        self.text.setZValue(30)
+        viewbox.addItem(self.rect, ignoreBounds=True)
+        viewbox.addItem(self.text, ignoreBounds=True)
+
+    def show(self, box, color: str, label: str, dashed: bool, flagged: bool, draw_rect: bool) -> None:
+        pen = QPen(QColor(color), 2)
+        pen.setCosmetic(True)
+        if dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        self.rect.setPen(pen)
+        self.rect.setRect(QRectF(float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])))
+        self.rect.setVisible(draw_rect)
+        self.text.setText(label, color="#ffffff")
+        self.text.fill = pg.mkBrush(QColor("#d95f02") if flagged else _alpha(color, 170))
+        self.text.setPos(float(box[0]), float(box[1]))
+        self.text.setVisible(bool(label))
+
+    def hide(self) -> None:
+        self.rect.setVisible(False)
+        self.text.setVisible(False)
+
+
+def _alpha(color: str, alpha: int) -> QColor:
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return c
+
+
+class Canvas(pg.GraphicsView):
+    """Shows the session's current frame with every overlay; redraws at most once per event-loop turn."""
+
+    message = Signal(str)  # hints and problems for the status bar
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.options = OverlayOptions()
+        self.setBackground("#202124")
+        self.setMinimumSize(320, 240)
+        self.viewbox = _ToolViewBox(self)
+        self.setCentralItem(self.viewbox)
+        self.frame_item = pg.ImageItem()
+        self.mask_item = pg.ImageItem()
+        self.attention_item = pg.ImageItem()
+        for z, item in enumerate((self.frame_item, self.attention_item, self.mask_item)):
+            item.setZValue(z)
+            self.viewbox.addItem(item)
+        self._boxes: list[_BoxGraphic] = []
+        self._trails: list[pg.PlotCurveItem] = []
+        self.points_item = pg.ScatterPlotItem(pxMode=True)
+        self.points_item.setZValue(40)
+        self.clicks_item = pg.ScatterPlotItem(pxMode=True)
+        self.clicks_item.setZValue(45)
+        self.draft_rect = QGraphicsRectItem()
+        self.draft_rect.setZValue(50)
+        pen = QPen(QColor("#ffffff"), 1.5, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.draft_rect.setPen(pen)
+        self.draft_rect.hide()
+        self.brush_cursor = QGraphicsEllipseItem()
+        cursor_pen = QPen(QColor("#ffffff"), 1)
+        cursor_pen.setCosmetic(True)
+        self.brush_cursor.setPen(cursor_pen)
+        self.brush_cursor.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+        self.brush_cursor.setZValue(60)
+        self.brush_cursor.hide()
+        for item in (self.points_item, self.clicks_item, self.draft_rect, self.brush_cursor):
+            self.viewbox.addItem(item, ignoreBounds=True)
+        self.roi: pg.ROI | None = None
+        self._roi_obj: int | None = None
+        self._shown_frame: tuple[int, int] | None = None  # (id(video), frame_idx) on screen
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.refresh_now)
+        self.tools = ToolController(self, session)
+
+        session.video_changed.connect(self._on_video_changed)
+        session.frame_changed.connect(lambda _f: self.refresh())
+        session.selection_changed.connect(lambda _o: self.refresh())
+        session.objects_changed.connect(self.refresh)
+        session.states_changed.connect(self._on_states_changed)
+        session.editing_enabled_changed.connect(lambda _e: self.refresh())
+
+    # ---- coordinates ---------------------------------------------------------------------
+    def image_to_widget(self, x: float, y: float) -> QPointF:
+        """Where image point (x, y) is on this widget's viewport (for tests and tooltips)."""
+        return QPointF(self.mapFromScene(self.viewbox.mapViewToScene(QPointF(x, y))))
+
+    def pixel_size(self) -> float:
+        """Image pixels per screen pixel at the current zoom."""
+        size = self.viewbox.viewPixelSize()
+        return float(max(size[0], size[1])) or 1.0
+
+    def fit(self) -> None:
+        if self.session.video is not None:
+            info = self.session.video.info
+            self.viewbox.setRange(QRectF(0, 0, info.width, info.height), padding=0.02)
+
+    # ---- redraw --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Redraw soon (coalesced): many store events in one turn cost one redraw."""
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_video_changed(self) -> None:
+        self._shown_frame = None
+        self.tools.reset()
+        self.refresh_now()
+        self.fit()
+
+    def _on_states_changed(self, obj_id: int, frame_idxs) -> None:
+        f = self.session.frame_idx
+        trail = self.options.trail_length if self.options.points else 0
+        if any(f - trail <= i <= f for i in frame_idxs):
+            self.refresh()
+
+    def refresh_now(self) -> None:
+        self._refresh_timer.stop()
+        session = self.session
+        if session.video is None:
+            return
+        key = (id(session.video), session.frame_idx)
+        if key != self._shown_frame:
+            try:
+                frame = session.frame()
+            except Exception as exc:  # noqa: BLE001  (a frame that fails to decode: say so, keep going)
+                self.message.emit(f"Cannot show frame {session.frame_idx}: {exc}")
+                return
+            self.frame_item.setImage(frame, autoLevels=False, levels=(0, 255))
+            self._shown_frame = key
+        self._draw_masks()
+        self._draw_boxes()
+        self._draw_points()
+        self._draw_attention()
+        self._draw_roi()
+        self._draw_clicks()
+
+    def _visible_objects(self, kind: str | None = None):
+        store = self.session.store
+        return [o for o in store.objects if not o.hidden and (kind is None or o.kind == kind)]
+
+    def _draw_masks(self) -> None:
+        info = self.session.video.info
+        masks = []
+        if self.options.masks:
+            for obj in self._visible_objects("mask"):
+                mask = self.tools.working_mask(obj.obj_id)
+                if mask is None:
+                    state = self.session.state(obj.obj_id)
+                    if state is None or state.mask is None or not state.visible:
+                        continue
+                    mask = state.mask.decode()
+                masks.append((mask, obj.color, obj.obj_id == self.session.selected))
+        if masks:
+            rgba = compose_masks((info.height, info.width), masks, self.options.mask_opacity, self.options.outlines)
+            self.mask_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.mask_item.setVisible(True)
+        else:
+            self.mask_item.setVisible(False)
+
+    def _draw_boxes(self) -> None:
+        used = 0
+        opts = self.options
+        if opts.boxes or opts.labels:
+            for obj in self._visible_objects():
+                if obj.kind == "point":
+                    continue
+                state = self.session.state(obj.obj_id)
+                if state is None or not state.visible:
+                    continue
+                box = state.box
+                if box is None and state.mask is not None:
+                    box = state.mask.bbox()
+                if box is None:
+                    continue
+                if used == len(self._boxes):
+                    self._boxes.append(_BoxGraphic(self.viewbox))
+                label = _tag(obj, state) if opts.labels else ""
+                flagged = state.score is not None and not state.keyframe and state.score < opts.low_confidence
+                editing = self.roi is not None and self._roi_obj == obj.obj_id
+                draw_rect = opts.boxes and obj.kind == "box" and not editing
+                self._boxes[used].show(box, obj.color, label, dashed=not state.keyframe, flagged=flagged,
+                                       draw_rect=draw_rect)
+                used += 1
+        for graphic in self._boxes[used:]:
+            graphic.hide()
+
+    def _draw_points(self) -> None:
+        spots = []
+        used = 0
+        opts = self.options
+        f = self.session.frame_idx
+        if opts.points:
+            for obj in self._visible_objects("point"):
+                state = self.session.state(obj.obj_id)
+                if opts.trail_length > 0:
+                    xs, ys = [], []
+                    for i in range(max(0, f - opts.trail_length), f + 1):
+                        s = self.session.state(obj.obj_id, i)
+                        ok = s is not None and s.point is not None and s.visible
+                        xs.append(s.point[0] + 0.5 if ok else np.nan)
+                        ys.append(s.point[1] + 0.5 if ok else np.nan)
+                    if used == len(self._trails):
+                        curve = pg.PlotCurveItem(connect="finite")
+                        curve.setZValue(35)
+                        self.viewbox.addItem(curve, ignoreBounds=True)
+                        self._trails.append(curve)
+                    self._trails[used].setData(np.array(xs), np.array(ys), connect="finite",
+                                               pen=pg.mkPen(_alpha(obj.color, 200), width=2))
+                    self._trails[used].setVisible(True)
+                    used += 1
+                live = self.tools.live_point(obj.obj_id)
+                if live is not None:
+                    state = FrameState(point=live, visible=True, keyframe=True)
+                if state is None or state.point is None:
+                    continue
+                spots.append(self._point_spot(obj, state))
+        for curve in self._trails[used:]:
+            curve.setVisible(False)
+        self.points_item.setData(spots)
+
+    def _point_spot(self, obj, state) -> dict:
+        selected = obj.obj_id == self.session.selected
+        color = QColor(obj.color)
+        unsure = state.score is not None and not state.keyframe and state.score < self.options.low_confidence
+        outline = QColor("#ff8c00") if unsure else QColor("#ffffff" if selected else "#000000")
+        if state.visible:
+            brush = pg.mkBrush(color)
+            pen = pg.mkPen(outline, width=2.5 if unsure or selected else 1.2)
+        else:  # occluded: hollow and dimmed where the tracker thinks it is
+            brush = pg.mkBrush(None)
+            color.setAlpha(150)
+            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DotLine if not unsure else Qt.PenStyle.SolidLine)
+        symbol = "star" if state.keyframe else ("t1" if unsure else "o")
+        return {"pos": (float(state.point[0]) + 0.5, float(state.point[1]) + 0.5), "brush": brush, "pen": pen,
+                "symbol": symbol, "size": POINT_SIZE + (4 if state.keyframe or selected else 0),
+                "data": obj.obj_id}
+
+    def _draw_attention(self) -> None:
+        obj_id = self.session.selected
+        attention = None
+        if self.options.attention and obj_id is not None:
+            attention = self.session.attention.get(obj_id, self.session.frame_idx)
+        if attention is None:
+            self.attention_item.setVisible(False)
+            return
+        info = self.session.video.info
+        self.attention_item.setImage(np.clip(attention, 0, 1), autoLevels=False, levels=(0, 1),
+                                     lut=heatmap_lut(self.options.attention_opacity))
+        self.attention_item.setRect(QRectF(0, 0, info.width, info.height))
+        self.attention_item.setVisible(True)
+
+    def _draw_roi(self) -> None:
+        """The selected box object's box on this frame gets handles to move and resize it."""
+        obj_id = self.session.selected
+        state = self.session.state(obj_id) if obj_id is not None else None
+        obj = self.session.store.get_object(obj_id) if state is not None else None
+        wanted = (obj is not None and obj.kind == "box" and not obj.hidden and state.box is not None
+                  and state.visible and self.tools.tool in ("select", "box") and self.session.editing_enabled)
+        if not wanted:
+            self._remove_roi()
+            return
+        box = state.box
+        if self.roi is None or self._roi_obj != obj_id:
+            self._remove_roi()
+            self.roi = pg.ROI((box[0], box[1]), (box[2] - box[0], box[3] - box[1]), rotatable=False,
+                              pen=pg.mkPen(obj.color, width=2), hoverPen=pg.mkPen("#ffffff", width=2),
+                              handlePen=pg.mkPen("#ffffff"))
+            for corner, anchor in (((0, 0), (1, 1)), ((1, 1), (0, 0)), ((1, 0), (0, 1)), ((0, 1), (1, 0))):
+                self.roi.addScaleHandle(corner, anchor)
+            self.roi.setZValue(55)
+            self.roi.sigRegionChangeFinished.connect(self.tools.roi_moved)
+            self.viewbox.addItem(self.roi, ignoreBounds=True)
+            self._roi_obj = obj_id
+        else:
+            self.roi.setPen(pg.mkPen(obj.color, width=2))
+            self.roi.setPos((float(box[0]), float(box[1])), update=False, finish=False)
+            self.roi.setSize((float(box[2] - box[0]), float(box[3] - box[1])), finish=False)
+        self.roi.setPen(pg.mkPen(obj.color, width=2, style=Qt.PenStyle.SolidLine if state.keyframe
+                                 else Qt.PenStyle.DashLine))
+
+    def _remove_roi(self) -> None:
+        if self.roi is not None:
+            self.viewbox.removeItem(self.roi)
+            self.roi = None
+            self._roi_obj = None
+
+    def roi_box(self) -> np.ndarray | None:
+        if self.roi is None:
+            return None
+        pos, size = self.roi.pos(), self.roi.size()
+        return np.array([pos.x(), pos.y(), pos.x() + size.x(), pos.y() + size.y()], np.float32)
+
+    def _draw_clicks(self) -> None:
+        spots = []
+        for x, y, label in self.tools.pending_clicks():
+            spots.append({"pos": (x + 0.5, y + 0.5), "symbol": "+" if label else "x", "size": 16,
+                          "brush": pg.mkBrush("#00e676" if label else "#ff1744"), "pen": pg.mkPen("#000000")})
+        self.clicks_item.setData(spots)
+        draft = self.tools.pending_box()
+        if draft is None:
+            self.draft_rect.hide()
+        else:
+            self.draft_rect.setRect(QRectF(draft[0], draft[1], draft[2] - draft[0], draft[3] - draft[1]))
+            self.draft_rect.show()
+
+    def show_brush_cursor(self, x: float, y: float, radius: float | None) -> None:
+        if radius is None:
+            self.brush_cursor.hide()
+            return
+        self.brush_cursor.setRect(QRectF(x - radius, y - radius, 2 * radius, 2 * radius))
+        self.brush_cursor.show()
+
+    def point_at(self, x: float, y: float) -> int | None:
+        """The visible point object drawn nearest to (x, y) within grabbing distance."""
+        best, best_d = None, HIT_RADIUS * self.pixel_size()
+        for obj in self._visible_objects("point"):
+            state = self.session.state(obj.obj_id)
+            if state is None or state.point is None:
+                continue
+            d = float(np.hypot(state.point[0] + 0.5 - x, state.point[1] + 0.5 - y))
+            if d <= best_d:
+                best, best_d = obj.obj_id, d
+        return best
+
+    def object_at(self, x: float, y: float) -> int | None:
+        """What a click at (x, y) selects: a point first, then the smallest mask or box under it."""
+        hit = self.point_at(x, y)
+        if hit is not None:
+            return hit
+        candidates = []
+        for obj in self._visible_objects():
+            state = self.session.state(obj.obj_id)
+            if state is None or not state.visible:
+                continue
+            if state.mask is not None:
+                h, w = state.mask.size
+                if 0 <= int(y) < h and 0 <= int(x) < w and state.mask.decode()[int(y), int(x)]:
+                    candidates.append((state.mask.area(), obj.obj_id))
+            elif state.box is not None:
+                b = state.box
+                if b[0] <= x <= b[2] and b[1] <= y <= b[3]:
+                    candidates.append(((b[2] - b[0]) * (b[3] - b[1]), obj.obj_id))
+        return min(candidates)[1] if candidates else None
+
+
+def _tag(obj, state) -> str:
+    text = obj.name if not obj.label or obj.label == obj.name else f"{obj.name} [{obj.label}]"
+    if state.keyframe:
+        return f"{text} ◆"
+    if state.score is not None:
+        return f"{text} {state.score:.2f}"
+    return text

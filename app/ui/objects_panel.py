@@ -1,0 +1,145 @@
+"""The objects panel: add, delete, rename, recolour, label, hide/show and select objects."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QMenu, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from .session import Session
+
+COL_VISIBLE, COL_NAME, COL_KIND, COL_LABEL = range(4)
+
+
+def color_icon(color: str) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class ObjectsPanel(QWidget):
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["", "Name", "Kind", "Label"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setColumnWidth(COL_VISIBLE, 44)
+        self.tree.setColumnWidth(COL_NAME, 110)
+        self.tree.setColumnWidth(COL_KIND, 44)
+        self.tree.setToolTip("Double-click a name or label to edit it; the checkbox shows or hides the object; "
+                             "keys 1-9 select the first nine objects.")
+        self.tree.itemSelectionChanged.connect(self._on_tree_selection)
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.itemDoubleClicked.connect(self._on_double_click)
+
+        self.add_button = QToolButton()
+        self.add_button.setText("Add ▾")
+        self.add_button.setToolTip("Add an object (Ctrl+B box, Ctrl+M mask, Ctrl+P point)")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.add_button)
+        for kind in ("box", "mask", "point"):
+            menu.addAction(f"{kind.capitalize()} object", lambda k=kind: self.add_object(k))
+        self.add_button.setMenu(menu)
+        self.delete_button = QToolButton()
+        self.delete_button.setText("Delete")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.color_button = QToolButton()
+        self.color_button.setText("Colour…")
+        self.color_button.clicked.connect(self.recolor_selected)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        for b in (self.add_button, self.delete_button, self.color_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(buttons)
+        layout.addWidget(self.tree)
+
+        session.video_changed.connect(self.rebuild)
+        # deferred: an edit made from inside the tree's own signal must not clear the tree under it
+        session.objects_changed.connect(lambda: QTimer.singleShot(0, self.rebuild))
+        session.selection_changed.connect(self._show_selection)
+
+    # ---- actions -------------------------------------------------------------------------
+    def add_object(self, kind: str) -> int | None:
+        store = self.session.store
+        if store is None:
+            return None
+        obj = store.add_object(kind)
+        self.session.select(obj.obj_id)
+        return obj.obj_id
+
+    def delete_selected(self) -> None:
+        obj_id = self.session.selected
+        if obj_id is not None and self.session.store is not None and self.session.editing_enabled:
+            self.session.store.remove_object(obj_id)
+
+    def recolor_selected(self) -> None:
+        obj_id = self.session.selected
+        if obj_id is None:
+            return
+        current = QColor(self.session.store.get_object(obj_id).color)
+        color = QColorDialog.getColor(current, self, "Object colour")
+        if color.isValid() and obj_id in self.session.store:
+            self.session.store.update_object(obj_id, color=color.name())
+
+    def select_index(self, index: int) -> None:
+        """Keys 1-9: select the index-th object in panel order."""
+        store = self.session.store
+        if store is not None and 0 <= index < len(store.objects):
+            self.session.select(store.objects[index].obj_id)
+
+    # ---- view ----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        store = self.session.store
+        for n, obj in enumerate(store.objects if store is not None else []):
+            item = QTreeWidgetItem(["", obj.name, obj.kind, obj.label])
+            item.setData(COL_NAME, Qt.ItemDataRole.UserRole, obj.obj_id)
+            item.setIcon(COL_VISIBLE, color_icon(obj.color))
+            item.setText(COL_VISIBLE, str(n + 1) if n < 9 else "")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(COL_VISIBLE, Qt.CheckState.Unchecked if obj.hidden else Qt.CheckState.Checked)
+            item.setToolTip(COL_VISIBLE, "Shown (uncheck to hide)")
+            self.tree.addTopLevelItem(item)
+        self.tree.blockSignals(False)
+        self._show_selection(self.session.selected)
+
+    def _item_obj(self, item: QTreeWidgetItem) -> int:
+        return int(item.data(COL_NAME, Qt.ItemDataRole.UserRole))
+
+    def _show_selection(self, obj_id) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clearSelection()
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if self._item_obj(item) == obj_id:
+                item.setSelected(True)
+                self.tree.scrollToItem(item)
+        self.tree.blockSignals(False)
+
+    def _on_tree_selection(self) -> None:
+        items = self.tree.selectedItems()
+        if items:
+            self.session.select(self._item_obj(items[0]))
+
+    def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
+        if column in (COL_NAME, COL_LABEL):
+            self.tree.editItem(item, column)
+        elif column == COL_KIND:
+            self.recolor_selected()
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        store = self.session.store
+        obj_id = self._item_obj(item)
+        if store is None or obj_id not in store:
+            return
+        if column == COL_NAME and item.text(COL_NAME).strip():
+            store.update_object(obj_id, name=item.text(COL_NAME).strip())
+        elif column == COL_LABEL:
+            store.update_object(obj_id, label=item.text(COL_LABEL).strip())
+        elif column == COL_VISIBLE:
+            store.update_object(obj_id, hidden=item.checkState(COL_VISIBLE) != Qt.CheckState.Checked)

@@ -1,0 +1,87 @@
+"""Overlay pictures as numpy arrays: mask fills with outlines, attention heatmaps (no Qt here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class OverlayOptions:
+    """What the canvas draws on top of the frame (View menu)."""
+
+    masks: bool = True
+    mask_opacity: float = 0.45
+    outlines: bool = True
+    boxes: bool = True
+    labels: bool = True
+    points: bool = True
+    trail_length: int = 15  # frames of past positions drawn behind each point; 0 = none
+    attention: bool = False
+    attention_opacity: float = 0.55
+    low_confidence: float = 0.5  # tracked points/boxes scoring below this are flagged
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def compose_masks(shape: tuple[int, int], masks: list[tuple[np.ndarray, str, bool]], opacity: float,
+                  outlines: bool) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA: each (mask, colour, emphasised) filled with `opacity`, outlined opaque.
+
+    Later masks paint over earlier ones; an emphasised (selected) mask gets a thicker outline.
+    """
+    rgba = np.zeros((*shape, 4), np.uint8)
+    fill_alpha = int(round(255 * min(max(opacity, 0.0), 1.0)))
+    for mask, color, emphasised in masks:
+        if mask.shape != shape:
+            continue  # a mask made for another video size: nothing sensible to draw
+        rgb = hex_to_rgb(color)
+        rgba[mask] = (*rgb, fill_alpha)
+        if outlines:
+            rgba[outline(mask, 2 if emphasised else 1)] = (*rgb, 255)
+    return rgba
+
+
+def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """The inner border of a bool mask, `width` pixels thick."""
+    m = mask.astype(np.uint8)
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    return mask & (cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
+
+
+def heatmap_lut(opacity: float) -> np.ndarray:
+    """(256, 4) uint8 lookup table: transparent blue for 0 through opaque-ish yellow-red for 1."""
+    ramp = np.linspace(0.0, 1.0, 256)
+    colors = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(-1, 1), cv2.COLORMAP_JET)
+    rgb = colors.reshape(256, 3)[:, ::-1]  # OpenCV gives BGR
+    alpha = np.clip(255 * opacity * np.sqrt(ramp), 0, 255)  # low attention stays see-through
+    return np.concatenate([rgb, alpha[:, None]], axis=1).astype(np.uint8)
+
+
+def paint_disc(mask: np.ndarray, start: tuple[float, float], end: tuple[float, float], radius: float,
+               value: bool) -> None:
+    """Paint (or erase) a stroke of discs from `start` to `end` (x, y image pixels) into `mask` in place."""
+    canvas = mask.view(np.uint8)
+    r = max(1, int(round(radius)))
+    p0 = (int(round(start[0])), int(round(start[1])))
+    p1 = (int(round(end[0])), int(round(end[1])))
+    cv2.line(canvas, p0, p1, int(value), thickness=2 * r, lineType=cv2.LINE_8)
+    cv2.circle(canvas, p1, r, int(value), thickness=-1)
+    cv2.circle(canvas, p0, r, int(value), thickness=-1)
+
+
+def fill_region(mask: np.ndarray, x: int, y: int) -> np.ndarray | None:
+    """The mask with the enclosed background region under (x, y) filled; None when that region
+    reaches the frame border (nothing encloses it) or (x, y) is already inside the mask."""
+    h, w = mask.shape
+    if not (0 <= x < w and 0 <= y < h) or mask[y, x]:
+        return None
+    region = np.zeros((h + 2, w + 2), np.uint8)
+    cv2.floodFill(mask.astype(np.uint8), region, (x, y), 1, flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    region = region[1:-1, 1:-1].astype(bool)
+    if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
+        return None
+    return mask | region

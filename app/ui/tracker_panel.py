@@ -1,0 +1,130 @@
+"""The tracker panel: which tracker per kind, the device, and the range of a propagation run."""
+from __future__ import annotations
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from trackers import registry
+
+from .workers import TrackerChoice
+
+DIRECTIONS = ("forward", "backward", "both")
+RANGES = ("to the end", "N frames", "to the next keyframe")
+
+
+def available_devices() -> list[str]:
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+class TrackerPanel(QWidget):
+    propagate_all = Signal()  # every (or the selected) object through the whole clip
+    propagate_here = Signal()  # from the current frame, with the direction and range chosen
+    cancel = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tracker_boxes: dict[str, QComboBox] = {}
+        form = QFormLayout()
+        self.problem = ""
+        for kind in ("box", "mask", "point"):
+            combo = QComboBox()
+            try:
+                for spec in registry.specs(kind):
+                    label = spec.name + ("  (experimental)" if spec.experimental else "")
+                    combo.addItem(label, spec.name)
+                    combo.setItemData(combo.count() - 1, spec.description, 3)  # 3 = ToolTipRole
+            except Exception as exc:  # noqa: BLE001  (a broken tracker package must not stop the app)
+                self.problem = f"Some trackers failed to load: {exc}"
+            combo.setToolTip(f"Tracker for {kind} objects (best first)")
+            self.tracker_boxes[kind] = combo
+            form.addRow(f"{kind.capitalize()}:", combo)
+        self.device = QComboBox()
+        self.device.addItems(available_devices())
+        self.device.setToolTip("auto = CUDA GPU, then Apple MPS, then CPU")
+        form.addRow("Device:", self.device)
+        self.direction = QComboBox()
+        self.direction.addItems(DIRECTIONS)
+        form.addRow("Direction:", self.direction)
+        self.range_mode = QComboBox()
+        self.range_mode.addItems(RANGES)
+        self.num_frames = QSpinBox()
+        self.num_frames.setRange(2, 1_000_000)
+        self.num_frames.setValue(50)
+        self.num_frames.setEnabled(False)
+        self.range_mode.currentIndexChanged.connect(lambda i: self.num_frames.setEnabled(RANGES[i] == "N frames"))
+        range_row = QHBoxLayout()
+        range_row.addWidget(self.range_mode, 1)
+        range_row.addWidget(self.num_frames)
+        form.addRow("Range:", range_row)
+        self.selected_only = QCheckBox("Selected object only")
+        form.addRow(self.selected_only)
+        self.follow = QCheckBox("Follow tracking on the canvas")
+        self.follow.setChecked(True)
+        form.addRow(self.follow)
+
+        self.all_button = QPushButton("Track whole video")
+        self.all_button.setToolTip("Every object from its keyframes, forward and backward (Ctrl+T)")
+        self.all_button.clicked.connect(self.propagate_all)
+        self.here_button = QPushButton("Propagate from here")
+        self.here_button.setToolTip("From the current frame in the chosen direction and range (Ctrl+R)")
+        self.here_button.clicked.connect(self.propagate_here)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop tracking and keep the frames done so far (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.all_button)
+        buttons.addWidget(self.here_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.cancel_button)
+        if self.problem:
+            note = QLabel(self.problem)
+            note.setWordWrap(True)
+            layout.addWidget(note)
+        layout.addStretch(1)
+
+    def set_running(self, running: bool) -> None:
+        self.all_button.setEnabled(not running)
+        self.here_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def tracker_name(self, kind: str) -> str | None:
+        return self.tracker_boxes[kind].currentData()
+
+    def set_tracker(self, kind: str, name: str) -> bool:
+        combo = self.tracker_boxes[kind]
+        index = combo.findData(name)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+        return index >= 0
+
+    def choices(self, attention: bool = False) -> dict[str, TrackerChoice]:
+        device = self.device.currentText()
+        return {kind: TrackerChoice(name, device, attention)
+                for kind in self.tracker_boxes if (name := self.tracker_name(kind))}
+
+    def settings(self) -> dict:
+        return {"trackers": {k: self.tracker_name(k) for k in self.tracker_boxes}, "device": self.device.currentText(),
+                "direction": self.direction.currentText(), "range": self.range_mode.currentText(),
+                "num_frames": self.num_frames.value()}
+
+    def apply_settings(self, settings: dict) -> None:
+        for kind, name in (settings.get("trackers") or {}).items():
+            if kind in self.tracker_boxes and isinstance(name, str):
+                self.set_tracker(kind, name)
+        for combo, key in ((self.device, "device"), (self.direction, "direction"), (self.range_mode, "range")):
+            index = combo.findText(str(settings.get(key, "")))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        if isinstance(settings.get("num_frames"), int):
+            self.num_frames.setValue(settings["num_frames"])

@@ -1,0 +1,97 @@
+"""Propagation runs from the GUI's side: plan, start the worker, apply its updates, one undo step."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from PySide6.QtCore import QObject, Signal
+
+from app.propagation import FrameUpdate, Pass, apply_update, plan_from_frame, plan_whole_video
+
+from .session import Session
+from .workers import PropagationRun, TrackerChoice, TrackerPool
+
+
+class TrackingController(QObject):
+    """Starts at most one run at a time; while it runs the store is locked against user edits and
+    every update lands inside one undo macro, so one Ctrl+Z takes the whole run back."""
+
+    started = Signal()
+    progress = Signal(int, int, float)  # done, total, seconds left
+    finished = Signal(bool, str, int)  # cancelled, error message, states written
+
+    def __init__(self, session: Session, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.pool = TrackerPool()
+        self.follow = True  # show each tracked frame as it arrives
+        self.run: PropagationRun | None = None
+        self._macro: ExitStack | None = None
+        self._written = 0
+        self._token: object | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    # ---- planning ------------------------------------------------------------------------
+    def plan_all(self, obj_ids=None) -> list[Pass]:
+        return plan_whole_video(self.session.store, self.session.num_frames, obj_ids)
+
+    def plan_here(self, obj_ids, direction: str, max_frames: int | None, until_keyframe: bool) -> list[Pass]:
+        s = self.session
+        passes = []
+        for reverse in {"forward": (False,), "backward": (True,), "both": (False, True)}[direction]:
+            passes += plan_from_frame(s.store, s.num_frames, obj_ids, s.frame_idx, reverse=reverse,
+                                      max_frames=max_frames, until_keyframe=until_keyframe)
+        return passes
+
+    # ---- running -------------------------------------------------------------------------
+    def start(self, passes: list[Pass], choices: dict[str, TrackerChoice], text: str = "Propagate") -> bool:
+        if self.running or not passes or self.session.video is None:
+            return False
+        missing = sorted({p.kind for p in passes} - set(choices))
+        if missing:
+            raise ValueError(f"no tracker is available for {', '.join(missing)} objects")
+        self.session.set_editing_enabled(False)
+        self._macro = ExitStack()
+        self._macro.enter_context(self.session.store.macro(text))
+        self._written = 0
+        # updates and the end signal of a run that was shut down may still be queued: tag them
+        token = self._token = object()
+        self.run = PropagationRun(passes, choices, self.pool, self.session.video,
+                                  lambda update, attention: self._apply(update, attention, token), self)
+        self.run.progress.connect(self.progress)
+        self.run.done.connect(lambda cancelled, error: self._on_done(cancelled, error, token))
+        self.started.emit()
+        self.run.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+
+    def shutdown(self) -> None:
+        """Stop any run and wait for its thread (closing the window or opening another video)."""
+        if self.run is not None:
+            self.run.cancel()
+            self.run.wait()
+            self._on_done(True, "", self._token)
+
+    def _apply(self, update: FrameUpdate, attention: dict, token: object) -> None:
+        if token is not self._token or self.run is None:
+            return  # a late update of a run that was shut down
+        self._written += apply_update(self.session.store, update)
+        for obj_id, attention_map in attention.items():
+            self.session.attention.put(obj_id, update.frame_idx, attention_map)
+        if self.follow:
+            self.session.set_frame(update.frame_idx)
+
+    def _on_done(self, cancelled: bool, error: str, token: object) -> None:
+        if token is not self._token or self.run is None:
+            return
+        self.run = None
+        if self._macro is not None:
+            self._macro.close()
+            self._macro = None
+        self.session.set_editing_enabled(True)
+        self.finished.emit(cancelled, error, self._written)

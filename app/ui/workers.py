@@ -1,0 +1,282 @@
+"""Work that runs off the GUI thread: propagation runs and click-to-mask prompt calls.
+
+Each worker is a QObject moved to its own QThread and talks to the GUI only through queued
+signals; the GUI thread never waits on a model. A propagation worker holds at most a few updates
+in flight (a semaphore the GUI releases as it applies them), so a fast tracker cannot flood the
+event loop and stall the window.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from app.propagation import FrameUpdate, Pass, run_passes
+from trackers import registry
+from trackers.types import ObjectResult, Prompt
+
+from .errors import describe
+
+MAX_IN_FLIGHT = 4  # frame updates queued for the GUI thread before the worker waits
+ATTENTION_MAX_SIDE = 256  # attention maps are shrunk to this before they cross to the GUI
+
+
+@dataclass(frozen=True)
+class TrackerChoice:
+    """Which tracker to build for a kind, and how."""
+
+    name: str
+    device: str = "auto"
+    attention: bool = False
+
+    def config(self) -> dict:
+        return {"return_attention": True} if self.attention else {}
+
+
+class TrackerPool:
+    """Built trackers kept between runs (their caches make the next run faster).
+
+    Only ever touched by one worker thread at a time: the GUI starts a new run after the last ended.
+    """
+
+    def __init__(self):
+        self._trackers: dict[TrackerChoice, object] = {}
+
+    def get(self, choice: TrackerChoice):
+        tracker = self._trackers.get(choice)
+        if tracker is None:
+            tracker = registry.build(choice.name, choice.config(), device=choice.device)
+            self._trackers[choice] = tracker
+        return tracker
+
+
+def shrink_attention(attention: np.ndarray) -> np.ndarray:
+    attention = np.asarray(attention, np.float32)
+    h, w = attention.shape
+    scale = ATTENTION_MAX_SIDE / max(h, w)
+    if scale < 1:
+        attention = cv2.resize(attention, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
+    return attention
+
+
+class _AttentionTap:
+    """Passes a tracker through untouched, keeping the attention maps of the frame it yielded last."""
+
+    def __init__(self, tracker):
+        self._tracker = tracker
+        self.latest: dict[int, np.ndarray] = {}  # obj_id -> (h, w) attention on the last frame
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    def propagate(self, *args, **kwargs):
+        for result in self._tracker.propagate(*args, **kwargs):
+            self.latest = {obj_id: shrink_attention(r.attention)
+                           for obj_id, r in result.objects.items() if r.attention is not None}
+            yield result
+
+
+class PropagationWorker(QObject):
+    """Runs `run_passes` in its thread and emits one signal per frame walked."""
+
+    update_ready = Signal(object, object)  # FrameUpdate, {obj_id: attention}
+    failed = Signal(str)
+    finished = Signal(bool)  # cancelled
+
+    def __init__(self, passes: list[Pass], choices: dict[str, TrackerChoice], pool: TrackerPool, frames):
+        super().__init__()
+        self._passes, self._choices, self._pool, self._frames = passes, choices, pool, frames
+        self._cancel = threading.Event()
+        self._slots = threading.Semaphore(MAX_IN_FLIGHT)
+
+    def cancel(self) -> None:
+        """Thread-safe: the run stops before the next frame."""
+        self._cancel.set()
+
+    def applied(self) -> None:
+        """The GUI applied one update: room for another."""
+        self._slots.release()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            taps = {kind: _AttentionTap(self._pool.get(choice)) for kind, choice in self._choices.items()
+                    if any(p.kind == kind for p in self._passes)}
+            updates = run_passes(self._passes, taps, self._frames)
+            try:
+                for update in updates:
+                    if not self._wait_for_slot():
+                        break
+                    self.update_ready.emit(update, dict(taps[update.kind].latest))
+                    if self._cancel.is_set():
+                        break
+            finally:
+                updates.close()
+        except Exception as exc:  # noqa: BLE001  (shown to the user; the GUI must not die with the worker)
+            self.failed.emit(describe(exc))
+        self.finished.emit(self._cancel.is_set())
+
+    def _wait_for_slot(self) -> bool:
+        while not self._slots.acquire(timeout=0.05):
+            if self._cancel.is_set():
+                return False
+        return not self._cancel.is_set()
+
+
+class PropagationRun(QObject):
+    """One propagation on the GUI side: owns the thread, applies updates, reports progress.
+
+    `apply(update, attention)` is called on the GUI thread for every update, in order.
+    """
+
+    progress = Signal(int, int, float)  # done, total, seconds left (nan while unknown)
+    done = Signal(bool, str)  # cancelled, error message ("" when none)
+
+    def __init__(self, passes: list[Pass], choices: dict[str, TrackerChoice], pool: TrackerPool, frames,
+                 apply, parent: QObject | None = None):
+        super().__init__(parent)
+        self._apply = apply
+        self._error = ""
+        self._started = time.monotonic()
+        self.total = sum(p.num_frames for p in passes)
+        self.done_frames = 0
+        self.thread = QThread()
+        self.worker = PropagationWorker(passes, choices, pool, frames)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.update_ready.connect(self._on_update)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.finished.connect(self._on_finished)
+        # quit from the worker's side (QThread.quit is thread-safe): waiting for the thread never
+        # depends on the GUI event loop
+        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.isRunning()
+
+    def wait(self, ms: int = 10_000) -> bool:
+        """Block until the thread ends (shutdown only; never during normal use)."""
+        return self.thread.wait(ms)
+
+    def _on_update(self, update: FrameUpdate, attention: dict) -> None:
+        try:
+            self._apply(update, attention)
+        finally:
+            self.worker.applied()
+        self.done_frames = update.done
+        elapsed = time.monotonic() - self._started
+        left = elapsed / update.done * (update.total - update.done) if update.done else float("nan")
+        self.progress.emit(update.done, update.total, left)
+
+    def _on_failed(self, message: str) -> None:
+        self._error = message
+
+    def _on_finished(self, cancelled: bool) -> None:
+        self.thread.wait()  # the worker has returned from run(): only the thread's exit is left
+        self.done.emit(cancelled, self._error)
+
+
+@dataclass
+class PromptRequest:
+    """Click-to-mask: clicks and/or a box on one frame for one object."""
+
+    serial: int
+    frame_idx: int
+    obj_id: int
+    clicks: np.ndarray | None  # (K, 3) x, y, label
+    box: np.ndarray | None  # (4,)
+    choice: TrackerChoice
+    frames: object = field(repr=False)
+
+
+@dataclass
+class PromptReply:
+    request: PromptRequest
+    result: ObjectResult
+    seconds: float
+
+
+class PromptWorker(QObject):
+    """Keeps one mask tracker for prompt calls; only the newest waiting request is served."""
+
+    reply_ready = Signal(object)  # PromptReply
+    failed = Signal(object, str)  # PromptRequest, message
+    _wake = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._pending: PromptRequest | None = None
+        self._tracker = None
+        self._tracker_choice: TrackerChoice | None = None
+        self._frames = None
+        self._wake.connect(self._serve)
+
+    def submit(self, request: PromptRequest) -> None:
+        """Thread-safe; replaces any request still waiting."""
+        with self._lock:
+            self._pending = request
+        self._wake.emit()
+
+    @Slot()
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                request, self._pending = self._pending, None
+            if request is None:
+                return
+            started = time.perf_counter()
+            try:
+                result = self._tracker_for(request).add_prompt(
+                    request.frame_idx, request.obj_id, Prompt(clicks=request.clicks, box=request.box))
+            except Exception as exc:  # noqa: BLE001  (reported in a dialog)
+                self.failed.emit(request, describe(exc))
+                continue
+            self.reply_ready.emit(PromptReply(request, result, time.perf_counter() - started))
+
+    def _tracker_for(self, request: PromptRequest):
+        if request.choice != self._tracker_choice:
+            self._tracker = registry.build(request.choice.name, request.choice.config(), device=request.choice.device)
+            self._tracker_choice, self._frames = request.choice, None
+        if request.frames is not self._frames:
+            self._tracker.set_video(request.frames)
+            self._frames = request.frames
+        return self._tracker
+
+
+class PromptService(QObject):
+    """The GUI-side handle of the prompt worker thread."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.worker = PromptWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+        self._serial = 0
+
+    def request(self, frame_idx: int, obj_id: int, clicks, box, choice: TrackerChoice, frames) -> PromptRequest:
+        self._serial += 1
+        req = PromptRequest(self._serial, frame_idx, obj_id, clicks, box, choice, frames)
+        self.worker.submit(req)
+        return req
+
+    def is_latest(self, request: PromptRequest) -> bool:
+        return request.serial == self._serial
+
+    def shutdown(self) -> None:
+        self.thread.quit()
+        self.thread.wait(10_000)

@@ -1,0 +1,45 @@
+"""Video sources (Qt-free): video files and image folders with frame-exact random access.
+
+`open_video(path)` returns a `VideoSource`: `len(src)`, `src[frame_idx] -> (H, W, 3) uint8 RGB`
+(read-only, thread-safe, through a byte-bounded LRU `FrameCache`), `.info: VideoInfo`, `.close()`.
+Every failure is a `VideoError` whose message names the file (and the frame, for decode failures).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .cache import DEFAULT_CACHE_BYTES, FrameCache
+from .files import VIDEO_EXTENSIONS, VideoFileSource
+from .folders import IMAGE_EXTENSIONS, ImageFolderSource, natural_key
+from .source import VideoError, VideoInfo, VideoSource
+from .writer import write_video
+
+__all__ = [
+    "DEFAULT_CACHE_BYTES", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "FrameCache", "VideoError",
+    "VideoInfo", "VideoSource", "natural_key", "open_video", "write_video",
+]
+
+
+def open_video(path: str | os.PathLike, cache_bytes: int = DEFAULT_CACHE_BYTES) -> VideoSource:
+    """Open a video file or a folder of images; nothing is decoded beyond the first frame."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path, cache_bytes)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder")
+    if not path.is_file():
+        raise VideoError(f"{path}: not a regular file or folder")  # a FIFO or device would block reads
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        raise VideoError(f"{path}: a single image is not a video; open the folder that holds the frames")
+    if suffix not in VIDEO_EXTENSIONS:
+        raise VideoError(
+            f"{path}: unsupported file type '{suffix}'; open a video "
+            f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS)}) or a folder of images"
+        )
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: the file is empty (0 bytes)")
+    return VideoFileSource(path, cache_bytes)

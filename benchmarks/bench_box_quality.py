@@ -1,0 +1,104 @@
+"""Box tracking quality on the judged clips, scored with the judge's own metrics.
+
+    .venv/bin/python benchmarks/bench_box_quality.py ../shared/data/davis_* ../shared/data/synth_* \
+        --tracker siamfc-effnet [--config '{"update_interval": 10}'] [--peer nanotrack]
+
+Prompts every box object with its first-frame ground-truth box (as run_eval.py does), tracks
+forward and prints success AUC / precision@20px per sequence and their means (one JSON line).
+The metrics come from ../shared/eval (read in place, never copied).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EVAL = Path(os.environ.get("TRACKSTUDIO_SHARED", REPO.parent / "shared")) / "eval"
+
+
+def load_sequence(seq_dir: Path) -> tuple[list[np.ndarray], dict]:
+    files = sorted((seq_dir / "frames").glob("*.jpg"))
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    return frames, dict(np.load(seq_dir / "gt.npz"))
+
+
+def judged_boxes(gt: dict) -> list[int]:
+    return [k for k in range(gt["boxes"].shape[1]) if not np.isnan(gt["boxes"][0, k, 0])]
+
+
+def track_project(frames, gt, name: str, config: dict) -> tuple[list[np.ndarray], int]:
+    from trackers import Prompt, registry
+
+    tracker = registry.build(name, config=config, device="cpu")
+    tracker.set_video(frames)
+    objects = judged_boxes(gt)
+    for k in objects:
+        tracker.add_prompt(0, k + 1, Prompt(box=gt["boxes"][0, k]))
+    boxes = {k: np.full((len(frames), 4), np.nan, np.float32) for k in objects}
+    steps = 0
+    for result in tracker.propagate(0):
+        for obj_id, obj in result.objects.items():
+            if obj.visible and obj.box is not None:
+                boxes[obj_id - 1][result.frame_idx] = obj.box
+        steps += len(result.objects) if result.frame_idx else 0
+    return [boxes[k] for k in objects], steps
+
+
+def track_peer(frames, gt, name: str) -> tuple[list[np.ndarray], int]:
+    import baselines  # from ../shared/eval
+
+    bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
+    objects = judged_boxes(gt)
+    return [baselines.track_boxes(bgr, gt["boxes"][0, k], name) for k in objects], len(objects) * (len(frames) - 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("seqs", nargs="+", type=Path)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--tracker", help="registered box tracker name")
+    group.add_argument("--peer", help="a peer from ../shared/eval/baselines.py (csrt, nanotrack, vittrack)")
+    parser.add_argument("--config", default="{}", help="JSON dict of tracker config overrides")
+    args = parser.parse_args()
+    sys.path.insert(0, str(SHARED_EVAL))
+    from metrics import box_success  # the judge's metric
+
+    aucs, precs, total_steps, total_secs = [], [], 0, 0.0
+    for seq_dir in args.seqs:
+        if not (seq_dir / "gt.npz").is_file():
+            continue
+        frames, gt = load_sequence(seq_dir)
+        start = time.perf_counter()
+        if args.tracker:
+            boxes, steps = track_project(frames, gt, args.tracker, json.loads(args.config))
+        else:
+            boxes, steps = track_peer(frames, gt, args.peer)
+        secs = time.perf_counter() - start
+        seq_auc, seq_prec = [], []
+        for pred, k in zip(boxes, judged_boxes(gt)):
+            present = gt["box_present"][:, k].copy()
+            present[0] = False
+            if present.any():
+                auc, prec = box_success(pred, gt["boxes"][:, k], present)
+                seq_auc.append(auc)
+                seq_prec.append(prec)
+        aucs.append(float(np.mean(seq_auc)))
+        precs.append(float(np.mean(seq_prec)))
+        total_steps += steps
+        total_secs += secs
+        print(f"{seq_dir.name:22s} auc={aucs[-1]:.3f} prec20={precs[-1]:.3f} "
+              f"obj-fps={steps / max(secs, 1e-9):.1f}", flush=True)
+    print(json.dumps({"tracker": args.tracker or args.peer, "config": json.loads(args.config),
+                      "box_auc": round(float(np.mean(aucs)), 4), "box_prec20": round(float(np.mean(precs)), 4),
+                      "object_fps": round(total_steps / max(total_secs, 1e-9), 1)}))
+
+
+if __name__ == "__main__":
+    main()

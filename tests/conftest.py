@@ -1,0 +1,23 @@
+"""Shared test set-up: headless Qt, the allocator fix, and the ../shared data when present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # without a display Qt aborts the run
+
+import trackers  # noqa: E402,F401  (applies the allocator fix before torch allocates)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TRACKSTUDIO_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip: tests that judge on real clips need it, CI machines may lack it."""
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip("../shared/data is not present")
+    return data

@@ -1,0 +1,41 @@
+"""Small synthetic clips for tests: a textured square moving over a textured background."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def texture(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth random colour texture (H, W, 3) uint8 that trackers can lock on to."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    noise = rng.integers(-20, 21, (h, w, 3))
+    return np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def moving_square_clip(num_frames: int = 20, size: tuple[int, int] = (120, 160), side: int = 32,
+                       start=(20, 30), velocity=(4, 2)) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames (RGB) and the square's true boxes (T, 4) [x1, y1, x2, y2]."""
+    h, w = size
+    background = texture(h, w, seed=1)
+    patch = texture(side, side, seed=2)
+    frames, boxes = [], []
+    for t in range(num_frames):
+        x = int(start[0] + velocity[0] * t)
+        y = int(start[1] + velocity[1] * t)
+        frame = background.copy()
+        frame[y:y + side, x:x + side] = patch
+        frames.append(frame)
+        boxes.append([x, y, x + side, y + side])
+    return frames, np.array(boxes, np.float32)
+
+
+def write_frames(frames: list[np.ndarray], folder: Path) -> Path:
+    """Write RGB frames as a lossless PNG folder (000000.png, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{t:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return folder

@@ -1,0 +1,162 @@
+"""Box trackers on synthetic clips: following motion and scale, losing and re-finding a fully
+occluded target, attention maps, and strict loading of the SiamFC / OSTrack checkpoint layouts."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from trackers import Prompt, registry
+from trackers.checkpoints import CheckpointError
+from trackers.box.ostrack_model import OSTrackNet
+from trackers.box.siamfc_models import SiamFCAlexNet
+
+HEIGHT, WIDTH = 240, 320
+
+
+def _texture(height: int, width: int, cells: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.random((max(height // cells, 2), max(width // cells, 2), 3)).astype(np.float32)
+    return (cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
+
+
+BACKGROUND = (_texture(HEIGHT, WIDTH, 16, 0) * 0.5 + 60).astype(np.uint8)  # dull, low-contrast grass
+OBJECT = _texture(64, 64, 8, 1)
+OBJECT[..., 0] = np.maximum(OBJECT[..., 0], 200)  # a red-ish, busy patch: easy to tell from the background
+
+
+def _frame(center: tuple[float, float] | None, side: float) -> tuple[np.ndarray, np.ndarray]:
+    """Background with the object pasted at center (cx, cy) with the given side; and its box."""
+    frame = BACKGROUND.copy()
+    if center is None:
+        return frame, None
+    side_px = int(round(side))
+    patch = cv2.resize(OBJECT, (side_px, side_px), interpolation=cv2.INTER_AREA)
+    x1, y1 = int(round(center[0] - side_px / 2)), int(round(center[1] - side_px / 2))
+    frame[y1:y1 + side_px, x1:x1 + side_px] = patch
+    return frame, np.array([x1, y1, x1 + side_px, y1 + side_px], np.float32)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter
+    return float(inter / union)
+
+
+def _run(name: str, frames: list[np.ndarray], box0: np.ndarray, config: dict | None = None, checkpoint=None):
+    tracker = registry.build(name, config=config, device="cpu", checkpoint=checkpoint)
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(box=box0))
+    return tracker, [result.objects[1] for result in tracker.propagate(0)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _few_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_siamfc_follows_motion_and_shows_its_response_as_attention():
+    clip = [_frame((60 + 7 * t, 70 + 3 * t), 40) for t in range(24)]
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    _, results = _run("siamfc-effnet", frames, boxes[0], {"return_attention": True})
+    ious = [_iou(r.box, b) for r, b in zip(results, boxes)]
+    assert np.mean(ious) > 0.6 and ious[-1] > 0.5, ious
+    assert all(r.visible for r in results)
+    attention = results[-1].attention
+    assert attention is not None and attention.shape == (HEIGHT // 4, WIDTH // 4)
+    peak_y, peak_x = np.unravel_index(np.argmax(attention), attention.shape)
+    centre = (boxes[-1][:2] + boxes[-1][2:]) / 2 / 4
+    assert math.hypot(peak_x - centre[0], peak_y - centre[1]) < 6  # attention peaks on the target
+
+
+def test_siamfc_follows_a_scale_change():
+    clip = [_frame((160 + t, 120), 36 * 1.017 ** t) for t in range(30)]  # grows to 1.6x
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    _, results = _run("siamfc-effnet", frames, boxes[0])
+    width_ratio = (results[-1].box[2] - results[-1].box[0]) / (boxes[-1][2] - boxes[-1][0])
+    assert 0.8 < width_ratio < 1.25, width_ratio
+    assert _iou(results[-1].box, boxes[-1]) > 0.6
+
+
+def test_full_occlusion_is_reported_and_the_target_is_found_again():
+    path = [(70 + 6 * t, 120) for t in range(36)]
+    hidden = range(12, 20)  # the object is gone (fully covered) on these frames
+    clip = [_frame(None if t in hidden else path[t], 40) for t in range(36)]
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    _, results = _run("siamfc-effnet", frames, boxes[0])
+    assert sum(not results[t].visible for t in hidden) >= len(hidden) // 2
+    assert all(results[t].box is not None for t in hidden)  # the last box is kept, marked not visible
+    assert all(r.visible for r in results[:10])
+    tail = range(30, 36)
+    assert all(results[t].visible for t in tail)
+    assert min(_iou(results[t].box, boxes[t]) for t in tail) > 0.5
+
+
+def test_dynamic_template_adds_templates_when_confident():
+    clip = [_frame((80 + 4 * t, 120), 40) for t in range(16)]
+    tracker, _ = _run("siamfc-effnet", [f for f, _ in clip], clip[0][1],
+                      {"update_interval": 4, "update_threshold": 0.3, "max_updated_templates": 2})
+    assert len(tracker._targets[1].bank.updated) == 2
+
+
+def test_siamfc_alexnet_checkpoint_layout_loads_strictly(tmp_path):
+    torch.manual_seed(0)
+    model = SiamFCAlexNet()
+    keys = list(model.state_dict())
+    assert keys[:3] == ["backbone.conv1.0.weight", "backbone.conv1.0.bias", "backbone.conv1.1.weight"]
+    assert model.state_dict()["backbone.conv2.0.weight"].shape == (256, 48, 5, 5)  # grouped conv
+    path = tmp_path / "siamfc_alexnet_e50.pth"
+    torch.save(model.state_dict(), path)
+    clip = [_frame((80 + 5 * t, 120), 40) for t in range(3)]
+    tracker, results = _run("siamfc-alexnet", [f for f, _ in clip], clip[0][1], checkpoint=str(path))
+    loaded = tracker.model.state_dict()["backbone.conv5.0.weight"]
+    assert torch.equal(loaded, model.state_dict()["backbone.conv5.0.weight"])
+    assert len(results) == 3 and all(r.box is not None for r in results)
+
+    state = model.state_dict()
+    state.pop("backbone.conv5.0.bias")
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="siamfc_alexnet_e50"):
+        registry.build("siamfc-alexnet", device="cpu", checkpoint=str(path))
+
+
+def test_ostrack_checkpoint_layout_loads_strictly_and_eliminates_candidates(tmp_path):
+    torch.manual_seed(0)
+    net = OSTrackNet()
+    state = net.state_dict()
+    assert state["backbone.pos_embed_x"].shape == (1, 256, 768)
+    assert state["backbone.blocks.11.attn.qkv.weight"].shape == (2304, 768)
+    assert state["box_head.conv1_ctr.0.weight"].shape == (256, 768, 3, 3)
+    assert state["box_head.conv5_size.weight"].shape == (2, 32, 1, 1)
+    path = tmp_path / "OSTrack_ep0300.pth.tar"
+    torch.save({"net": state, "epoch": 300}, path)
+    clip = [_frame((100 + 5 * t, 120), 40) for t in range(2)]
+    tracker, results = _run("ostrack", [f for f, _ in clip], clip[0][1], {"return_attention": True},
+                            checkpoint=str(path))
+    assert torch.equal(tracker.net.state_dict()["box_head.conv5_ctr.bias"], state["box_head.conv5_ctr.bias"])
+    assert results[1].attention.shape == (HEIGHT // 4, WIDTH // 4)
+    kept = 256
+    for _ in range(3):  # three elimination layers keeping 70 %
+        kept = math.ceil(0.7 * kept)
+    eliminated = tracker.last_maps[1]["eliminated_at"]
+    assert eliminated.shape == (16, 16) and int((eliminated >= 0).sum()) == 256 - kept
+    assert set(np.unique(eliminated)) == {-1, 3, 6, 9}
+
+    torch.save({"net": {k: v for k, v in state.items() if not k.startswith("box_head.conv5")}}, path)
+    with pytest.raises(CheckpointError, match="OSTrack"):
+        registry.build("ostrack", device="cpu", checkpoint=str(path))
+
+
+def test_mask_box_tracks_through_a_mask_tracker():
+    clip = [_frame((90 + 5 * t, 110 + 2 * t), 48) for t in range(10)]
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    _, results = _run("mask-box", frames, boxes[0], {"mask_tracker": "dis-flow"})
+    assert np.array_equal(results[0].box, boxes[0])
+    assert results[-1].mask is not None and results[-1].mask.shape == (HEIGHT, WIDTH)
+    assert _iou(results[-1].box, boxes[-1]) > 0.5

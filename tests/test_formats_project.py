@@ -1,0 +1,234 @@
+"""Project files: round trips, video paths, unknown keys, atomic saves and autosave recovery."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import app.model.atomic as atomic
+from app.model import AnnotationStore, Autosaver, FormatError, FrameState, Project
+from app.model.atomic import atomic_write_bytes
+from app.model.formats import export_npz, save_json
+from app.video import VideoInfo
+
+
+@pytest.fixture
+def video_file(tmp_path):
+    path = tmp_path / "media" / "clip.mp4"
+    path.parent.mkdir()
+    path.write_bytes(b"not really a video; projects only reference it")
+    return path
+
+
+def make_project(video_file) -> Project:
+    video = VideoInfo(str(video_file), 20, 32, 24, 25.0)
+    project = Project(video, settings={"box_tracker": "csrt", "view": {"zoom": 1.5}})
+    mask_obj = project.store.add_object("mask", name="ball")
+    box_obj = project.store.add_object("box")
+    mask = np.zeros((24, 32), bool)
+    mask[3:9, 4:20] = True
+    project.store.set_state(mask_obj.obj_id, 0, FrameState(mask=mask, keyframe=True))
+    project.store.set_state(box_obj.obj_id, 7, FrameState(box=[1, 2, 3, 4], score=0.25))
+    return project
+
+
+def test_round_trip(tmp_path, video_file):
+    project = make_project(video_file)
+    project.extra = {"plugin_state": {"a": [1, 2]}}
+    path = project.save(tmp_path / "p.tsproj")
+    loaded = Project.load(path)
+    assert loaded.video == project.video
+    assert loaded.settings == project.settings
+    assert loaded.extra == {"plugin_state": {"a": [1, 2]}}
+    assert loaded.store.objects == project.store.objects
+    for obj in project.store.objects:
+        assert loaded.store.states(obj.obj_id) == project.store.states(obj.obj_id)
+    np.testing.assert_array_equal(loaded.store.get_state(1, 0).mask.decode(),
+                                  project.store.get_state(1, 0).mask.decode())
+    assert loaded.path == path and not loaded.dirty
+
+
+def test_file_layout_and_relative_video_path(tmp_path, video_file):
+    path = make_project(video_file).save(tmp_path / "p.tsproj")
+    doc = json.loads(path.read_text())
+    assert (doc["format"], doc["version"]) == ("trackstudio-project", 1)
+    assert doc["video"]["path"] == os.path.join("media", "clip.mp4")
+    assert doc["video"]["absolute_path"] == str(video_file.resolve())
+    assert doc["settings"]["box_tracker"] == "csrt"
+    assert doc["objects"][1]["frames"] == {"7": {"box": [1.0, 2.0, 3.0, 4.0], "score": 0.25}}
+
+
+def test_moving_project_with_its_video_and_alone(tmp_path, video_file):
+    make_project(video_file).save(tmp_path / "p.tsproj")
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "media", moved / "media")
+    shutil.copy(tmp_path / "p.tsproj", moved / "p.tsproj")
+    assert Project.load(moved / "p.tsproj").video.path == str(moved / "media" / "clip.mp4")  # relative wins
+    alone = tmp_path / "elsewhere" / "deep"
+    alone.mkdir(parents=True)
+    shutil.copy(tmp_path / "p.tsproj", alone / "p.tsproj")
+    assert Project.load(alone / "p.tsproj").video.path == str(video_file.resolve())  # absolute fallback
+
+
+def test_unknown_keys_survive_a_load_save_cycle(tmp_path, video_file):
+    path = make_project(video_file).save(tmp_path / "p.tsproj")
+    doc = json.loads(path.read_text())
+    doc["written_by"] = {"app": "TrackStudio 9", "features": ["x"]}
+    path.write_text(json.dumps(doc))
+    project = Project.load(path)
+    project.store.add_object("point")
+    project.save()
+    assert json.loads(path.read_text())["written_by"] == {"app": "TrackStudio 9", "features": ["x"]}
+
+
+@pytest.mark.parametrize("change, field, message", [
+    (lambda d: d.update(format="trackstudio"), "format", 'expected "trackstudio-project"'),
+    (lambda d: d.update(version=3), "version", "unsupported version 3"),
+    (lambda d: d.update(settings=[]), "settings", "expected an object"),
+    (lambda d: d["video"].update(absolute_path=5), "video.absolute_path", "expected a string"),
+    (lambda d: d["objects"][0].update(kind="blob"), "objects[0].kind", "got \"blob\""),
+    (lambda d: d["objects"][0]["frames"]["0"]["mask"].update(size=[24, 33]), 'objects[0].frames["0"].mask.size',
+     "expected [H, W] = [24, 32]"),
+])
+def test_malformed_project_names_the_field(tmp_path, video_file, change, field, message):
+    path = make_project(video_file).save(tmp_path / "p.tsproj")
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FormatError) as info:
+        Project.load(path)
+    assert info.value.field == field and message in info.value.message and str(path) in str(info.value)
+
+
+def test_dirty_tracks_store_and_settings(tmp_path, video_file):
+    project = make_project(video_file)
+    assert project.dirty
+    with pytest.raises(ValueError, match="no file yet"):
+        project.save()
+    project.save(tmp_path / "p.tsproj")
+    assert not project.dirty
+    project.settings["view"]["zoom"] = 2.0
+    assert project.dirty
+    project.save()
+    project.store.update_object(1, name="football")
+    assert project.dirty
+
+
+def _files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_crash_during_rename_keeps_the_old_file(tmp_path, video_file, monkeypatch):
+    project = make_project(video_file)
+    path = project.save(tmp_path / "p.tsproj")
+    old = path.read_bytes()
+    project.store.add_object("point", name="new")
+
+    def crash(src, dst):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(atomic.os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        project.save()
+    assert path.read_bytes() == old
+    assert _files(tmp_path) == ["media", "p.tsproj"]  # no temporary file left behind
+    assert project.dirty  # still unsaved
+    monkeypatch.undo()
+    project.save()
+    assert [o.name for o in Project.load(path).store.objects][-1] == "new"
+
+
+@pytest.mark.parametrize("save", ["json", "npz", "project"])
+def test_crash_while_writing_keeps_the_old_file(tmp_path, video_file, monkeypatch, save):
+    project = make_project(video_file)
+    path = tmp_path / f"out.{save}"
+    write = {"json": lambda: save_json(project.store, project.video, path),
+             "npz": lambda: export_npz(project.store, project.video, path),
+             "project": lambda: project.save(path)}[save]
+    write()
+    old = path.read_bytes()
+    project.store.set_state(2, 8, FrameState(box=[5, 5, 9, 9]))
+    real_fsync = os.fsync
+
+    def crash_after_partial_write(fd):
+        raise KeyboardInterrupt  # the process is killed after the data was written, before the rename
+
+    monkeypatch.setattr(atomic.os, "fsync", crash_after_partial_write)
+    with pytest.raises(KeyboardInterrupt):
+        write()
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    assert path.read_bytes() == old
+    assert _files(tmp_path) == sorted(["media", path.name])
+
+
+def test_exception_inside_atomic_open_leaves_nothing(tmp_path):
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"old")
+    with pytest.raises(RuntimeError), atomic.atomic_open(path) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("writer failed")
+    assert path.read_bytes() == b"old" and _files(tmp_path) == ["f.bin"]
+
+
+def test_atomic_write_keeps_permissions(tmp_path):
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"one")
+    assert path.stat().st_mode & 0o777 == 0o644
+    os.chmod(path, 0o600)
+    atomic_write_bytes(path, b"two")
+    assert path.read_bytes() == b"two" and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_autosave_writes_only_after_changes_and_recovers(tmp_path, video_file):
+    project = make_project(video_file)
+    saver = Autosaver()
+    assert saver.autosave(project) is None  # no file yet: nowhere to autosave
+    path = project.save(tmp_path / "p.tsproj")
+    assert saver.autosave(project) is None  # nothing changed since the save
+    assert Autosaver.find(path) is None and Autosaver.recover(path) is None
+
+    project.store.set_state(2, 9, FrameState(box=[2, 2, 6, 6], keyframe=True))
+    autosave = saver.autosave(project)
+    assert autosave == tmp_path / "p.tsproj.autosave" and autosave.exists()
+    stamp = autosave.stat().st_mtime_ns
+    assert saver.autosave(project) is None  # unchanged since the autosave
+    assert autosave.stat().st_mtime_ns == stamp
+
+    # the app crashes here; on restart the newer autosave is found and recovered
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))
+    assert Autosaver.find(path) == autosave
+    recovered = Autosaver.recover(path)
+    assert recovered.path == path and recovered.dirty
+    assert recovered.store.keyframes(2) == [9]
+    assert recovered.video.path == str(video_file)
+    assert Project.load(path).store.keyframes(2) == []  # the project file itself is untouched
+    recovered.save()
+    assert not autosave.exists()  # saving makes the autosave stale: it is removed
+    assert Project.load(path).store.keyframes(2) == [9]
+
+
+def test_stale_autosave_is_ignored(tmp_path, video_file):
+    project = make_project(video_file)
+    path = project.save(tmp_path / "p.tsproj")
+    stale = Autosaver.autosave_path(path)
+    stale.write_bytes(b"{}")
+    os.utime(stale, ns=(1, 1))  # older than the project file
+    assert Autosaver.find(path) is None
+
+
+def test_json_and_project_share_the_object_layout(tmp_path, video_file):
+    project = make_project(video_file)
+    project.save(tmp_path / "p.tsproj")
+    save_json(project.store, project.video, tmp_path / "a.json")
+    as_project = json.loads((tmp_path / "p.tsproj").read_text())["objects"]
+    as_json = json.loads((tmp_path / "a.json").read_text())["objects"]
+    assert as_project == as_json
+
+
+def test_empty_store_project(tmp_path):
+    project = Project(VideoInfo("", 5, 8, 8, 30.0), AnnotationStore())
+    loaded = Project.load(project.save(tmp_path / "e.tsproj"))
+    assert loaded.store.objects == [] and loaded.video.path == "" and loaded.settings == {}

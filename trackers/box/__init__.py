@@ -1,0 +1,2 @@
+"""Box trackers; importing this package registers them."""
+from . import mask_box, ostrack, siamfc_variants  # noqa: F401

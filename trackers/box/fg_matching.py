@@ -1,0 +1,81 @@
+"""Target extent from nearest-neighbour feature matching (as in VideoMatch), to refine Siamese boxes.
+
+A fixed-aspect template pyramid cannot follow a person who crouches or a dog that turns; the
+object's extent can be read off the search features instead. Every search cell is compared with
+the first frame's target cells and background cells (cosine similarity of unit-norm features):
+cells closer to the target than to any background form the foreground, and the connected
+foreground blob under the located centre gives the box.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Extent:
+    box_in_crop: np.ndarray  # (4,) x1, y1, x2, y2 in crop pixels
+    fg_fraction: float  # share of the blob's cells that are confidently foreground
+
+
+class ForegroundMatcher:
+    """Foreground / background feature memory of one target."""
+
+    def __init__(self, features: torch.Tensor, target_in_crop: np.ndarray, crop_size: int, stride: int,
+                 margin_cells: float = 1.0, temperature: float = 0.05):
+        """features: (C, H, W) map of a crop; target_in_crop: (4,) box in its pixels."""
+        features = F.normalize(features, dim=0)
+        fg_mask, bg_mask = self._cell_masks(features.shape[-2:], target_in_crop, stride, margin_cells)
+        flat = features.flatten(1).T  # (H W, C)
+        self.fg = flat[torch.from_numpy(fg_mask.ravel())]
+        self.bg = flat[torch.from_numpy(bg_mask.ravel())]
+        self.stride = stride
+        self.crop_size = crop_size
+        self.temperature = temperature
+
+    @staticmethod
+    def _cell_masks(shape, box: np.ndarray, stride: int, margin_cells: float):
+        rows, cols = shape
+        centres_y = (np.arange(rows) + 0.5) * stride
+        centres_x = (np.arange(cols) + 0.5) * stride
+        inside_y = (centres_y >= box[1]) & (centres_y <= box[3])
+        inside_x = (centres_x >= box[0]) & (centres_x <= box[2])
+        fg = inside_y[:, None] & inside_x[None, :]
+        pad = margin_cells * stride  # cells near the box edge are mixed: neither kind
+        near_y = (centres_y >= box[1] - pad) & (centres_y <= box[3] + pad)
+        near_x = (centres_x >= box[0] - pad) & (centres_x <= box[2] + pad)
+        bg = ~(near_y[:, None] & near_x[None, :])
+        if not fg.any():  # a target smaller than a cell: its centre cell
+            fg[min(int((box[1] + box[3]) / 2 // stride), rows - 1), min(int((box[0] + box[2]) / 2 // stride), cols - 1)] = True
+        return fg, bg
+
+    def probability(self, features: torch.Tensor) -> np.ndarray:
+        """(C, H, W) search features -> (H, W) float32 foreground probability."""
+        flat = F.normalize(features, dim=0).flatten(1).T  # (H W, C)
+        sim_fg = (flat @ self.fg.T).max(dim=1).values
+        sim_bg = (flat @ self.bg.T).max(dim=1).values if len(self.bg) else torch.zeros_like(sim_fg)
+        prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
+        return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
+
+    def extent(self, features: torch.Tensor, center_in_crop: np.ndarray) -> Extent | None:
+        """The foreground blob at (or nearest to) center_in_crop, in crop pixels; None if there is none."""
+        prob = self.probability(features)
+        size = self.crop_size
+        up = cv2.resize(prob, (prob.shape[1] * self.stride, prob.shape[0] * self.stride),
+                        interpolation=cv2.INTER_LINEAR)[:size, :size]
+        mask = (up > 0.5).astype(np.uint8)
+        count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if count <= 1:
+            return None
+        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
+        label = labels[cy, cx]
+        if label == 0:  # the centre fell on background: take the closest blob
+            dists = np.linalg.norm(centroids[1:] - np.array([cx, cy]), axis=1)
+            label = int(np.argmin(dists)) + 1
+        x, y, w, h, area = stats[label]
+        fg_fraction = float((up[labels == label] > 0.8).mean())
+        return Extent(np.array([x, y, x + w, y + h], np.float64), fg_fraction)

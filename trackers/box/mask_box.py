@@ -1,0 +1,77 @@
+"""Boxes tracked through masks: a box prompt goes to a mask tracker, and each frame's mask becomes
+its bounding box. The user who draws a box gets a mask for free; the box follows the object's
+extent (not a fixed-aspect template), and visibility is the mask tracker's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .. import registry
+from ..base import Tracker, TrackerConfig
+from ..types import FrameResult, ObjectResult, Prompt, mask_to_box
+from .crops import prompt_box
+
+
+@dataclass
+class MaskBoxConfig(TrackerConfig):
+    mask_tracker: str = ""  # registered mask tracker to use; "" = the default mask tracker
+
+
+@registry.register("mask-box", kind="box", priority=-5,
+                   description="Tracks the box with the default mask tracker (box -> mask -> its bounding box); "
+                               "slower, follows shape changes, also yields the mask")
+class MaskBoxTracker(Tracker):
+    kind = "box"
+    config_cls = MaskBoxConfig
+    name = "mask-box"
+
+    def __init__(self, config=None, device="cpu", checkpoint=None):
+        super().__init__(config, device, checkpoint)
+        inner_name = self.config.mask_tracker or registry.default_name("mask")
+        if registry.spec(inner_name).kind != "mask":
+            raise ValueError(f"mask-box needs a mask tracker, but {inner_name!r} tracks {registry.spec(inner_name).kind}es")
+        self.mask_tracker = registry.build(inner_name, config={"return_attention": self.config.return_attention},
+                                           device=self.device, checkpoint=checkpoint)
+        self._boxes: dict[int, np.ndarray] = {}
+
+    def set_video(self, frames) -> None:
+        super().set_video(frames)
+        self.mask_tracker.set_video(frames)
+
+    def reset(self) -> None:
+        super().reset()
+        self._boxes = {}
+        if hasattr(self, "mask_tracker"):
+            self.mask_tracker.reset()
+
+    def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
+        box = prompt_box(prompt, frame_idx, self.name)
+        inner = self.mask_tracker.add_prompt(frame_idx, obj_id, prompt)
+        return ObjectResult(box=box, mask=inner.mask, visible=prompt.visible, score=inner.score)
+
+    def remove_prompt(self, frame_idx: int, obj_id: int) -> None:
+        super().remove_prompt(frame_idx, obj_id)
+        self.mask_tracker.remove_prompt(frame_idx, obj_id)
+
+    def propagate(self, start_frame_idx: int, reverse: bool = False,
+                  end_frame_idx: int | None = None) -> Iterator[FrameResult]:
+        for inner in self.mask_tracker.propagate(start_frame_idx, reverse, end_frame_idx):
+            prompts = self.prompts.get(inner.frame_idx, {})
+            objects = {obj_id: self._to_box(inner.frame_idx, obj_id, result, prompts.get(obj_id))
+                       for obj_id, result in inner.objects.items()}
+            yield FrameResult(inner.frame_idx, objects)
+
+    def _to_box(self, frame_idx: int, obj_id: int, result: ObjectResult, prompt: Prompt | None) -> ObjectResult:
+        if prompt is not None:  # a keyframe: the user's box is the answer
+            box, visible = prompt_box(prompt, frame_idx, self.name), prompt.visible
+        else:
+            box = mask_to_box(result.mask) if result.visible and result.mask is not None else None
+            visible = box is not None
+            if box is None:  # hidden: keep the last box, marked not visible
+                box = self._boxes.get(obj_id, result.box)
+        if box is not None:
+            self._boxes[obj_id] = box
+        return ObjectResult(box=None if box is None else box.copy(), mask=result.mask, visible=bool(visible),
+                            score=result.score, attention=result.attention)

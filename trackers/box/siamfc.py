@@ -1,0 +1,279 @@
+"""SiamFC inference (Bertinetto et al. 2016) with optional STARK-style template updates and a
+lost / re-found state.
+
+Per frame, for each target: crop the search region around the last centre at `scale_num` scales
+(side x_side * scale_step^k, resampled to instance_size, mean-colour borders), extract features,
+cross-correlate with the template kernel(s), upsample the responses x`response_up` (bicubic),
+penalise the non-central scales, take the best scale, blend its normalised response with a Hann
+window and move the centre to the peak (total_stride / response_up instance pixels per upsampled
+cell). The size follows the chosen scale through a learning rate.
+
+Confidence is the raw response at the chosen peak over the response the first template gets on
+its own frame. Below `lost_threshold` the target is reported not visible (its last box kept), the
+tracker stops moving it and searches a `lost_search_scale` times wider region at the same pixel
+scale until a peak above `found_threshold` shows it again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from ..base import SequentialTracker, TrackerConfig
+from ..types import ObjectResult, Prompt
+from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map, prompt_box
+from .fg_matching import ForegroundMatcher
+from .template_bank import TemplateBank, TemplateUpdate
+
+ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view stretches them)
+MIN_SIDE_PX = 4.0
+
+
+@dataclass
+class SiamFCConfig(TrackerConfig):
+    # --- the paper's inference parameters (defaults of the widely used PyTorch port) ---
+    context: float = 0.5  # context margin p = context * (w + h) around the target
+    scale_num: int = 3
+    scale_step: float = 1.0375
+    scale_lr: float = 0.59
+    scale_penalty: float = 0.9745
+    window_influence: float = 0.176
+    response_up: int = 16
+    # --- losing and finding the target (0 disables) ---
+    lost_threshold: float = 0.0  # confidence under which the target is reported not visible
+    found_threshold: float = 0.0  # confidence a wide search needs to re-acquire it
+    lost_search_scale: float = 2.0  # the search region grows this much while the target is lost
+    # --- STARK-ST style dynamic template (update_interval 0 disables) ---
+    update_interval: int = 0
+    update_threshold: float = 0.6
+    max_updated_templates: int = 2
+    first_template_weight: float = 0.6
+    # --- motion prior: the search centre leads by this share of the smoothed velocity ---
+    motion_prior: float = 0.0
+    # --- box extent from foreground feature matching (fg_matching.py), blended in with this weight ---
+    extent_weight: float = 0.0
+    extent_max_change: float = 1.6  # an extent more than this factor off the current size is ignored
+
+    def __post_init__(self):
+        if self.scale_num < 1 or self.scale_num % 2 == 0:
+            raise ValueError(f"scale_num must be an odd number >= 1, got {self.scale_num}")
+        if self.response_up < 1:
+            raise ValueError(f"response_up must be >= 1, got {self.response_up}")
+        if not 0.0 <= self.window_influence <= 1.0:
+            raise ValueError(f"window_influence must lie in [0, 1], got {self.window_influence}")
+        if self.found_threshold < self.lost_threshold:
+            raise ValueError(f"found_threshold ({self.found_threshold}) must be >= lost_threshold "
+                             f"({self.lost_threshold})")
+        if self.lost_search_scale < 1.0:
+            raise ValueError(f"lost_search_scale must be >= 1, got {self.lost_search_scale}")
+
+    def template_update(self) -> TemplateUpdate | None:
+        if self.update_interval <= 0:
+            return None
+        return TemplateUpdate(self.update_interval, self.update_threshold, self.max_updated_templates,
+                              self.first_template_weight)
+
+
+@dataclass
+class _Target:
+    center: np.ndarray  # (2,) cx, cy in frame pixels
+    size: np.ndarray  # (2,) w, h
+    z_side: float  # template crop side in frame pixels
+    x_side: float  # search crop side in frame pixels
+    border: np.ndarray  # (3,) mean colour of the first frame
+    kernel_cells: tuple[int, int]
+    bank: TemplateBank | None = None
+    matcher: ForegroundMatcher | None = None
+    ref_peak: float = 1.0
+    lost_frames: int = 0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+
+
+@dataclass
+class _Located:
+    center: np.ndarray
+    scale: float
+    confidence: float
+    response: np.ndarray  # (h, w) upsampled response of the chosen scale
+    crop_center: np.ndarray
+    extent: tuple[float, float]  # (w, h) frame pixels the response covers
+    features: torch.Tensor  # (C, H, W) search features of the chosen scale
+    crop_side: float  # side in frame pixels of the chosen scale's crop
+    crop_size: int  # its side in crop pixels
+
+
+class SiamFCBase(SequentialTracker):
+    """SiamFC inference over any feature model with template(crops, cells) / search / response."""
+
+    kind = "box"
+    config_cls = SiamFCConfig
+    name = "siamfc"
+
+    def __init__(self, config=None, device="cpu", checkpoint=None):
+        super().__init__(config, device, checkpoint)
+        self.model = self._build_model().to(self.device).eval()
+        self.update_policy = self.config.template_update()
+        half = self.config.scale_num // 2
+        self.scale_factors = self.config.scale_step ** np.linspace(-half, half, self.config.scale_num)
+
+    def _build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        super().reset()
+        self._targets: dict[int, _Target] = {}
+        self._boxes: dict[int, np.ndarray] = {}
+
+    def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
+        return ObjectResult(box=prompt_box(prompt, frame_idx, self.name), visible=prompt.visible)
+
+    # -- anchoring ------------------------------------------------------------------------------
+    def _anchor(self, frame_idx, frame, prompts):
+        results = {}
+        for obj_id, prompt in prompts.items():
+            box = prompt_box(prompt, frame_idx, self.name)
+            self._boxes[obj_id] = box
+            if prompt.visible:
+                self._targets[obj_id] = self._init_target(frame, box)
+            else:  # hidden on this keyframe: nothing to learn a template from
+                self._targets.pop(obj_id, None)
+            results[obj_id] = ObjectResult(box=box.copy(), visible=prompt.visible)
+        return results
+
+    @torch.no_grad()
+    def _init_target(self, frame: np.ndarray, box: np.ndarray) -> _Target:
+        cfg = self.config
+        center, size = box_to_cxcywh(box)
+        context = cfg.context * size.sum()
+        z_side = float(np.sqrt(np.prod(size + context)))
+        x_side = z_side * self.model.instance_size / self.model.exemplar_size
+        border = frame.reshape(-1, 3).mean(0)
+        in_template = size * self.model.exemplar_size / z_side  # target size in template pixels
+        stride = self.model.total_stride
+        max_cells = self.model.exemplar_size // stride
+        cells = tuple(int(np.clip(2 * np.ceil(s / (2 * stride)), 2, max_cells)) for s in in_template[::-1])
+        target = _Target(center, size, z_side, x_side, border, cells)
+        target.bank = TemplateBank(self._template(frame, target))
+        # the response the template gets on its own frame: what confidence 1 means
+        feats = self.model.search(crop_square(frame, center, x_side, self.model.instance_size, border)[None])
+        response = target.bank.blend(self.model.response(target.bank.kernels(), feats), None)
+        target.ref_peak = max(float(response.max()), 1e-6)
+        if cfg.extent_weight > 0:
+            instance = self.model.instance_size
+            corners = (box.reshape(2, 2) - 0.5 - center) * instance / x_side + (instance - 1) / 2.0 + 0.5
+            target.matcher = ForegroundMatcher(feats[0], corners.ravel(),
+                                               instance, self.model.total_stride)
+        return target
+
+    def _template(self, frame: np.ndarray, target: _Target) -> torch.Tensor:
+        crop = crop_square(frame, target.center, target.z_side, self.model.exemplar_size, target.border)
+        return self.model.template(crop[None], target.kernel_cells)
+
+    # -- stepping -------------------------------------------------------------------------------
+    def _step(self, frame_idx, frame, obj_ids):
+        results = {}
+        for obj_id in obj_ids:
+            target = self._targets.get(obj_id)
+            if target is None:  # hidden since its last keyframe
+                results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
+                continue
+            results[obj_id] = self._track(frame, target, obj_id)
+        return results
+
+    @torch.no_grad()
+    def _track(self, frame: np.ndarray, target: _Target, obj_id: int) -> ObjectResult:
+        cfg = self.config
+        located = self._locate(frame, target)
+        lost_before = target.lost_frames > 0
+        needed = cfg.found_threshold if lost_before else cfg.lost_threshold
+        visible = located.confidence >= needed
+        if visible:
+            new_center = located.center
+            height, width = frame.shape[:2]
+            new_center = np.clip(new_center, [0.0, 0.0], [width - 1.0, height - 1.0])
+            step = new_center - target.center
+            target.velocity = 0.5 * target.velocity + 0.5 * step if not lost_before else np.zeros(2)
+            target.center = new_center
+            scale = 1.0 - cfg.scale_lr + cfg.scale_lr * located.scale
+            size = target.size * scale
+            if target.matcher is not None:
+                target.center, size = self._blend_extent(target, located, size)
+            self._set_size(target, size, (height, width))
+            target.lost_frames = 0
+            self._boxes[obj_id] = cxcywh_to_box(target.center, target.size)
+            if target.bank.wants_update(self.update_policy, located.confidence):
+                target.bank.add(self._template(frame, target), self.update_policy)
+        else:
+            target.lost_frames += 1
+            target.velocity = np.zeros(2)
+        attention = None
+        if cfg.return_attention:
+            height, width = frame.shape[:2]
+            attention = paste_map(located.response, located.crop_center, located.extent, (height, width),
+                                  (max(height // ATTENTION_DOWNSCALE, 1), max(width // ATTENTION_DOWNSCALE, 1)))
+        return ObjectResult(box=self._boxes[obj_id].copy(), visible=bool(visible),
+                            score=float(np.clip(located.confidence, 0.0, 1.0)), attention=attention)
+
+    def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
+        """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it."""
+        size = np.clip(size, MIN_SIDE_PX, [frame_hw[1], frame_hw[0]])
+        scale = float(np.sqrt(np.prod(size + self.config.context * size.sum())) / target.z_side)
+        target.size = size
+        target.z_side *= scale
+        target.x_side *= scale
+
+    def _blend_extent(self, target: _Target, located: _Located, size: np.ndarray):
+        """Move the box towards the matched foreground blob (centre and size), when it is plausible."""
+        cfg = self.config
+        to_crop = located.crop_size / located.crop_side
+        center_in_crop = (target.center - located.crop_center) * to_crop + (located.crop_size - 1) / 2.0
+        extent = target.matcher.extent(located.features, center_in_crop)
+        if extent is None:
+            return target.center, size
+        corners = crop_to_frame(extent.box_in_crop.reshape(2, 2) - 0.5, located.crop_center, located.crop_side,
+                                located.crop_size)
+        seg_size = corners[1] - corners[0]
+        ratio = seg_size / size
+        if np.any(ratio > cfg.extent_max_change) or np.any(ratio < 1.0 / cfg.extent_max_change):
+            return target.center, size
+        weight = cfg.extent_weight * extent.fg_fraction
+        seg_center = corners.mean(0)
+        return ((1 - weight) * target.center + weight * seg_center,
+                (1 - weight) * size + weight * seg_size)
+
+    def _locate(self, frame: np.ndarray, target: _Target) -> _Located:
+        cfg, model = self.config, self.model
+        lost = target.lost_frames > 0
+        factors = np.ones(1) if lost else self.scale_factors
+        instance = model.instance_size
+        if lost:  # same pixel scale, wider region: add an even number of response cells
+            step = 2 * model.total_stride
+            instance += step * int(round(model.instance_size * (cfg.lost_search_scale - 1.0) / step))
+        side = target.x_side * instance / model.instance_size
+        crop_center = target.center + cfg.motion_prior * target.velocity
+        crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
+        features = model.search(crops)
+        responses = target.bank.blend(model.response(target.bank.kernels(), features),
+                                      self.update_policy).cpu().numpy()  # (S, h, w)
+        up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
+        upsampled = np.stack([cv2.resize(r, (up_w, up_h), interpolation=cv2.INTER_CUBIC) for r in responses])
+        penalties = np.full(len(factors), cfg.scale_penalty)
+        penalties[len(factors) // 2] = 1.0
+        scale_id = int(np.argmax(upsampled.reshape(len(factors), -1).max(1) * penalties))
+        raw = upsampled[scale_id]
+        response = raw - raw.min()
+        response /= response.sum() + 1e-16
+        window = np.outer(np.hanning(up_h), np.hanning(up_w))
+        window /= window.sum()
+        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * window
+        peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
+        disp_response = np.array([peak_x - (up_w - 1) / 2.0, peak_y - (up_h - 1) / 2.0])
+        disp_instance = disp_response * model.total_stride / cfg.response_up
+        disp_frame = disp_instance * side * factors[scale_id] / instance
+        confidence = float(raw[peak_y, peak_x]) / target.ref_peak
+        frame_per_cell = model.total_stride * side * factors[scale_id] / instance
+        extent = (responses.shape[2] * frame_per_cell, responses.shape[1] * frame_per_cell)
+        return _Located(crop_center + disp_frame, float(factors[scale_id]), confidence, raw, crop_center, extent,
+                        features[scale_id], side * factors[scale_id], instance)

@@ -1,0 +1,50 @@
+"""The registered SiamFC trackers: the paper's AlexNet (user-supplied checkpoint) and the offline
+EfficientNet-Lite0 variant."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trackstudio_resources
+
+from ..checkpoints import OFFICIAL_WEIGHTS, resolve_checkpoint
+from ..registry import register
+from .siamfc import SiamFCBase, SiamFCConfig
+from .siamfc_models import EffNetSiamFeatures, SiamFCAlexNet
+
+SIAMFC_ALEXNET_WEIGHTS = OFFICIAL_WEIGHTS["siamfc_alexnet_e50"]  # user-supplied, no download address
+EFFNET_ADJUST_FILE = ("weights", "siamfc_effnet_adjust.pt")
+
+
+@register("siamfc-alexnet", kind="box", priority=-10, weights=(SIAMFC_ALEXNET_WEIGHTS,), experimental=True,
+          description="SiamFC (AlexNet) as in the paper; needs siamfc_alexnet_e50.pth as the checkpoint")
+class SiamFCAlexNetTracker(SiamFCBase):
+    name = "siamfc-alexnet"
+
+    def _build_model(self):
+        model = SiamFCAlexNet()
+        model.load_checkpoint(resolve_checkpoint(self.checkpoint or SIAMFC_ALEXNET_WEIGHTS, download=False))
+        return model
+
+
+@dataclass
+class SiamFCEffNetConfig(SiamFCConfig):
+    stride16_weight: float = 1.0  # share of the semantic stride-16 features in the descriptor
+    use_trained_adjust: bool = True  # load the project's trained 1x1 adjust layer when it ships
+
+
+@register("siamfc-effnet", kind="box", priority=-1,
+          description="SiamFC on ImageNet EfficientNet-Lite0 features (offline, no download): "
+                      "scale pyramid, STARK-style template updates, reports lost targets")
+class SiamFCEffNetTracker(SiamFCBase):
+    name = "siamfc-effnet"
+    config_cls = SiamFCEffNetConfig
+
+    def _build_model(self):
+        model = EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight)
+        adjust = self.checkpoint
+        if adjust is None and self.config.use_trained_adjust:
+            shipped = trackstudio_resources.path(*EFFNET_ADJUST_FILE)
+            adjust = shipped if shipped.is_file() else None
+        if adjust is not None:
+            model.load_adjust(adjust)
+        return model

@@ -1,0 +1,213 @@
+"""`sam2-lite`: SAM2's video-propagation structure, offline, on EfficientNet-Lite0 ImageNet features.
+
+Per frame: image encoder (cached keys) -> memory attention over the object's memory bank (top-k
+affinity readout) -> presence check (readout area + object pointer) -> mask decoder (readout fused
+with the DIS-flow-warped previous mask, snapped to image edges) -> soft aggregation across objects ->
+memory encoder adds the frame to the bank. Prompts (masks, clicks, boxes) go through the prompt
+encoder and become conditioning memories.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ...base import Tracker, TrackerConfig
+from ...registry import register
+from ...types import FrameResult, ObjectResult, Prompt, mask_to_box
+from .image_encoder import FrameFeatures, ImageEncoder
+from .mask_decoder import FlowPrior, MaskDecoder
+from .memory import MemoryBank, MemoryEncoder, grid_box, prob_to_grid
+from .memory_attention import MemoryAttention
+from .object_pointer import ObjectPointer
+from .prompt_encoder import PromptEncoder
+
+_FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+@dataclass
+class Sam2LiteConfig(TrackerConfig):
+    max_side: int = 864  # internal resolution: frames are scaled so their long side is at most this
+    num_recent: int = 3  # recent tracked frames kept in each object's memory bank
+    top_k: int = 20  # memory cells each query cell reads from
+    temperature: float = 0.05  # softmax temperature over cosine similarities
+    search_margin: float = 0.5  # the query region is the previous mask's box grown by this x its size
+    flow_weight: float = 0.5  # share of the flow-warped previous mask in the fused probability
+    flow_preset: str = "medium"  # DIS optical flow preset: "fast" or "medium"
+    edge_radius: int = 4  # guided-filter radius (internal px) that snaps masks to edges; 0 = off
+    edge_eps: float = 0.02  # guided-filter regularisation (fraction of the intensity range, squared)
+    min_presence_area: float = 0.05  # present when the readout covers this share of the prompted area...
+    min_pointer_similarity: float = 0.3  # ...and looks this much like the object pointer
+    cache_frames: int = 8  # encoded frames kept (LRU)
+
+    def __post_init__(self):
+        if self.flow_preset not in _FLOW_PRESETS:
+            raise ValueError(f"flow_preset must be one of {sorted(_FLOW_PRESETS)}, got {self.flow_preset!r}")
+        if self.num_recent < 1 or self.top_k < 1 or self.max_side < 32:
+            raise ValueError("num_recent and top_k must be >= 1 and max_side >= 32")
+
+
+@dataclass
+class _ObjectState:
+    bank: MemoryBank
+    pointer: ObjectPointer
+    prob: np.ndarray | None  # (h, w) float32 on the last frame walked, None while hidden
+
+
+@register("sam2-lite", kind="mask", priority=10,
+          description="SAM2-style memory propagation on EfficientNet-Lite0 features + DIS flow; offline, no downloads")
+class Sam2LiteTracker(Tracker):
+    kind = "mask"
+    config_cls = Sam2LiteConfig
+
+    def __init__(self, config: Sam2LiteConfig | None = None, device="cpu", checkpoint: str | None = None):
+        super().__init__(config, device, checkpoint)
+        cfg = self.config
+        self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.cache_frames)
+        self.prompt_encoder = PromptEncoder()
+        self.memory_encoder = MemoryEncoder()
+        self.memory_attention = MemoryAttention(cfg.top_k, cfg.temperature)
+        self.mask_decoder = MaskDecoder(cfg.flow_weight, cfg.edge_radius, cfg.edge_eps)
+        self._prompt_probs: dict[tuple[int, int], tuple[Prompt, np.ndarray]] = {}
+
+    # -- prompts -----------------------------------------------------------------------------------
+    def set_video(self, frames) -> None:
+        self.image_encoder.clear()
+        super().set_video(frames)
+
+    def reset(self) -> None:
+        super().reset()
+        self._prompt_probs = {}
+
+    def remove_prompt(self, frame_idx: int, obj_id: int) -> None:
+        super().remove_prompt(frame_idx, obj_id)
+        self._prompt_probs.pop((frame_idx, obj_id), None)
+
+    def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
+        prob = self._prompt_prob(frame_idx, obj_id, prompt)
+        mask = self._to_video_mask(prob)
+        visible = prompt.visible and bool(mask.any())
+        return ObjectResult(box=mask_to_box(mask), mask=mask, visible=visible)
+
+    def _prompt_prob(self, frame_idx: int, obj_id: int, prompt: Prompt) -> np.ndarray:
+        cached = self._prompt_probs.get((frame_idx, obj_id))
+        if cached is not None and cached[0] is prompt:
+            return cached[1]
+        if prompt.mask is not None and prompt.mask.shape != self._video_shape():
+            raise ValueError(f"mask prompt for object {obj_id} on frame {frame_idx} has shape "
+                             f"{prompt.mask.shape}, the video is {self._video_shape()}")
+        prob = self.prompt_encoder(self._features(frame_idx), prompt, self._scale())
+        self._prompt_probs[(frame_idx, obj_id)] = (prompt, prob)
+        return prob
+
+    # -- propagation -----------------------------------------------------------------------------
+    def propagate(self, start_frame_idx: int, reverse: bool = False,
+                  end_frame_idx: int | None = None) -> Iterator[FrameResult]:
+        objects: dict[int, _ObjectState] = {}
+        flow = FlowPrior(_FLOW_PRESETS[self.config.flow_preset])
+        prev_gray: np.ndarray | None = None
+        for frame_idx in self._frame_range(start_frame_idx, reverse, end_frame_idx):
+            features = self._features(frame_idx)
+            anchored = self.prompts.get(frame_idx, {})
+            tracked = [obj_id for obj_id in objects if obj_id not in anchored]
+            if prev_gray is not None and any(objects[o].prob is not None for o in tracked):
+                flow.set_pair(prev_gray, features.gray)
+            probs, scores, attention = {}, {}, {}
+            for obj_id in tracked:
+                probs[obj_id], scores[obj_id], attention[obj_id] = self._track(objects[obj_id], features, flow)
+            self._separate(probs, [self._prompt_prob(frame_idx, o, p) for o, p in anchored.items()])
+            for obj_id, prompt in anchored.items():
+                probs[obj_id] = self._prompt_prob(frame_idx, obj_id, prompt)
+                scores[obj_id] = 1.0
+                attention[obj_id] = prob_to_grid(probs[obj_id], features.grid_shape)
+                if obj_id in objects:  # a correction: re-anchor, forget what led astray
+                    objects[obj_id].bank.recent.clear()
+                else:
+                    objects[obj_id] = self._join(obj_id)
+            results = {}
+            for obj_id, prob in probs.items():
+                state = objects[obj_id]
+                visible = bool(prob.max() > 0.5) and scores[obj_id] > 0
+                state.prob = prob if visible else None
+                if visible and obj_id not in anchored:
+                    state.bank.add(self.memory_encoder(frame_idx, features, prob, conditioning=False))
+                results[obj_id] = self._result(prob, visible, scores[obj_id], attention[obj_id], features)
+            prev_gray = features.gray
+            yield FrameResult(frame_idx, results)
+
+    def _join(self, obj_id: int) -> _ObjectState:
+        """A new object: every prompt it has, on any frame, becomes a conditioning memory."""
+        bank = MemoryBank(self.config.num_recent)
+        for frame_idx, prompts in sorted(self.prompts.items()):
+            if obj_id in prompts:
+                prob = self._prompt_prob(frame_idx, obj_id, prompts[obj_id])
+                bank.add(self.memory_encoder(frame_idx, self._features(frame_idx), prob, conditioning=True))
+        return _ObjectState(bank=bank, pointer=ObjectPointer(bank.memories()), prob=None)
+
+    def _track(self, state: _ObjectState, features: FrameFeatures, flow: FlowPrior):
+        """(prob (h, w), presence score, readout grid) of one object on this frame."""
+        cfg = self.config
+        grid_shape = features.grid_shape
+        region = None
+        if state.prob is not None:
+            region = grid_box(prob_to_grid(state.prob, grid_shape), cfg.search_margin, 6)
+        if region is None:  # hidden or lost: search the whole frame
+            region = (0, 0, *grid_shape)
+        r1, c1, r2, c2 = region
+        query_keys = features.keys[:, r1:r2, c1:c2].reshape(features.keys.shape[0], -1)
+        readout = self.memory_attention(query_keys, state.bank.memories())
+        readout_grid = np.zeros(grid_shape, np.float32)
+        readout_grid[r1:r2, c1:c2] = readout.prob.reshape(r2 - r1, c2 - c1).numpy()
+        found = readout.prob > 0.5
+        reference = state.bank.reference_fg_cells()
+        area_ok = float(found.sum()) >= max(1.0, cfg.min_presence_area * reference)
+        pointer_similarity = state.pointer.score(query_keys, readout.prob * found)
+        if not (area_ok and pointer_similarity >= cfg.min_pointer_similarity):
+            return np.zeros(features.gray.shape, np.float32), 0.0, readout_grid
+        warped = flow.warp(state.prob) if state.prob is not None else None
+        prob = self.mask_decoder(features, readout_grid, warped)
+        score = float(readout.prob[found].mean())
+        return prob, score, readout_grid
+
+    @staticmethod
+    def _separate(probs: dict[int, np.ndarray], prompt_probs: list[np.ndarray]) -> None:
+        """Soft aggregation: each pixel goes to the most likely object; prompts own their pixels."""
+        owned = [p > 0.5 for p in prompt_probs]
+        if len(probs) > 1:
+            ids = list(probs)
+            winner = np.argmax(np.stack([probs[o] for o in ids]), axis=0)
+            for i, obj_id in enumerate(ids):
+                probs[obj_id] = np.where(winner == i, probs[obj_id], np.minimum(probs[obj_id], 0.49))
+        for obj_id in probs:
+            for mask in owned:
+                probs[obj_id] = np.where(mask, 0.0, probs[obj_id]).astype(np.float32)
+
+    # -- frames and sizes --------------------------------------------------------------------------
+    def _features(self, frame_idx: int) -> FrameFeatures:
+        self._check_frame(frame_idx)
+        return self.image_encoder(self.frames, frame_idx)
+
+    def _video_shape(self) -> tuple[int, int]:
+        return tuple(self.frames[0].shape[:2])
+
+    def _scale(self) -> float:
+        height, width = self._video_shape()
+        return self.image_encoder.internal_size(height, width)[1] / width
+
+    def _to_video_mask(self, prob: np.ndarray) -> np.ndarray:
+        height, width = self._video_shape()
+        if prob.shape != (height, width):
+            prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+        return prob > 0.5
+
+    def _result(self, prob, visible, score, readout_grid, features: FrameFeatures) -> ObjectResult:
+        mask = self._to_video_mask(prob) if visible else np.zeros(self._video_shape(), bool)
+        visible = visible and bool(mask.any())
+        attention = None
+        if self.config.return_attention:
+            rows, cols = (-(-s // 8) for s in features.gray.shape)
+            attention = np.clip(readout_grid[:rows, :cols], 0, 1).astype(np.float32)
+        return ObjectResult(box=mask_to_box(mask), mask=mask, visible=visible,
+                            score=float(np.clip(score, 0, 1)), attention=attention)

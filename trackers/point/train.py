@@ -1,0 +1,482 @@
+"""Training of the point track predictor on clips in the Point Odyssey layout.
+
+    python -m trackers.point.train --data_root DATA [--batch_size 4 --epochs 50 ...]
+    (scripts/train_point_tracker.py is the same command)
+
+Data: <data_root>/<video>/frames/frame_000000.jpg ... and anno.npz with trajs_2d (T, N, 2) pixels
+and visibs (T, N). The videos are split 80/20 into training and validation (a fixed shuffle).
+Each sample is a window of --sequence_length frames (random start, random frame step 1-2 and
+random direction when training), resized to --image_size, with --num_points points that are
+visible on its first frame; coordinates are normalised to [0, 1] by the image size.
+The loss: Huber on coordinates for every refinement iteration (later ones weigh more; hidden
+points weigh less), BCE on visibility and on confidence (target: visible and within 3 px).
+AdamW, cosine learning rate with warm-up, gradient clipping at 1.0, TensorBoard logs, `latest.pth`
+and `best.pth` (lowest validation loss) checkpoints with --resume, and pictures in
+<save_dir>/visualizations: predictions against ground truth, attention heatmaps and curves.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .corr import attention_heatmap
+from .init_flow import lk_chain, to_gray
+from .metrics import track_metrics
+from ..backbones import normalize_rgb
+from .model import BACKBONES, EfficientNetFeatures, PointTrackPredictor, PredictorConfig
+from .visualize import draw_curves, draw_tracks, overlay_heatmap
+
+CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
+HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
+ITER_GAMMA = 0.8
+
+
+class DataError(ValueError):
+    """A clip folder that does not follow the layout; the message names the file."""
+
+
+def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Path]:
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"--data_root {root} is not a folder")
+    if video_dirs:
+        videos = [root / name.strip() for name in video_dirs.split(",") if name.strip()]
+        missing = [str(v) for v in videos if not (v / "anno.npz").is_file()]
+        if missing:
+            raise DataError(f"--video_dirs: no anno.npz in {', '.join(missing)}")
+    else:
+        videos = sorted(p.parent for p in root.glob("*/anno.npz"))
+    if not videos:
+        raise DataError(f"no videos (<video>/anno.npz + <video>/frames/) under {root}")
+    return videos
+
+
+def split_videos(videos: list[Path], seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """80/20 train/validation split of a fixed shuffle (at least one video on each side)."""
+    order = list(videos)
+    random.Random(seed).shuffle(order)
+    num_val = max(1, round(0.2 * len(order))) if len(order) > 1 else 0
+    return sorted(order[num_val:]), sorted(order[:num_val])
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """'256' -> (256, 256); '256x448' -> (height 256, width 448)."""
+    try:
+        parts = [int(v) for v in str(text).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 32:
+        raise argparse.ArgumentTypeError(f"--image_size must be N or HxW with sides >= 32, got {text!r}")
+    return (parts[0], parts[-1])
+
+
+class FeatureCache:
+    """The frozen EfficientNet-Lite0 maps of whole clips, computed once and stored beside each clip
+    (<video>/cache/*.npy, float16), so training never runs the backbone twice on a frame."""
+
+    def __init__(self, image_size: tuple[int, int]):
+        self.image_size = image_size
+        self._backbone: EfficientNetFeatures | None = None
+
+    def paths(self, video: Path) -> tuple[Path, Path]:
+        H, W = self.image_size
+        return (video / "cache" / f"effnet_lite0_{H}x{W}_s4.npy", video / "cache" / f"effnet_lite0_{H}x{W}_s8.npy")
+
+    def load(self, video: Path, frame_paths: list[Path], frame_ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        fine_path, coarse_path = self.paths(video)
+        if not coarse_path.exists():
+            self._compute(frame_paths, fine_path, coarse_path)
+        fine = np.load(fine_path, mmap_mode="r")[frame_ids]
+        coarse = np.load(coarse_path, mmap_mode="r")[frame_ids]
+        return torch.from_numpy(np.ascontiguousarray(fine)), torch.from_numpy(np.ascontiguousarray(coarse))
+
+    @torch.no_grad()
+    def _compute(self, frame_paths: list[Path], fine_path: Path, coarse_path: Path) -> None:
+        if self._backbone is None:
+            self._backbone = EfficientNetFeatures(pretrained=True)
+        frames = np.stack([read_frame(path, self.image_size) for path in frame_paths])
+        fine, coarse = [], []
+        for chunk in np.array_split(frames, max(1, len(frames) // 8)):
+            f4, f8 = self._backbone.raw(normalize_rgb(torch.from_numpy(chunk).permute(0, 3, 1, 2)))
+            fine.append(f4.half().numpy())
+            coarse.append(f8.half().numpy())
+        fine_path.parent.mkdir(exist_ok=True)
+        for path, arrays in ((fine_path, fine), (coarse_path, coarse)):  # coarse last: it marks completion
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.concatenate(arrays))
+            tmp.replace(path)
+
+
+def read_frame(path: Path, image_size: tuple[int, int]) -> np.ndarray:
+    """A frame file resized to image_size (H, W) as RGB uint8."""
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise DataError(f"could not read frame {path}")
+    H, W = image_size
+    return cv2.cvtColor(cv2.resize(bgr, (W, H), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+class PointOdysseyDataset(Dataset):
+    """Windows of point-tracking clips. Training draws random windows; validation fixed ones."""
+
+    def __init__(self, videos: list[Path], sequence_length: int, num_points: int, image_size: tuple[int, int],
+                 train: bool, samples_per_video: int = 1, static_init_prob: float = 0.2,
+                 feature_cache: FeatureCache | None = None):
+        self.videos = videos
+        self.sequence_length = sequence_length
+        self.num_points = num_points
+        self.image_size = image_size
+        self.train = train
+        self.samples_per_video = samples_per_video
+        self.static_init_prob = static_init_prob if train else 0.0
+        self.feature_cache = feature_cache
+        self._annos: dict[Path, tuple[np.ndarray, np.ndarray, list[Path]]] = {}
+        self._sizes: dict[Path, tuple[int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.samples_per_video
+
+    def _load(self, video: Path):
+        if video not in self._annos:
+            anno_path = video / "anno.npz"
+            try:
+                with np.load(anno_path) as anno:
+                    trajs, visibs = anno["trajs_2d"].astype(np.float32), anno["visibs"].astype(bool)
+            except KeyError as exc:
+                raise DataError(f"{anno_path} lacks the array {exc}") from None
+            except Exception as exc:
+                raise DataError(f"could not read {anno_path}: {exc}") from None
+            frames = sorted((video / "frames").glob("frame_*.jpg")) or sorted((video / "frames").glob("*.jpg"))
+            if trajs.ndim != 3 or trajs.shape[-1] != 2 or visibs.shape != trajs.shape[:2]:
+                raise DataError(f"{anno_path}: trajs_2d must be (T, N, 2) and visibs (T, N), got "
+                                f"{trajs.shape} and {visibs.shape}")
+            if len(frames) < trajs.shape[0]:
+                raise DataError(f"{video / 'frames'} has {len(frames)} frames but anno.npz has {trajs.shape[0]}")
+            self._annos[video] = (trajs, visibs, frames)
+        return self._annos[video]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        video = self.videos[index % len(self.videos)]
+        rng = np.random.default_rng() if self.train else np.random.default_rng(index)
+        trajs, visibs, frame_paths = self._load(video)
+        T = trajs.shape[0]
+        step = int(rng.integers(1, 3)) if self.train and T >= 2 * self.sequence_length else 1
+        span = (self.sequence_length - 1) * step + 1
+        if span > T:
+            raise DataError(f"{video} has {T} frames, fewer than --sequence_length {self.sequence_length}")
+        for _ in range(10):  # find a start frame with visible points
+            start = int(rng.integers(0, T - span + 1)) if self.train else 0
+            frame_ids = np.arange(start, start + span, step)
+            if self.train and rng.random() < 0.5:
+                frame_ids = frame_ids[::-1]
+            candidates = np.flatnonzero(visibs[frame_ids[0]])
+            if len(candidates):
+                break
+        else:
+            raise DataError(f"{video}: no point is visible on any tried first frame")
+        chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
+        H, W = self.image_size
+        frames = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in frame_ids])
+        norm = np.array(self._original_size(video, frame_paths[0]), np.float32)
+        tracks = trajs[frame_ids][:, chosen] / norm  # (T, N, 2) in [0, 1]
+        vis = visibs[frame_ids][:, chosen]
+        queries_px = tracks[0] * (W, H)
+        if rng.random() < self.static_init_prob:
+            init_px = np.repeat(queries_px[None], len(frame_ids), 0)
+        else:
+            init_px = lk_chain([to_gray(f) for f in frames], queries_px)
+        sample = {"frames": torch.from_numpy(frames), "tracks": torch.from_numpy(tracks),
+                  "visibs": torch.from_numpy(vis), "init": torch.from_numpy(init_px / (W, H)).float()}
+        if self.feature_cache is not None:
+            sample["feat4"], sample["feat8"] = self.feature_cache.load(video, frame_paths[:len(trajs)], frame_ids)
+        return sample
+
+    def _original_size(self, video: Path, first_frame: Path) -> tuple[int, int]:
+        """(width, height) of the clip's frame files, read once."""
+        if video not in self._sizes:
+            bgr = cv2.imread(str(first_frame))
+            if bgr is None:
+                raise DataError(f"could not read frame {first_frame}")
+            self._sizes[video] = (bgr.shape[1], bgr.shape[0])
+        return self._sizes[video]
+
+
+# -- one step ----------------------------------------------------------------------------------------
+def run_model(model: PointTrackPredictor, batch: dict[str, torch.Tensor], iters: int):
+    """Forward a batch: returns predictions in pixels and the ground truth in pixels."""
+    frames = batch["frames"]  # (B, T, H, W, 3) uint8
+    B, T, H, W, _ = frames.shape
+    scale = torch.tensor([W, H], dtype=torch.float32)
+    gt = batch["tracks"] * scale  # (B, T, N, 2)
+    init = batch["init"] * scale
+    if "feat4" in batch:  # cached frozen backbone maps
+        fmaps = EfficientNetFeatures.fuse(batch["feat4"].flatten(0, 1), batch["feat8"].flatten(0, 1))
+    else:
+        fmaps = model.encode_frames(frames.reshape(B * T, H, W, 3))
+    fmaps = fmaps.reshape(B, T, *fmaps.shape[1:])
+    query_feats = model.query_features(fmaps[:, 0], gt[:, 0])
+    anchors = torch.zeros(gt.shape[:3], dtype=torch.bool)
+    anchors[:, 0] = True
+    init[:, 0] = gt[:, 0]
+    coords, vis, conf, track_feats = model(fmaps, query_feats, init, anchors, iters=iters)
+    return coords, vis, conf, gt, fmaps, track_feats
+
+
+def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis) -> dict[str, torch.Tensor]:
+    gt_vis = gt_vis.float()[:, 1:]  # frame 0 is the query: given, not predicted
+    weight = gt_vis + HIDDEN_WEIGHT * (1 - gt_vis)
+    num_iters = len(coords)
+    coord_loss = vis_loss = conf_loss = 0.0
+    for it in range(num_iters):
+        w = ITER_GAMMA ** (num_iters - 1 - it)
+        error = F.huber_loss(coords[it][:, 1:], gt[:, 1:], reduction="none", delta=4.0).sum(-1)
+        coord_loss = coord_loss + w * (error * weight).sum() / weight.sum()
+        vis_loss = vis_loss + w * F.binary_cross_entropy_with_logits(vis_logits[it][:, 1:], gt_vis)
+        distance = (coords[it][:, 1:].detach() - gt[:, 1:]).norm(dim=-1)
+        conf_target = gt_vis * (distance < CONF_THRESHOLD_PX).float()
+        conf_loss = conf_loss + w * F.binary_cross_entropy_with_logits(conf_logits[it][:, 1:], conf_target)
+    total = coord_loss + 5.0 * vis_loss + 2.0 * conf_loss
+    return {"total": total, "coord": coord_loss, "vis": vis_loss, "conf": conf_loss}
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+def export_weights(model: PointTrackPredictor, path: Path, meta: dict) -> None:
+    """The file the tracker loads: {"config", "state_dict", "meta"} (weights_only-safe)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta}, tmp)
+    tmp.replace(path)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
+
+
+# -- validation and pictures -------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model, loader, iters: int) -> dict[str, float]:
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    all_pred, all_pvis, all_gt, all_gvis = [], [], [], []
+    for batch in loader:
+        coords, vis, conf, gt, _, _ = run_model(model, batch, iters)
+        losses = compute_losses(coords, vis, conf, gt, batch["visibs"])
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(gt)
+        count += len(gt)
+        all_pred.append(coords[-1]); all_pvis.append(torch.sigmoid(vis[-1]) > 0.5)
+        all_gt.append(gt); all_gvis.append(batch["visibs"])
+    model.train()
+    out = {f"loss_{k}" if k != "total" else "loss": v / max(count, 1) for k, v in sums.items()}
+    out.update(track_metrics(torch.cat(all_pred).numpy(), torch.cat(all_pvis).numpy(),
+                             torch.cat(all_gt).numpy(), torch.cat(all_gvis).numpy()))
+    return out
+
+
+@torch.no_grad()
+def save_visualizations(model, batch, iters: int, out_dir: Path, step: int, history: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    coords, vis, _, gt, fmaps, track_feats = run_model(model, batch, iters)
+    model.train()
+    frames = batch["frames"].numpy()
+    pred_vis = (torch.sigmoid(vis[-1]) > 0.5).numpy()
+    panels = [draw_tracks(frames[b, -1], gt[b].numpy(), batch["visibs"][b].numpy(), coords[-1][b].numpy(),
+                          pred_vis[b]) for b in range(min(2, len(frames)))]
+    cv2.imwrite(str(out_dir / f"predictions_{step:07d}.jpg"), cv2.cvtColor(np.concatenate(panels, 0), cv2.COLOR_RGB2BGR))
+    # attention of the first point of the first clip on the window's middle and last frames
+    heat_panels = []
+    for t in (frames.shape[1] // 2, frames.shape[1] - 1):
+        heat = attention_heatmap(fmaps[0, t], track_feats[0, t, :1])[0].numpy()
+        heat_panels.append(overlay_heatmap(frames[0, t], heat, gt[0, t, 0].numpy()))
+    cv2.imwrite(str(out_dir / f"attention_{step:07d}.jpg"), cv2.cvtColor(np.concatenate(heat_panels, 1), cv2.COLOR_RGB2BGR))
+    save_curves(history, out_dir)
+
+
+def save_curves(history: dict, out_dir: Path) -> None:
+    losses = draw_curves({"train loss": (history["train_step"], history["train_loss"]),
+                          "val loss": (history["val_step"], history["val_loss"])}, "loss (log scale) vs step", log_y=True)
+    metrics = draw_curves({name: (history["val_step"], history[f"val_{name}"])
+                           for name in ("AJ", "delta_avg", "OA")}, "validation metrics vs step")
+    cv2.imwrite(str(out_dir / "curves.png"), cv2.cvtColor(np.concatenate([losses, metrics], 0), cv2.COLOR_RGB2BGR))
+
+
+# -- main --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train TrackStudio's point tracker on Point Odyssey-layout data.")
+    p.add_argument("--data_root", required=True, help="folder of <video>/frames/*.jpg + <video>/anno.npz")
+    p.add_argument("--batch_size", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--sequence_length", type=int, default=8)
+    p.add_argument("--num_points", type=int, default=8)
+    p.add_argument("--image_size", type=parse_image_size, default=(256, 256), help="N or HxW")
+    p.add_argument("--num_workers", type=int, default=4)
+    p.add_argument("--save_dir", default="./checkpoints")
+    p.add_argument("--log_dir", default="./logs")
+    p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. checkpoints/latest.pth)")
+    p.add_argument("--video_dirs", default=None, help="comma-separated video folder names (default: all)")
+    p.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0")
+    p.add_argument("--no_pretrained", action="store_true", help="do not load ImageNet backbone weights")
+    # options beyond the design notes' list
+    p.add_argument("--iters", type=int, default=4, help="refinement iterations")
+    p.add_argument("--hidden_size", type=int, default=PredictorConfig.hidden_size)
+    p.add_argument("--depth", type=int, default=PredictorConfig.depth)
+    p.add_argument("--samples_per_video", type=int, default=1, help="training windows per video per epoch")
+    p.add_argument("--save_every", type=int, default=100, help="steps between latest.pth saves")
+    p.add_argument("--max_steps", type=int, default=0, help="stop after this many steps in total (0: no limit)")
+    p.add_argument("--export", default=None, help="also write the best model in the tracker's format here")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return train(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    videos = list_videos(args.data_root, args.video_dirs)
+    train_videos, val_videos = split_videos(videos, args.seed)
+    if not val_videos:
+        val_videos = train_videos
+    # The frozen pretrained backbone's maps are cached; a backbone that trains is run every step.
+    cache = FeatureCache(args.image_size) if args.backbone == "efficientnet_lite0" and not args.no_pretrained else None
+    train_set = PointOdysseyDataset(train_videos, args.sequence_length, args.num_points, args.image_size, True,
+                                    args.samples_per_video, feature_cache=cache)
+    val_set = PointOdysseyDataset(val_videos, args.sequence_length, args.num_points, args.image_size, False,
+                                  feature_cache=cache)
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                              num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
+    val_loader = DataLoader(val_set, batch_size=args.batch_size, shuffle=False, num_workers=args.num_workers)
+    if len(train_loader) == 0:
+        raise DataError(f"{len(train_set)} training windows are fewer than --batch_size {args.batch_size}")
+
+    config = PredictorConfig(backbone=args.backbone, hidden_size=args.hidden_size, depth=args.depth,
+                             max_window=max(16, args.sequence_length))
+    model = PointTrackPredictor(config, pretrained=not args.no_pretrained)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    total_steps = args.epochs * len(train_loader)
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    warmup = min(200, max(1, total_steps // 20))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    save_dir = Path(args.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    history = {"train_step": [], "train_loss": [], "val_step": [], "val_loss": [],
+               "val_AJ": [], "val_delta_avg": [], "val_OA": []}
+    step, start_epoch, best_val = 0, 0, float("inf")
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"], strict=True)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, start_epoch, best_val = ckpt["step"], ckpt["epoch"], ckpt["best_val"]
+        history = ckpt["history"]
+        print(f"resumed from {args.resume} at step {step}, epoch {start_epoch}", flush=True)
+    writer = SummaryWriter(args.log_dir)
+    num_params = sum(p.numel() for p in params)
+    print(f"{len(train_videos)} training / {len(val_videos)} validation videos, {len(train_loader)} steps per "
+          f"epoch, {total_steps} steps, {num_params / 1e6:.2f} M trainable parameters", flush=True)
+
+    def state(epoch: int) -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch, "best_val": best_val,
+                "history": history, "config": dataclasses.asdict(config), "args": json.dumps(vars(args), default=str)}
+
+    vis_batch = next(iter(DataLoader(val_set, batch_size=2, shuffle=False)))
+    model.train()
+    started = time.time()
+    running: dict[str, float] = {}
+    done = False
+    for epoch in range(start_epoch, args.epochs):
+        steps_left_in_epoch = len(train_loader) * (epoch + 1) - step
+        for batch_idx, batch in enumerate(train_loader):
+            if batch_idx >= steps_left_in_epoch:
+                break
+            coords, vis, conf, gt, _, _ = run_model(model, batch, args.iters)
+            losses = compute_losses(coords, vis, conf, gt, batch["visibs"])
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            for key, value in losses.items():
+                running[key] = running.get(key, 0.0) + float(value.detach())
+            if step % 10 == 0:
+                means = {k: v / 10 for k, v in running.items()}
+                running = {}
+                for key, value in means.items():
+                    writer.add_scalar(f"train/{key}", value, step)
+                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+                writer.add_scalar("train/grad_norm", float(grad_norm), step)
+                history["train_step"].append(step)
+                history["train_loss"].append(means["total"])
+                print(f"step {step} epoch {epoch} loss {means['total']:.3f} coord {means['coord']:.3f} "
+                      f"vis {means['vis']:.3f} conf {means['conf']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "
+                      f"{(time.time() - started) / 60:.1f} min", flush=True)
+            if step % args.save_every == 0:
+                save_checkpoint(save_dir / "latest.pth", state(epoch))
+            if args.max_steps and step >= args.max_steps:
+                done = True
+                break
+        metrics = validate(model, val_loader, args.iters)
+        for key, value in metrics.items():
+            writer.add_scalar(f"val/{key}", value, step)
+        history["val_step"].append(step)
+        for key in ("loss", "AJ", "delta_avg", "OA"):
+            history[f"val_{key}"].append(metrics[key])
+        print(f"validation epoch {epoch} step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+              flush=True)
+        if metrics["loss"] < best_val:
+            best_val = metrics["loss"]
+            save_checkpoint(save_dir / "best.pth", state(epoch + 1))
+            if args.export:
+                export_weights(model, Path(args.export), {"step": step, "epoch": epoch, **metrics,
+                                                          "image_size": list(args.image_size)})
+            print(f"new best validation loss {best_val:.4f}", flush=True)
+        save_checkpoint(save_dir / "latest.pth", state(epoch + 1))
+        save_visualizations(model, vis_batch, args.iters, save_dir / "visualizations", step, history)
+        if done:
+            break
+    writer.close()
+    print(f"finished: {step} steps in {(time.time() - started) / 60:.1f} min, best validation loss {best_val:.4f}",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Build trackers by name: `build("csrt", config={...}, device="auto", checkpoint=None)`.
+
+Tracker modules register themselves with `@register(...)` when imported; `_load_builtin()` imports
+the packages that hold the built-in trackers, so nobody has to import them by hand.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Tracker, TrackerConfig
+from .device import resolve_device
+from .types import KINDS
+
+# Packages whose import registers the built-in trackers.
+_BUILTIN_PACKAGES = ("trackers.classical", "trackers.mask", "trackers.box", "trackers.point")
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    name: str
+    kind: str
+    cls: type[Tracker]
+    description: str
+    priority: int  # the highest-priority tracker of a kind is its default
+    weights: tuple = field(default=())  # trackers.checkpoints.WeightsSpec items it can load
+    experimental: bool = False
+
+
+_REGISTRY: dict[str, TrackerSpec] = {}
+_loaded = False
+
+
+def register(name: str, kind: str, description: str, priority: int = 0, weights: tuple = (),
+             experimental: bool = False):
+    """Class decorator that makes a Tracker buildable by `name`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+
+    def deco(cls: type[Tracker]) -> type[Tracker]:
+        if name in _REGISTRY and _REGISTRY[name].cls is not cls:
+            raise ValueError(f"tracker name {name!r} is registered twice")
+        _REGISTRY[name] = TrackerSpec(name, kind, cls, description, priority, tuple(weights), experimental)
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for pkg in _BUILTIN_PACKAGES:
+            importlib.import_module(pkg)
+
+
+def specs(kind: str | None = None) -> list[TrackerSpec]:
+    """Registered trackers, best first (by priority, then name)."""
+    _load_builtin()
+    out = [s for s in _REGISTRY.values() if kind is None or s.kind == kind]
+    return sorted(out, key=lambda s: (-s.priority, s.name))
+
+
+def names(kind: str | None = None) -> list[str]:
+    return [s.name for s in specs(kind)]
+
+
+def spec(name: str) -> TrackerSpec:
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no tracker named {name!r}; available: {', '.join(names())}") from None
+
+
+def default_name(kind: str) -> str:
+    found = specs(kind)
+    if not found:
+        raise KeyError(f"no tracker is registered for kind {kind!r}")
+    return found[0].name
+
+
+def make_config(cls: type[Tracker], config: TrackerConfig | dict[str, Any] | None) -> TrackerConfig:
+    """Accept a config instance, a dict of overrides (unknown keys are an error) or None."""
+    config_cls = cls.config_cls
+    if config is None:
+        return config_cls()
+    if isinstance(config, TrackerConfig):
+        return config
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no option(s) {sorted(unknown)}; known: {sorted(known)}")
+    return config_cls(**config)
+
+
+def build(name: str, config: TrackerConfig | dict[str, Any] | None = None, device: str = "auto",
+          checkpoint: str | None = None) -> Tracker:
+    """A ready tracker. `checkpoint` is a local path or None for the tracker's default weights."""
+    s = spec(name)
+    return s.cls(make_config(s.cls, config), resolve_device(device), checkpoint)
