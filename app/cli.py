@@ -13,6 +13,7 @@ Bad input ends with a one-line message on stderr and a non-zero exit code, never
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings are noise to users
     argv = sys.argv[1:] if argv is None else list(argv)
     known = {"gui", "demo", "track", "export", "info", "eval", "models", "-h", "--help", "--version"}
     if not argv or argv[0] not in known:

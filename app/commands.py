@@ -5,7 +5,6 @@ import functools
 from pathlib import Path
 
 
-
 class CliError(Exception):
     """A user-facing failure: printed as one line by cli.main, exit code 2."""
 
@@ -25,7 +24,7 @@ def _user_errors(fn):
         except (VideoError, FormatError, CheckpointError) as exc:
             raise CliError(str(exc)) from None
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            raise CliError(f"{exc.strerror}: {exc.filename}") from None
+            raise CliError(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)) from None
 
     return wrapper
 
@@ -177,3 +176,23 @@ def cmd_models(args) -> int:
     from .models_cli import run_models
 
     return run_models(args.action, args.name, args.file)
+
+
+@_user_errors
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_trackers, format_table, load_sequence
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = set(kinds) - {"box", "mask", "point"}
+    if unknown:
+        raise CliError(f"--kinds: unknown kind(s) {sorted(unknown)}; use box, mask, point")
+    names = _tracker_names(args, kinds)
+    rows = []
+    for seq_dir in args.seqs:
+        seq = load_sequence(seq_dir)
+        scores = evaluate_trackers(seq, names.get("box"), names.get("mask"), names.get("point"), args.device)
+        rows.append({"name": seq.name, **scores})
+        print(f"{seq.name}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
+    print("trackers: " + ", ".join(f"{kind}={name}" for kind, name in names.items()))
+    print(format_table(rows))
+    return 0

@@ -4,7 +4,7 @@
 - masks: DAVIS J (region IoU), F (boundary F-measure, tolerance 0.8 % of the image diagonal), J&F
 - points: TAP-Vid AJ, delta_avg and OA, 'first' protocol, coordinates rescaled to 256x256
 
-A sequence directory holds `frames/*.jpg` and `gt.npz` with some of `boxes (T, O, 4)` (NaN where
+A sequence directory holds `frames/*.jpg` (read through app.video) and `gt.npz` with some of `boxes (T, O, 4)` (NaN where
 absent), `box_present (T, O)`, `masks (T, H, W)` (uint8 label map), `mask_eval (T,)`,
 `trajs_2d (T, N, 2)`, `visibs (T, N)`, `point_eval (T, N)`, `point_query (N,)` (-1: not judged).
 The first frame of every box and mask object is its prompt, so it is never scored.
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .video import VideoSource, open_video
 
 SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)  # IoU thresholds of the success plot
 PRECISION_PX = 20.0  # centre-error threshold of the precision figure
@@ -120,22 +122,6 @@ def tapvid_scores(pred_xy: np.ndarray, pred_vis: np.ndarray, gt_xy: np.ndarray, 
 
 
 # -- sequences ---------------------------------------------------------------------------------
-class JpegFrames:
-    """A folder's frames/*.jpg as a FrameSequence of RGB uint8 arrays, read on demand."""
-
-    def __init__(self, files: list[Path]):
-        self.files = files
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, frame_idx: int) -> np.ndarray:
-        bgr = cv2.imread(str(self.files[frame_idx]), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot read frame {frame_idx}: {self.files[frame_idx]}")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 @dataclass
 class JudgedObjects:
     box_idxs: list[int]  # columns of gt boxes with a box on frame 0
@@ -144,32 +130,29 @@ class JudgedObjects:
 
 
 @dataclass
-class Sequence:
+class EvalSequence:
     name: str
-    frames: JpegFrames
+    frames: VideoSource  # frames/*.jpg, RGB
     gt: dict[str, np.ndarray]
 
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the frames."""
-        return tuple(self.frames[0].shape[:2])
+        return self.frames.info.height, self.frames.info.width
 
     def judged(self) -> JudgedObjects:
         return judged_objects(self.gt)
 
 
-def load_sequence(seq_dir: str | Path) -> Sequence:
+def load_sequence(seq_dir: str | Path) -> EvalSequence:
     """A judged sequence: frames/*.jpg (sorted) and gt.npz."""
     seq_dir = Path(seq_dir)
-    files = sorted((seq_dir / "frames").glob("*.jpg"))
-    if not files:
-        raise FileNotFoundError(f"{seq_dir}: no frames/*.jpg")
     gt_path = seq_dir / "gt.npz"
     if not gt_path.is_file():
         raise FileNotFoundError(f"{seq_dir}: no gt.npz")
     with np.load(gt_path, allow_pickle=False) as npz:
         gt = {key: npz[key] for key in npz.files}
-    return Sequence(seq_dir.name, JpegFrames(files), gt)
+    return EvalSequence(seq_dir.name, open_video(seq_dir / "frames"), gt)
 
 
 def judged_objects(gt: dict[str, np.ndarray]) -> JudgedObjects:
@@ -229,6 +212,54 @@ def evaluate_predictions(gt: dict[str, np.ndarray], boxes=None, masks=None, poin
         out.update(tapvid_scores(points_xy, points_vis, gt["trajs_2d"][:, idx], gt["visibs"][:, idx], size,
                                  gt["point_query"][idx], gt["point_eval"][:, idx]))
     return out
+
+
+def evaluate_trackers(seq: EvalSequence, box_tracker: str | None = "csrt", mask_tracker: str | None = "dis-flow",
+                      point_tracker: str | None = "lk", device: str = "auto") -> dict[str, float]:
+    """Prompt the judged objects as the reference judge does (boxes and masks on frame 0, points on
+    their query frames), track forward with the named trackers (None: skip that kind) and score."""
+    from trackers import Prompt, registry  # the metrics above need no torch; only this does
+
+    judged = seq.judged()
+    gt, num_frames = seq.gt, len(seq.frames)
+    height, width = seq.size
+
+    def track(name, prompts):  # prompts: {obj_id: (frame_idx, Prompt)} -> {frame_idx: {obj_id: ObjectResult}}
+        trk = registry.build(name, device=device)
+        trk.set_video(seq.frames)
+        for obj_id, (frame_idx, prompt) in prompts.items():
+            trk.add_prompt(frame_idx, obj_id, prompt)
+        start = min(frame_idx for frame_idx, _ in prompts.values())
+        return {r.frame_idx: r.objects for r in trk.propagate(start)}
+
+    boxes = masks = points_xy = points_vis = None
+    if box_tracker and judged.box_idxs:
+        out = track(box_tracker, {i: (0, Prompt(box=gt["boxes"][0, k])) for i, k in enumerate(judged.box_idxs)})
+        boxes = [np.full((num_frames, 4), np.nan, np.float32) for _ in judged.box_idxs]
+        for frame_idx, objects in out.items():
+            for i, res in objects.items():
+                if res.visible and res.box is not None:
+                    boxes[i][frame_idx] = res.box
+    if mask_tracker and judged.mask_labels:
+        out = track(mask_tracker, {i: (0, Prompt(mask=gt["masks"][0] == label))
+                                   for i, label in enumerate(judged.mask_labels)})
+        masks = [np.zeros((num_frames, height, width), bool) for _ in judged.mask_labels]
+        for frame_idx, objects in out.items():
+            for i, res in objects.items():
+                if res.visible and res.mask is not None:
+                    masks[i][frame_idx] = res.mask
+    if point_tracker and len(judged.point_idxs):
+        queries = gt["point_query"][judged.point_idxs]
+        out = track(point_tracker, {i: (int(q), Prompt(point=gt["trajs_2d"][q, n]))
+                                    for i, (q, n) in enumerate(zip(queries, judged.point_idxs))})
+        points_xy = np.full((num_frames, len(queries), 2), np.nan, np.float32)  # (T, N, 2)
+        points_vis = np.zeros((num_frames, len(queries)), bool)  # (T, N)
+        for frame_idx, objects in out.items():
+            for i, res in objects.items():
+                if res.point is not None:
+                    points_xy[frame_idx, i] = res.point
+                    points_vis[frame_idx, i] = res.visible
+    return evaluate_predictions(gt, boxes, masks, points_xy, points_vis, size=(height, width))
 
 
 def format_table(rows: list[dict]) -> str:

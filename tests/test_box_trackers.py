@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trackers import Prompt, registry
+from trackers import ObjectResult, Prompt, SequentialTracker, mask_to_box, registry
 from trackers.checkpoints import CheckpointError
 from trackers.box.ostrack_model import OSTrackNet
 from trackers.box.siamfc_models import SiamFCAlexNet
@@ -153,10 +153,29 @@ def test_ostrack_checkpoint_layout_loads_strictly_and_eliminates_candidates(tmp_
         registry.build("ostrack", device="cpu", checkpoint=str(path))
 
 
-def test_mask_box_tracks_through_a_mask_tracker():
-    clip = [_frame((90 + 5 * t, 110 + 2 * t), 48) for t in range(10)]
+@registry.register("test-frame-difference", kind="mask", priority=-100,
+                   description="test only: the object is whatever differs from the known background")
+class _FrameDifferenceMasks(SequentialTracker):
+    kind = "mask"
+
+    def _mask(self, frame):
+        mask = np.any(frame != BACKGROUND, axis=-1)
+        return ObjectResult(mask=mask, box=mask_to_box(mask), visible=bool(mask.any()))
+
+    def _anchor(self, frame_idx, frame, prompts):
+        return {obj_id: self._mask(frame) for obj_id in prompts}
+
+    def _step(self, frame_idx, frame, obj_ids):
+        return {obj_id: self._mask(frame) for obj_id in obj_ids}
+
+
+def test_mask_box_turns_masks_into_boxes_and_keeps_visibility():
+    clip = [_frame(None if t in (5, 6) else (90 + 5 * t, 110 + 2 * t), 48) for t in range(10)]
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
-    _, results = _run("mask-box", frames, boxes[0], {"mask_tracker": "dis-flow"})
-    assert np.array_equal(results[0].box, boxes[0])
-    assert results[-1].mask is not None and results[-1].mask.shape == (HEIGHT, WIDTH)
-    assert _iou(results[-1].box, boxes[-1]) > 0.5
+    _, results = _run("mask-box", frames, boxes[0], {"mask_tracker": "test-frame-difference"})
+    assert np.array_equal(results[0].box, boxes[0])  # the prompt frame gives the prompt
+    for t in (1, 2, 3, 4, 7, 8, 9):
+        assert results[t].visible and np.array_equal(results[t].box, boxes[t])
+        assert results[t].mask is not None and results[t].mask.sum() == 48 * 48
+    for t in (5, 6):  # the mask tracker sees nothing: not visible, last box kept
+        assert not results[t].visible and np.array_equal(results[t].box, boxes[4])

@@ -200,3 +200,14 @@ def test_lk_reanchors_many_points_and_runs_backward():
     np.testing.assert_array_equal(results[5][0].point, corrected)
     errors = [np.abs(results[0][n].point - (boxes[0, :2] + grid[n])).max() for n in range(1, len(grid))]
     assert max(errors) < 2
+
+
+def test_prompts_a_tracker_cannot_use_are_refused_clearly():
+    frames, boxes, _ = moving_square_clip(num_frames=3)
+    for name, prompt, message in (("lk", Prompt(box=boxes[0]), "point prompt"),
+                                  ("csrt", Prompt(point=[5, 5]), "box prompt"),
+                                  ("dis-flow", Prompt(point=[5, 5]), "a mask, a box or clicks")):
+        trk = registry.build(name, device="cpu")
+        trk.set_video(frames)
+        with pytest.raises(ValueError, match=message):
+            trk.add_prompt(1, 4, prompt)

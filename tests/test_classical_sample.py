@@ -33,7 +33,13 @@ def clip():
     return frames, gt
 
 
-def test_sample_files_are_small_and_consistent(clip):
+@pytest.fixture(scope="module")
+def rendered():
+    """(frames (T, H, W, 3), gt) straight from the script, before video compression."""
+    return runpy.run_path(str(SCRIPT), run_name="sample_clip")["render"](7)
+
+
+def test_sample_files_are_small_and_consistent(clip, rendered):
     frames, gt = clip
     assert sum(p.stat().st_size for p in SAMPLE.iterdir()) < 2_000_000
     assert len(frames) == gt["masks"].shape[0] == 60 and frames[0].shape == (360, 640, 3)
@@ -53,16 +59,12 @@ def test_sample_files_are_small_and_consistent(clip):
     np.testing.assert_allclose(points, gt["trajs_2d"][0])
     assert gt["visibs"][0].all() and not gt["visibs"].all()  # points hide later: occlusion, leaving view
     # The mp4 is a faithful (lossy) copy of the rendered frames.
-    assert np.abs(frames[30].astype(int) - render_frames()[30]).mean() < 6
+    assert np.abs(frames[30].astype(int) - rendered[0][30]).mean() < 6
 
 
-def render_frames():
-    return runpy.run_path(str(SCRIPT), run_name="sample_clip")["render"](7)[0]
-
-
-def test_script_reproduces_the_ground_truth(clip):
+def test_script_reproduces_the_ground_truth(clip, rendered):
     _, gt = clip
-    rendered_gt = runpy.run_path(str(SCRIPT), run_name="sample_clip")["render"](7)[1]
+    rendered_gt = rendered[1]
     assert sorted(rendered_gt) == sorted(gt)
     for key, value in rendered_gt.items():
         np.testing.assert_array_equal(value, gt[key], err_msg=key)
@@ -73,8 +75,8 @@ def test_csrt_follows_the_square_through_the_occlusion(clip):
     trk = registry.build("csrt", device="cpu")
     trk.set_video(frames)
     trk.add_prompt(0, 1, Prompt(box=gt["boxes"][0, 0]))
-    boxes = np.stack([r.objects[1].box for r in trk.propagate(0)])
-    ious = box_iou(boxes, gt["boxes"][:, 0])
+    boxes = np.stack([r.objects[1].box for r in trk.propagate(0, end_frame_idx=44)])  # the bar: frames 28-40
+    ious = box_iou(boxes, gt["boxes"][:45, 0])
     assert ious.min() > 0.7 and ious.mean() > 0.9, np.round(ious, 2)
 
 

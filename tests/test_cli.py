@@ -138,3 +138,11 @@ def test_export_between_formats(tmp_path, clip_with_prompts):
     assert [o.name for o in a.objects] == [o.name for o in b.objects]
     for oa, ob in zip(a.objects, b.objects):
         assert a.states(oa.obj_id) == b.states(ob.obj_id)
+
+
+def test_eval_prints_a_table_with_the_standard_metrics(shared_data, capsys):
+    seq = shared_data / "synth_07_00"
+    assert main(["eval", str(seq), "--kinds", "point", "--point-tracker", "lk", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "AJ" in out and "delta_avg" in out and "synth_07_00" in out
+    assert main(["eval", str(seq), "--kinds", "boxes"]) == 2

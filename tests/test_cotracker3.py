@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from trackers import Prompt, registry
 from trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
 from trackers.point.cotracker3 import CoTracker3
-from trackers.point.cotracker3.model import (CORR_LEVELS, LATENT_DIM, motion_encoding, patch_offsets,
-                                             sample_points, sincos_1d)
+from trackers.point.cotracker3.model import (CORR_LEVELS, LATENT_DIM, TrackEstimate, motion_encoding,
+                                             patch_offsets, sample_points, sincos_1d)
 
 FIXTURE = Path(__file__).parent / "data" / "cotracker3_official_keys.json"
 FILES = {"online": ("scaled_online.pth", 16), "offline": ("scaled_offline.pth", 60)}
@@ -115,51 +115,65 @@ def test_online_tracker_runs_end_to_end_on_a_tiny_clip(checkpoints):
     assert moved.attention.shape == (96, 128) and 0.0 <= moved.attention.min() <= moved.attention.max() <= 1.0
 
 
-class _CheapFeatures:
-    """Stand-in for the CNN (too slow at 384 x 512 for long test clips): random maps, one call
-    per frame recorded, so the window logic can be checked on long walks."""
+class _CheapNetwork:
+    """Stand-in for the CNN and the update transformer (far too slow on a CPU for long test clips):
+    random small feature maps and a refinement that nudges every track by +0.25 feature units per
+    frame, recording which frames were encoded, so the window logic can be checked on long walks."""
 
     def __init__(self):
         self.frames_seen: list[int] = []
 
     def install(self, tracker):
-        original = tracker._model_frames
-
         def model_frames(frame_idxs):
             self.frames_seen.extend(frame_idxs)
-            return original(frame_idxs)[:, :, :48, :64]  # keep it small
+            return torch.zeros(len(frame_idxs), 3, 48, 64)
 
         def pyramid(frames):
             maps = F.normalize(torch.randn(frames.shape[0], LATENT_DIM, 12, 16), dim=1)
             return [F.avg_pool2d(maps, 2 ** level) if level else maps for level in range(CORR_LEVELS)]
 
+        def refine(pyramid, patches, init, iters):
+            assert len(patches) == CORR_LEVELS and patches[0].shape[0] == init.coords.shape[2]
+            return TrackEstimate(init.coords + 0.25, init.vis + 5.0, init.conf + 5.0)
+
         tracker._model_frames = model_frames
         tracker.model.feature_pyramid = pyramid
+        tracker.model.refine = refine
 
 
 @pytest.mark.parametrize("name", ["cotracker3-online", "cotracker3-offline"])
 def test_long_walks_visit_every_frame_once_and_prompts_reanchor(name, checkpoints):
     mode = name.split("-")[1]
     tracker = registry.build(name, config={"iters": 1}, device="cpu", checkpoint=str(checkpoints[mode]))
-    features = _CheapFeatures()
+    features = _CheapNetwork()
     features.install(tracker)
-    num_frames = 130 if mode == "offline" else 41  # offline: three chained 60-frame windows
+    # online: three 16-frame windows; offline: two chained 60-frame windows sharing frame 59
+    num_frames, anchor = (25, 20) if mode == "online" else (75, 65)
     tracker.set_video(_clip(num_frames, hw=(24, 32)))
     tracker.add_prompt(5, 1, Prompt(point=[4.0, 6.0]))
-    tracker.add_prompt(70 if mode == "offline" else 30, 1, Prompt(point=[20.0, 10.0]))
+    tracker.add_prompt(anchor, 1, Prompt(point=[20.0, 10.0]))
     tracker.add_prompt(12, 2, Prompt(point=[8.0, 8.0], visible=False))  # hidden there: not a query
-    tracker.add_prompt(20, 3, Prompt(point=[16.0, 16.0]))
+    tracker.add_prompt(9, 3, Prompt(point=[16.0, 16.0]))
 
     results = list(tracker.propagate(0))
     assert [r.frame_idx for r in results] == list(range(num_frames))
-    assert sorted(features.frames_seen) == sorted(set(features.frames_seen))  # no frame encoded twice
-    anchor = 70 if mode == "offline" else 30
+    shared = [] if mode == "online" else [59]  # a chained window starts on the previous one's last frame
+    assert sorted(features.frames_seen) == sorted(list(range(num_frames)) + shared)
     assert 1 not in results[4].objects and 1 in results[5].objects
     assert results[5].objects[1].point.tolist() == [4.0, 6.0]
     assert results[anchor].objects[1].point.tolist() == [20.0, 10.0]
+    assert results[anchor + 1].objects[1].point.shape == (2,)
     assert results[12].objects[2].visible is False and 2 not in results[13].objects
-    assert 3 in results[-1].objects and np.isfinite(results[-1].objects[3].point).all()
+    # each window nudges the tracks it runs by 0.25 feature units; running tracks carry the previous
+    # window's estimate into the next, so the drift counts the windows a track went through
+    unit = 0.25 * 4 * np.array([31 / 511, 23 / 383])  # feature units -> video pixels (32 x 24 clip)
+    windows_obj1, windows_obj3 = (2, 3) if mode == "online" else (1, 2)
+    assert np.allclose(results[-1].objects[1].point, [20.0, 10.0] + windows_obj1 * unit, atol=1e-4)
+    assert np.allclose(results[-1].objects[3].point, [16.0, 16.0] + windows_obj3 * unit, atol=1e-4)
+    assert results[-1].objects[3].visible  # sigmoid(5) ** 2 > 0.6
 
     backward = list(tracker.propagate(num_frames - 1, reverse=True))
     assert [r.frame_idx for r in backward] == list(range(num_frames - 1, -1, -1))
-    assert 3 not in backward[0].objects and 1 in backward[num_frames - 1 - anchor].objects
+    by_frame = {r.frame_idx: r.objects for r in backward}
+    assert 1 not in by_frame[anchor + 1] and by_frame[anchor][1].point.tolist() == [20.0, 10.0]
+    assert 3 not in by_frame[num_frames - 1] and 3 in by_frame[8]

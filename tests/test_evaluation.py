@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from app.evaluation import (box_scores, evaluate_predictions, format_table, judged_objects, load_sequence,
-                            mask_scores, tapvid_scores)
+from app.evaluation import (box_scores, evaluate_predictions, evaluate_trackers, format_table, judged_objects,
+                            load_sequence, mask_scores, tapvid_scores)
 
 
 def _disk(shape, centre, radius):
@@ -180,3 +180,13 @@ def test_agrees_with_reference_on_mask_edge_cases(shared_data, reference_metrics
         for truth in (gt, border):
             assert mask_scores(pred, truth) == pytest.approx(reference_metrics.mask_jf(pred, truth), abs=1e-9)
     assert seq.size == (height, width)
+
+
+def test_evaluate_trackers_reproduces_the_lk_peer(shared_data):
+    """The classical point tracker through evaluate_trackers: the peer's LK figures on this clip
+    (../shared/eval/run_eval.py --peer lk gives AJ 0.843, delta_avg 0.920, OA 0.982 on synth_07_04)."""
+    seq = load_sequence(shared_data / "synth_07_04")
+    figures = evaluate_trackers(seq, box_tracker=None, mask_tracker=None, point_tracker="lk", device="cpu")
+    assert figures["AJ"] == pytest.approx(0.843, abs=2e-3)
+    assert figures["delta_avg"] == pytest.approx(0.920, abs=2e-3)
+    assert figures["OA"] == pytest.approx(0.982, abs=2e-3)

@@ -138,7 +138,8 @@ def test_correction_changes_later_frames_never_keyframes(tracker):
 
 
 def test_two_objects_do_not_overlap(tracker):
-    clip = SyntheticClip(14, starts=[(20, 30), (150, 100)], velocities=[(7, 3), (-7, -3)], seed=3)
+    # they pass each other edge to edge: the lower one's top row touches the upper one's bottom row
+    clip = SyntheticClip(14, starts=[(20, 40), (190, 40 + SIZE)], velocities=[(12, 0), (-12, 0)], seed=3)
     tracker.set_video(clip)
     for obj_id, mask in enumerate(clip.masks(0), start=1):
         tracker.add_prompt(0, obj_id, Prompt(mask=mask))

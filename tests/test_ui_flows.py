@@ -20,6 +20,10 @@ from app.video import write_video  # noqa: E402
 
 NUM_FRAMES, WIDTH, HEIGHT = 16, 160, 120
 RUN_TIMEOUT_MS = 60_000
+# QTest turns a press soon after the last one (on its own clock, wherever it is) into a double
+# click; a delay before each press keeps separate strokes separate
+NOT_A_DOUBLE_CLICK_MS = 450  # Qt's default double-click interval is 400 ms
+MOVE_INTERVAL_MS = 15  # pyqtgraph drops mouse moves closer than 10 ms apart (its mouseRateLimit)
 
 
 def square_clip(path, num_frames=NUM_FRAMES):
@@ -67,14 +71,15 @@ def drag(qtbot, win, start, end, button=Qt.MouseButton.LeftButton, steps=6):
     """A real press-move-release on the canvas between two image points."""
     viewport = win.canvas.viewport()
     a, b = widget_pos(win, *start), widget_pos(win, *end)
-    qtbot.mousePress(viewport, button, pos=a)
+    qtbot.mousePress(viewport, button, pos=a, delay=NOT_A_DOUBLE_CLICK_MS)
     for i in range(1, steps + 1):
+        qtbot.wait(MOVE_INTERVAL_MS)
         qtbot.mouseMove(viewport, a + (b - a) * (i / steps))
     qtbot.mouseRelease(viewport, button, pos=b)
 
 
 def click(qtbot, win, x, y, button=Qt.MouseButton.LeftButton, modifier=Qt.KeyboardModifier.NoModifier):
-    qtbot.mouseClick(win.canvas.viewport(), button, modifier, widget_pos(win, x, y))
+    qtbot.mouseClick(win.canvas.viewport(), button, modifier, widget_pos(win, x, y), delay=NOT_A_DOUBLE_CLICK_MS)
 
 
 def run_and_wait(qtbot, win, start):
@@ -153,8 +158,7 @@ def test_mask_tools_points_and_click_to_mask(qtbot, window, clip):
     win.set_tool("brush")
     win.canvas.tools.brush_radius = 3
     # an outline ring with the brush, then fill its inside
-    ring = [(70, 60), (110, 60), (110, 100), (70, 100), (70, 60)]
-    for a, b in zip(ring, ring[1:]):
+    for a, b in (((66, 60), (114, 60)), ((110, 56), (110, 104)), ((114, 100), (66, 100)), ((70, 104), (70, 56))):
         drag(qtbot, win, a, b)
     mask_obj = win.session.selected
     assert store.get_object(mask_obj).kind == "mask"
@@ -278,8 +282,9 @@ def test_objects_panel_keys_and_navigation(qtbot, window, clip):
     qtbot.keyClick(win, Qt.Key.Key_N)
     assert win.session.frame_idx == 0
     store.update_object(ids[2], name="left wrist", color="#123456", hidden=True)
-    qtbot.waitUntil(lambda: win.objects_panel.tree.topLevelItem(2).text(1) == "left wrist")
-    item = win.objects_panel.tree.topLevelItem(2)
+    tree = win.objects_panel.tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() == 11 and tree.topLevelItem(2).text(1) == "left wrist")
+    item = tree.topLevelItem(2)
     assert item.checkState(0) == Qt.CheckState.Unchecked
     item.setCheckState(0, Qt.CheckState.Checked)  # the checkbox shows it again
     assert not store.get_object(ids[2]).hidden

@@ -51,8 +51,9 @@ class Tracker(ABC):
     def add_prompt(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         """Record a keyframe prompt and return the object's state on that frame."""
         self._check_frame(frame_idx)
+        result = self.prompt_result(frame_idx, obj_id, prompt)  # validates before anything is stored
         self.prompts.setdefault(frame_idx, {})[obj_id] = prompt
-        return self.prompt_result(frame_idx, obj_id, prompt)
+        return result
 
     def remove_prompt(self, frame_idx: int, obj_id: int) -> None:
         self.prompts.get(frame_idx, {}).pop(obj_id, None)

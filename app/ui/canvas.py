@@ -80,6 +80,8 @@ class _BoxGraphic:
         self.text.setZValue(30)
         viewbox.addItem(self.rect, ignoreBounds=True)
         viewbox.addItem(self.text, ignoreBounds=True)
+        _transparent_to_mouse(self.rect)
+        _transparent_to_mouse(self.text)
 
     def show(self, box, color: str, label: str, dashed: bool, flagged: bool, draw_rect: bool) -> None:
         pen = QPen(QColor(color), 2)
@@ -97,6 +99,11 @@ class _BoxGraphic:
     def hide(self) -> None:
         self.rect.setVisible(False)
         self.text.setVisible(False)
+
+
+def _transparent_to_mouse(item) -> None:
+    """Overlays only show things: presses must reach the tools (the ViewBox) under them."""
+    item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
 
 def _alpha(color: str, alpha: int) -> QColor:
@@ -145,6 +152,9 @@ class Canvas(pg.GraphicsView):
         self.brush_cursor.hide()
         for item in (self.points_item, self.clicks_item, self.draft_rect, self.brush_cursor):
             self.viewbox.addItem(item, ignoreBounds=True)
+        for item in (self.frame_item, self.mask_item, self.attention_item, self.points_item, self.clicks_item,
+                     self.draft_rect, self.brush_cursor):
+            _transparent_to_mouse(item)
         self.roi: pg.ROI | None = None
         self._roi_obj: int | None = None
         self._shown_frame: tuple[int, int] | None = None  # (id(video), frame_idx) on screen
@@ -283,6 +293,7 @@ class Canvas(pg.GraphicsView):
                     if used == len(self._trails):
                         curve = pg.PlotCurveItem(connect="finite")
                         curve.setZValue(35)
+                        _transparent_to_mouse(curve)
                         self.viewbox.addItem(curve, ignoreBounds=True)
                         self._trails.append(curve)
                     self._trails[used].setData(np.array(xs), np.array(ys), connect="finite",

@@ -47,7 +47,7 @@ def compose_masks(shape: tuple[int, int], masks: list[tuple[np.ndarray, str, boo
 
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
     """The inner border of a bool mask, `width` pixels thick."""
-    m = mask.astype(np.uint8)
+    m = np.ascontiguousarray(mask, dtype=np.uint8)  # decoded RLE masks are column-major
     kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
     return mask & (cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
 
@@ -80,7 +80,7 @@ def fill_region(mask: np.ndarray, x: int, y: int) -> np.ndarray | None:
     if not (0 <= x < w and 0 <= y < h) or mask[y, x]:
         return None
     region = np.zeros((h + 2, w + 2), np.uint8)
-    cv2.floodFill(mask.astype(np.uint8), region, (x, y), 1, flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    cv2.floodFill(np.ascontiguousarray(mask, dtype=np.uint8), region, (x, y), 1, flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
     region = region[1:-1, 1:-1].astype(bool)
     if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
         return None

@@ -169,12 +169,14 @@ class ToolController(QObject):
         drag, self._drag = self._drag, None
         if drag is None:
             return
-        drag.last = (x, y)
         if drag.kind == "stroke":
+            if self._working is not None:
+                paint_disc(self._working[2], drag.last, (x, y), self.brush_radius, self.tool == "brush")
             self._finish_stroke()
         elif drag.kind == "move_point":
             self._write_point(drag.obj_id, x, y, live=False)
         elif drag.kind == "box":
+            drag.last = (x, y)
             box = self._clip_box(_box_from(drag.start, drag.last))
             if box[2] - box[0] >= MIN_BOX_SIDE and box[3] - box[1] >= MIN_BOX_SIDE:
                 if self.tool == "box":

@@ -26,16 +26,32 @@ class ForegroundMatcher:
     """Foreground / background feature memory of one target."""
 
     def __init__(self, features: torch.Tensor, target_in_crop: np.ndarray, crop_size: int, stride: int,
-                 margin_cells: float = 1.0, temperature: float = 0.05):
+                 margin_cells: float = 1.0, temperature: float = 0.05, bg_similarity: float = 0.85):
         """features: (C, H, W) map of a crop; target_in_crop: (4,) box in its pixels."""
         features = F.normalize(features, dim=0)
-        fg_mask, bg_mask = self._cell_masks(features.shape[-2:], target_in_crop, stride, margin_cells)
+        box = np.asarray(target_in_crop, np.float64)
+        fg_mask, bg_mask = self._cell_masks(features.shape[-2:], box, stride, margin_cells)
         flat = features.flatten(1).T  # (H W, C)
-        self.fg = flat[torch.from_numpy(fg_mask.ravel())]
+        fg = flat[torch.from_numpy(fg_mask.ravel())]
         self.bg = flat[torch.from_numpy(bg_mask.ravel())]
+        if len(self.bg):
+            # a box holds background too (its corners, gaps): drop the cells that look like it
+            like_bg = (fg @ self.bg.T).max(dim=1).values
+            keep = like_bg < bg_similarity
+            keep[torch.argmin(like_bg)] = True
+            fg = fg[keep]
+        self.fg = fg
         self.stride = stride
         self.crop_size = crop_size
         self.temperature = temperature
+        # The blob of cell probabilities is not the box: mixed cells at the edges and the box's
+        # own background shift each side. Measure that on the first frame, where the box is known,
+        # as per-side offsets in units of the target's size, and take them off later extents.
+        self.side_bias = np.zeros(4)
+        first = self.extent(self.probability(features), (box[:2] + box[2:]) / 2.0)
+        size = np.maximum(box[2:] - box[:2], 1.0)
+        if first is not None:
+            self.side_bias = (first.box_in_crop - box) / np.tile(size, 2)
 
     @staticmethod
     def _cell_masks(shape, box: np.ndarray, stride: int, margin_cells: float):
@@ -50,7 +66,9 @@ class ForegroundMatcher:
         near_x = (centres_x >= box[0] - pad) & (centres_x <= box[2] + pad)
         bg = ~(near_y[:, None] & near_x[None, :])
         if not fg.any():  # a target smaller than a cell: its centre cell
-            fg[min(int((box[1] + box[3]) / 2 // stride), rows - 1), min(int((box[0] + box[2]) / 2 // stride), cols - 1)] = True
+            row = min(int((box[1] + box[3]) / 2 // stride), rows - 1)
+            col = min(int((box[0] + box[2]) / 2 // stride), cols - 1)
+            fg[row, col] = True
         return fg, bg
 
     def probability(self, features: torch.Tensor) -> np.ndarray:
@@ -61,9 +79,14 @@ class ForegroundMatcher:
         prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
         return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
 
-    def extent(self, features: torch.Tensor, center_in_crop: np.ndarray) -> Extent | None:
-        """The foreground blob at (or nearest to) center_in_crop, in crop pixels; None if there is none."""
-        prob = self.probability(features)
+    def presence(self, prob: np.ndarray, center_in_crop: np.ndarray) -> float:
+        """Mean foreground probability of the 3 x 3 cells around a crop point: is the target there?"""
+        col, row = np.clip((np.asarray(center_in_crop) // self.stride).astype(int), 0, np.array(prob.shape[::-1]) - 1)
+        return float(prob[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2].mean())
+
+    def extent(self, prob: np.ndarray, center_in_crop: np.ndarray) -> Extent | None:
+        """The foreground blob of a probability map at (or nearest to) center_in_crop, in crop pixels;
+        None if there is none."""
         size = self.crop_size
         up = cv2.resize(prob, (prob.shape[1] * self.stride, prob.shape[0] * self.stride),
                         interpolation=cv2.INTER_LINEAR)[:size, :size]
@@ -78,4 +101,10 @@ class ForegroundMatcher:
             label = int(np.argmin(dists)) + 1
         x, y, w, h, area = stats[label]
         fg_fraction = float((up[labels == label] > 0.8).mean())
-        return Extent(np.array([x, y, x + w, y + h], np.float64), fg_fraction)
+        blob = np.array([x, y, x + w, y + h], np.float64)
+        # blob side = true side + bias * true size, so true size = blob size / (1 + far - near bias)
+        stretch = 1.0 + self.side_bias[2:] - self.side_bias[:2]
+        if np.any(stretch <= 0.2):
+            return None
+        size = np.array([w, h], np.float64) / stretch
+        return Extent(blob - self.side_bias * np.tile(size, 2), fg_fraction)

@@ -30,8 +30,9 @@ class MaskBoxTracker(Tracker):
     def __init__(self, config=None, device="cpu", checkpoint=None):
         super().__init__(config, device, checkpoint)
         inner_name = self.config.mask_tracker or registry.default_name("mask")
-        if registry.spec(inner_name).kind != "mask":
-            raise ValueError(f"mask-box needs a mask tracker, but {inner_name!r} tracks {registry.spec(inner_name).kind}es")
+        inner_kind = registry.spec(inner_name).kind
+        if inner_kind != "mask":
+            raise ValueError(f"mask-box needs a mask tracker, but {inner_name!r} tracks {inner_kind}es")
         self.mask_tracker = registry.build(inner_name, config={"return_attention": self.config.return_attention},
                                            device=self.device, checkpoint=checkpoint)
         self._boxes: dict[int, np.ndarray] = {}

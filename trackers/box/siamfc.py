@@ -45,6 +45,10 @@ class SiamFCConfig(TrackerConfig):
     lost_threshold: float = 0.0  # confidence under which the target is reported not visible
     found_threshold: float = 0.0  # confidence a wide search needs to re-acquire it
     lost_search_scale: float = 2.0  # the search region grows this much while the target is lost
+    # with foreground matching (extent_weight > 0), a target that still looks like foreground at the
+    # peak (mean probability >= presence_threshold) is not lost; re-finding it needs found_presence
+    presence_threshold: float = 0.3
+    found_presence: float = 0.5
     # --- STARK-ST style dynamic template (update_interval 0 disables) ---
     update_interval: int = 0
     update_threshold: float = 0.6
@@ -55,6 +59,7 @@ class SiamFCConfig(TrackerConfig):
     # --- box extent from foreground feature matching (fg_matching.py), blended in with this weight ---
     extent_weight: float = 0.0
     extent_max_change: float = 1.6  # an extent more than this factor off the current size is ignored
+    extent_moves_center: bool = True  # False: the blob only resizes the box (the response places it)
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -187,8 +192,16 @@ class SiamFCBase(SequentialTracker):
         cfg = self.config
         located = self._locate(frame, target)
         lost_before = target.lost_frames > 0
-        needed = cfg.found_threshold if lost_before else cfg.lost_threshold
-        visible = located.confidence >= needed
+        prob = presence = None
+        if target.matcher is not None:
+            prob = target.matcher.probability(located.features)
+            presence = target.matcher.presence(prob, self._to_crop(located.center, located))
+        if lost_before:
+            visible = located.confidence >= cfg.found_threshold and (
+                presence is None or presence >= cfg.found_presence)
+        else:
+            visible = located.confidence >= cfg.lost_threshold or (
+                presence is not None and presence >= cfg.presence_threshold)
         if visible:
             new_center = located.center
             height, width = frame.shape[:2]
@@ -198,8 +211,8 @@ class SiamFCBase(SequentialTracker):
             target.center = new_center
             scale = 1.0 - cfg.scale_lr + cfg.scale_lr * located.scale
             size = target.size * scale
-            if target.matcher is not None:
-                target.center, size = self._blend_extent(target, located, size)
+            if prob is not None:
+                target.center, size = self._blend_extent(target, located, prob, size)
             self._set_size(target, size, (height, width))
             target.lost_frames = 0
             self._boxes[obj_id] = cxcywh_to_box(target.center, target.size)
@@ -224,12 +237,15 @@ class SiamFCBase(SequentialTracker):
         target.z_side *= scale
         target.x_side *= scale
 
-    def _blend_extent(self, target: _Target, located: _Located, size: np.ndarray):
+    @staticmethod
+    def _to_crop(point: np.ndarray, located: _Located) -> np.ndarray:
+        """Frame point -> pixel coordinates in the chosen scale's search crop."""
+        return (point - located.crop_center) * located.crop_size / located.crop_side + (located.crop_size - 1) / 2.0
+
+    def _blend_extent(self, target: _Target, located: _Located, prob: np.ndarray, size: np.ndarray):
         """Move the box towards the matched foreground blob (centre and size), when it is plausible."""
         cfg = self.config
-        to_crop = located.crop_size / located.crop_side
-        center_in_crop = (target.center - located.crop_center) * to_crop + (located.crop_size - 1) / 2.0
-        extent = target.matcher.extent(located.features, center_in_crop)
+        extent = target.matcher.extent(prob, self._to_crop(target.center, located))
         if extent is None:
             return target.center, size
         corners = crop_to_frame(extent.box_in_crop.reshape(2, 2) - 0.5, located.crop_center, located.crop_side,
@@ -239,7 +255,7 @@ class SiamFCBase(SequentialTracker):
         if np.any(ratio > cfg.extent_max_change) or np.any(ratio < 1.0 / cfg.extent_max_change):
             return target.center, size
         weight = cfg.extent_weight * extent.fg_fraction
-        seg_center = corners.mean(0)
+        seg_center = corners.mean(0) if cfg.extent_moves_center else target.center
         return ((1 - weight) * target.center + weight * seg_center,
                 (1 - weight) * size + weight * seg_size)
 

@@ -98,10 +98,10 @@ class EffNetSiamFeatures(nn.Module):
     """Stride-8 SiamFC features from ImageNet EfficientNet-Lite0.
 
     The stride-8 (40 ch, local detail) and stride-16 (112 ch, more semantic, upsampled x2) maps
-    are each unit-normalised per cell, weighted, concatenated and passed through a 1x1 `adjust`
-    convolution (identity unless trained weights are loaded), then unit-normalised per cell again, so
+    are each unit-normalised per cell, weighted, concatenated and unit-normalised per cell again, so
     that the response of a kernel with n cells divided by n is the mean cosine similarity: 1 for a
-    perfect match, which makes the peak a usable confidence.
+    perfect match, which makes the peak a usable confidence. Nothing is trained on top of the
+    ImageNet features.
 
     Crops are 128 / 256 pixels (multiples of 16 keep feature cells aligned with pixels), so the
     crop centre falls between cells 7|8 of the template map and 15|16 of the search map; kernels
@@ -115,28 +115,15 @@ class EffNetSiamFeatures(nn.Module):
     def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0):
         super().__init__()
         self.net = EfficientNetLite0(pretrained=pretrained, out_strides=(8, 16))
-        channels = 40 + 112
-        self.adjust = nn.Conv2d(channels, channels, 1)
-        with torch.no_grad():
-            self.adjust.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
-            self.adjust.bias.zero_()
         self.stride16_weight = stride16_weight
         self.eval()
-
-    def load_adjust(self, path: str | Path) -> None:
-        state = load_state_dict_file(path)
-        try:
-            self.adjust.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path} is not an adjust-layer checkpoint for the EfficientNet SiamFC: {exc}") from exc
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, H, W) normalised -> (B, 192, H/8, W/8) unit-norm per cell."""
         maps = self.net(x)
         s8 = F.normalize(maps[8], dim=1)
         s16 = F.interpolate(F.normalize(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
-        out = self.adjust(torch.cat([s8, s16 * self.stride16_weight], dim=1))
-        return F.normalize(out, dim=1)
+        return F.normalize(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
 
     def _run(self, crops: np.ndarray) -> torch.Tensor:
         device = next(self.parameters()).device

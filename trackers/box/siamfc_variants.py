@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import trackstudio_resources
-
 from ..checkpoints import OFFICIAL_WEIGHTS, resolve_checkpoint
 from ..registry import register
 from .siamfc import SiamFCBase, SiamFCConfig
 from .siamfc_models import EffNetSiamFeatures, SiamFCAlexNet
 
 SIAMFC_ALEXNET_WEIGHTS = OFFICIAL_WEIGHTS["siamfc_alexnet_e50"]  # user-supplied, no download address
-EFFNET_ADJUST_FILE = ("weights", "siamfc_effnet_adjust.pt")
 
 
 @register("siamfc-alexnet", kind="box", priority=-10, weights=(SIAMFC_ALEXNET_WEIGHTS,), experimental=True,
@@ -28,8 +25,12 @@ class SiamFCAlexNetTracker(SiamFCBase):
 
 @dataclass
 class SiamFCEffNetConfig(SiamFCConfig):
+    # tuned on the shared DAVIS + synthetic clips (benchmarks/bench_box_quality.py)
+    extent_weight: float = 0.5
+    extent_moves_center: bool = False
+    lost_threshold: float = 0.3
+    found_threshold: float = 0.35
     stride16_weight: float = 1.0  # share of the semantic stride-16 features in the descriptor
-    use_trained_adjust: bool = True  # load the project's trained 1x1 adjust layer when it ships
 
 
 @register("siamfc-effnet", kind="box", priority=-1,
@@ -40,11 +41,7 @@ class SiamFCEffNetTracker(SiamFCBase):
     config_cls = SiamFCEffNetConfig
 
     def _build_model(self):
-        model = EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight)
-        adjust = self.checkpoint
-        if adjust is None and self.config.use_trained_adjust:
-            shipped = trackstudio_resources.path(*EFFNET_ADJUST_FILE)
-            adjust = shipped if shipped.is_file() else None
-        if adjust is not None:
-            model.load_adjust(adjust)
-        return model
+        if self.checkpoint is not None:
+            raise ValueError("siamfc-effnet uses the EfficientNet-Lite0 ImageNet weights of its package; "
+                             "it takes no checkpoint")
+        return EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..base import SequentialTracker, TrackerConfig
 from ..registry import register
-from ..types import ObjectResult
+from ..types import ObjectResult, Prompt
 from .frame_cache import LastFrame
 
 
@@ -30,12 +30,15 @@ class LKTracker(SequentialTracker):
         self._points: dict[int, np.ndarray] = {}  # obj_id -> (2,) float32 last trusted position
         self._gray = LastFrame(cv2.COLOR_RGB2GRAY)
 
+    def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
+        if prompt.point is None:
+            raise ValueError(f"lk needs a point prompt for object {obj_id} on frame {frame_idx}")
+        return super().prompt_result(frame_idx, obj_id, prompt)
+
     def _anchor(self, frame_idx, frame, prompts):
         self._gray.convert(frame_idx, frame)
         results = {}
         for obj_id, prompt in prompts.items():
-            if prompt.point is None:
-                raise ValueError(f"lk needs a point prompt for object {obj_id} on frame {frame_idx}")
             self._points[obj_id] = prompt.point.astype(np.float32)
             results[obj_id] = ObjectResult(point=prompt.point.copy(), visible=prompt.visible)
         return results

@@ -1,8 +1,7 @@
 """Correlation pyramid around each track's current estimate, and attention heatmaps for the GUI.
 
-Each track's feature is correlated with the whole frame's feature map, the correlation is pooled
-into `levels` scales (1, 1/2, 1/4, ...) and on each scale a (2r+1)^2 grid around the estimate is
-sampled bilinearly. The coarse levels see far (radius * 2^level cells), the fine ones precisely.
+Feature maps are pooled into `levels` scales (1, 1/2, 1/4, ...); on each scale a (2r+1)^2 grid of
+features around the estimate is sampled bilinearly and dotted with the track's feature. The coarse levels see far (radius * 2^level cells), the fine ones precisely.
 """
 from __future__ import annotations
 
@@ -10,62 +9,85 @@ import torch
 import torch.nn.functional as F
 
 
+def feature_pyramid(fmaps: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """fmaps (M, C, h, w) -> channels-last levels [(M, h, w, C), (M, h/2, w/2, C), ...], each
+    average-pooled by 2 from the one before (channels-last makes the gathers below contiguous)."""
+    pyramid = [fmaps]
+    for _ in range(levels - 1):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2, stride=2, ceil_mode=True))
+    return [level.permute(0, 2, 3, 1).contiguous() for level in pyramid]
+
+
+def _gather_grid(fmap: torch.Tensor, corner: torch.Tensor, size: int) -> torch.Tensor:
+    """Features on the size x size integer grid whose top-left cell is `corner`.
+    fmap (M, h, w, C) channels-last; corner (M, N, 2) long (x, y) -> (M, N, size, size, C), zeros
+    outside the map."""
+    M, h, w, C = fmap.shape
+    steps = torch.arange(size, device=fmap.device)
+    xs = corner[..., 0, None] + steps  # (M, N, size)
+    ys = corner[..., 1, None] + steps
+    inside = ((xs >= 0) & (xs < w))[:, :, None, :] & ((ys >= 0) & (ys < h))[:, :, :, None]
+    index = ys.clamp(0, h - 1)[:, :, :, None] * w + xs.clamp(0, w - 1)[:, :, None, :]  # (M, N, size, size)
+    N = corner.shape[1]
+    rows = torch.arange(M, device=fmap.device)[:, None]
+    gathered = fmap.reshape(M, h * w, C)[rows, index.reshape(M, -1)].reshape(M, N, size, size, C)
+    return gathered * inside[..., None]
+
+
+def _bilinear(values: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """Interpolate a (..., S+1, S+1, [C]) integer grid at a shared fractional offset frac (..., 2)
+    -> (..., S, S, [C]). The grid's rows are y, its columns x."""
+    extra = values.ndim - frac.ndim - 1  # 1 when values carry channels
+    fx = frac[..., 0].reshape(frac.shape[:-1] + (1, 1) + (1,) * extra)
+    fy = frac[..., 1].reshape(frac.shape[:-1] + (1, 1) + (1,) * extra)
+    top = values[..., :-1, :-1, :] if extra else values[..., :-1, :-1]
+    top_right = values[..., :-1, 1:, :] if extra else values[..., :-1, 1:]
+    bottom = values[..., 1:, :-1, :] if extra else values[..., 1:, :-1]
+    bottom_right = values[..., 1:, 1:, :] if extra else values[..., 1:, 1:]
+    return ((1 - fy) * ((1 - fx) * top + fx * top_right) + fy * ((1 - fx) * bottom + fx * bottom_right))
+
+
 def sample_features(fmap: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """Bilinear features at points. fmap (M, C, h, w); coords (M, P, 2) in cell units (x, y) where
-    cell centres sit at integers -> (M, P, C). Outside the map reads zeros."""
-    out = F.grid_sample(fmap, _grid(coords, fmap.shape[-2:])[:, :, None], mode="bilinear",
-                        padding_mode="zeros", align_corners=True)
-    return out[..., 0].transpose(1, 2)  # (M, P, C)
+    """Bilinear features at points: fmap (M, h, w, C) channels-last, coords (M, P, 2) in cell units
+    (cell centres at integers) -> (M, P, C); zeros outside the map."""
+    base = coords.floor()
+    grid = _gather_grid(fmap, base.long(), 2)  # (M, P, 2, 2, C)
+    return _bilinear(grid, coords - base)[:, :, 0, 0]
 
 
-def _grid(coords: torch.Tensor, size) -> torch.Tensor:
-    """Cell coordinates -> grid_sample's [-1, 1] range (align_corners=True)."""
-    h, w = size
-    return torch.stack([2 * coords[..., 0] / max(w - 1, 1) - 1, 2 * coords[..., 1] / max(h - 1, 1) - 1], -1)
+def _level_coords(coords: torch.Tensor, level: int) -> torch.Tensor:
+    # Pooling by 2 puts level-l cell k over level-0 cells 2^l k .. 2^l k + 2^l - 1: shift the
+    # centre so the same image location is sampled on every level.
+    return coords / 2**level - 0.5 + 0.5 / 2**level
 
 
-def _offsets(radius: int, device) -> torch.Tensor:
-    r = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
-    dy, dx = torch.meshgrid(r, r, indexing="ij")
-    return torch.stack([dx, dy], -1).reshape(-1, 2)  # ((2r+1)^2, 2)
-
-
-def correlation_volume(fmaps: torch.Tensor, track_feats: torch.Tensor) -> torch.Tensor:
-    """fmaps (M, C, h, w), track_feats (M, N, C) -> (M, N, h, w) dot products scaled by 1/sqrt(C)."""
-    M, C, h, w = fmaps.shape
-    return torch.bmm(track_feats / C**0.5, fmaps.reshape(M, C, h * w)).reshape(M, -1, h, w)
-
-
-def correlation_pyramid(fmaps: torch.Tensor, coords: torch.Tensor, track_feats: torch.Tensor,
-                        levels: int, radius: int) -> torch.Tensor:
+def correlation_pyramid(pyramid: list[torch.Tensor], coords: torch.Tensor, track_feats: torch.Tensor,
+                        radius: int) -> torch.Tensor:
     """Correlations of each track feature with the features around its estimate on every level.
 
-    fmaps (M, C, h, w) with M = B * T frames; coords (M, N, 2) in level-0 cells; track_feats
-    (M, N, C). The full correlation volume is pooled by 2 per level (the same as correlating with
-    pooled features, but one cheap matrix product) and sampled on a (2r+1)^2 grid around the
-    estimate. Returns (M, N, levels * (2r+1)^2).
+    pyramid: channels-last levels (M, h_l, w_l, C), M = B * T frames (`feature_pyramid`); coords
+    (M, N, 2) in level-0 cells; track_feats (M, N, C). All (2r+1)^2 samples of a point share one
+    fractional offset, so the dot products are taken on the (2r+2)^2 integer cells around it and
+    interpolated once. Correlating with pooled features equals pooling the correlation volume.
+    Returns (M, N, levels * (2r+1)^2), scaled by 1/sqrt(C).
     """
-    M, N, _ = track_feats.shape
-    corr = correlation_volume(fmaps, track_feats).reshape(M * N, 1, *fmaps.shape[-2:])
-    offsets = _offsets(radius, coords.device)
+    M, N, C = track_feats.shape
+    size = 2 * radius + 2
     out = []
-    for level in range(levels):
-        if level:
-            corr = F.avg_pool2d(corr, 2, stride=2, ceil_mode=True)
-        # Pooling by 2 puts level-l cell k over level-0 cells 2^l k .. 2^l k + 2^l - 1: shift the
-        # centre so the same image location is sampled on every level.
-        centres = coords.reshape(M * N, 1, 2) / 2**level - 0.5 + 0.5 / 2**level
-        grid = _grid(centres + offsets[None], corr.shape[-2:])  # (M*N, K, 2)
-        sampled = F.grid_sample(corr, grid[:, None], mode="bilinear", padding_mode="zeros", align_corners=True)
-        out.append(sampled.reshape(M, N, -1))
-    return torch.cat(out, -1)
+    for level, fmap in enumerate(pyramid):
+        centres = _level_coords(coords, level)
+        base = centres.floor()
+        grid = _gather_grid(fmap, base.long() - radius, size)  # (M, N, size, size, C)
+        corr = torch.einsum("mnijc,mnc->mnij", grid, track_feats)
+        out.append(_bilinear(corr, centres - base).reshape(M, N, -1))
+    return torch.cat(out, -1) / C**0.5
 
 
 def attention_heatmap(fmap: torch.Tensor, track_feats: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Where each track's feature matches one frame: fmap (C, h, w), track_feats (N, C) ->
-    (N, h, w) in [0, 1] (softmax over the frame, scaled so each map's peak is 1)."""
-    C, h, w = fmap.shape
-    logits = torch.einsum("nc,chw->nhw", F.normalize(track_feats, dim=-1), F.normalize(fmap, dim=0))
+    """Where each track's feature matches one frame: fmap (h, w, C) channels-last, track_feats
+    (N, C) -> (N, h, w) in [0, 1] (softmax over the frame, scaled so each map's peak is 1)."""
+    h, w, C = fmap.shape
+    logits = torch.einsum("nc,hwc->nhw", F.normalize(track_feats, dim=-1), F.normalize(fmap, dim=-1))
     weights = torch.softmax(logits.reshape(len(track_feats), -1) / temperature, -1)
     weights = weights / weights.amax(-1, keepdim=True).clamp_min(1e-12)
     return weights.reshape(-1, h, w)

@@ -17,20 +17,23 @@ def to_gray(frame_rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
 
 
+def lk_step(gray_from: np.ndarray, gray_to: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Move points (N, 2) from one grayscale frame to the next; failures stay where they were."""
+    if len(points) == 0:
+        return points.astype(np.float32)
+    cur = points.astype(np.float32).reshape(-1, 1, 2)
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(gray_from, gray_to, cur, None, **LK_PARAMS)
+    back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray_to, gray_from, nxt, None, **LK_PARAMS)
+    fb_error = np.linalg.norm(back - cur, axis=-1).ravel()
+    good = (status.ravel() == 1) & (status_back.ravel() == 1) & (fb_error < FB_THRESHOLD)
+    return np.where(good[:, None, None], nxt, cur).astype(np.float32)[:, 0]
+
+
 def lk_chain(grays: list[np.ndarray], points: np.ndarray) -> np.ndarray:
     """grays: T grayscale uint8 frames; points (N, 2) on grays[0] -> (T, N, 2) float32 guesses
     (row 0 is `points`)."""
-    T, N = len(grays), len(points)
-    out = np.empty((T, N, 2), np.float32)
+    out = np.empty((len(grays), len(points), 2), np.float32)
     out[0] = points
-    if N == 0:
-        return out
-    cur = points.astype(np.float32).reshape(-1, 1, 2)
-    for t in range(1, T):
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(grays[t - 1], grays[t], cur, None, **LK_PARAMS)
-        back, status_back, _ = cv2.calcOpticalFlowPyrLK(grays[t], grays[t - 1], nxt, None, **LK_PARAMS)
-        fb_error = np.linalg.norm(back - cur, axis=-1).ravel()
-        good = (status.ravel() == 1) & (status_back.ravel() == 1) & (fb_error < FB_THRESHOLD)
-        cur = np.where(good[:, None, None], nxt, cur).astype(np.float32)
-        out[t] = cur[:, 0]
+    for t in range(1, len(grays)):
+        out[t] = lk_step(grays[t - 1], grays[t], out[t - 1])
     return out

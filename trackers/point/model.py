@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import EfficientNetLite0, normalize_rgb
-from .corr import correlation_pyramid, sample_features
+from .corr import correlation_pyramid, feature_pyramid, sample_features
 from .update_former import UpdateFormer
 
 BACKBONES = ("efficientnet_lite0", "small_cnn")
@@ -140,40 +140,44 @@ class PointTrackPredictor(nn.Module):
         """(M, H, W, 3) uint8 RGB -> (M, C, ceil(H/4), ceil(W/4)) feature maps."""
         return self.features(normalize_rgb(frames_uint8.permute(0, 3, 1, 2)))
 
+    def pyramid(self, fmaps: torch.Tensor) -> list[torch.Tensor]:
+        """(M, C, h, w) feature maps -> the channels-last correlation pyramid [(M, h_l, w_l, C)]."""
+        return feature_pyramid(fmaps, self.config.corr_levels)
+
     @staticmethod
-    def query_features(fmaps: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """fmaps (M, C, h, w), points (M, N, 2) in image pixels -> (M, N, C)."""
-        return sample_features(fmaps, points / FEATURE_STRIDE)
+    def query_features(level0: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """level0 (M, h, w, C) channels-last maps, points (M, N, 2) in image pixels -> (M, N, C)."""
+        return sample_features(level0, points / FEATURE_STRIDE)
 
     # -- refinement ------------------------------------------------------------------------------
-    def forward(self, fmaps: torch.Tensor, query_feats: torch.Tensor, init_coords: torch.Tensor,
+    def forward(self, pyramid: list[torch.Tensor], query_feats: torch.Tensor, init_coords: torch.Tensor,
                 anchors: torch.Tensor, valid: torch.Tensor | None = None, iters: int = 4):
-        """fmaps (B, T, C, h, w); query_feats (B, N, C); init_coords (B, T, N, 2) image pixels;
-        anchors (B, T, N) bool: frames whose coordinates are given (query frames) and stay fixed;
-        valid (B, T, N) bool: frames each track exists on (default all).
+        """pyramid: channels-last levels (B * T, h_l, w_l, C) from `pyramid()`; query_feats (B, N, C);
+        init_coords (B, T, N, 2) image pixels; anchors (B, T, N) bool: frames whose coordinates are
+        given (query frames) and stay fixed; valid (B, T, N) bool: frames each track exists on
+        (default all).
 
         Returns (coord_preds: list over iterations of (B, T, N, 2) pixels, vis_logits list of (B, T, N),
         conf_logits list of (B, T, N), track_feats (B, T, N, C) of the last iteration)."""
-        B, T, C, h, w = fmaps.shape
-        N = query_feats.shape[1]
+        B, T, N, _ = init_coords.shape
+        h, w, C = pyramid[0].shape[1:]
         if T > self.config.max_window:
             raise ValueError(f"window of {T} frames is longer than the model's max_window {self.config.max_window}")
         if valid is None:
-            valid = torch.ones(B, T, N, dtype=torch.bool, device=fmaps.device)
-        flat_fmaps = fmaps.reshape(B * T, C, h, w)
+            valid = torch.ones(B, T, N, dtype=torch.bool, device=init_coords.device)
         anchor_coords = init_coords / FEATURE_STRIDE
         coords = anchor_coords.clone()
         track_feats = query_feats[:, None].expand(B, T, N, C).contiguous()
-        vis = torch.zeros(B, T, N, device=fmaps.device)
+        vis = torch.zeros(B, T, N, device=init_coords.device)
         conf = torch.zeros_like(vis)
         size = torch.tensor([w, h], dtype=coords.dtype, device=coords.device)
         valid_tracks = valid.permute(0, 2, 1)  # (B, N, T)
         coord_preds, vis_preds, conf_preds = [], [], []
         for _ in range(iters):
             coords = coords.detach()
-            corr = correlation_pyramid(flat_fmaps, coords.reshape(B * T, N, 2),
+            corr = correlation_pyramid(pyramid, coords.reshape(B * T, N, 2),
                                        self.corr_proj(track_feats).reshape(B * T, N, C),
-                                       self.config.corr_levels, self.config.corr_radius).reshape(B, T, N, -1)
+                                       self.config.corr_radius).reshape(B, T, N, -1)
             step = torch.cat([torch.zeros_like(coords[:, :1]), coords[:, 1:] - coords[:, :-1]], 1)
             embeds = torch.cat([
                 self.corr_mlp(corr), track_feats,

@@ -9,7 +9,7 @@ Each sample is a window of --sequence_length frames (random start, random frame 
 random direction when training), resized to --image_size, with --num_points points that are
 visible on its first frame; coordinates are normalised to [0, 1] by the image size.
 The loss: Huber on coordinates for every refinement iteration (later ones weigh more; hidden
-points weigh less), BCE on visibility and on confidence (target: visible and within 3 px).
+points weigh less, and not at all outside the frame), BCE on visibility and on confidence (target: visible and within 3 px).
 AdamW, cosine learning rate with warm-up, gradient clipping at 1.0, TensorBoard logs, `latest.pth`
 and `best.pth` (lowest validation loss) checkpoints with --resume, and pictures in
 <save_dir>/visualizations: predictions against ground truth, attention heatmaps and curves.
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .corr import attention_heatmap
+from .corr import attention_heatmap, feature_pyramid
 from .init_flow import lk_chain, to_gray
 from .metrics import track_metrics
 from ..backbones import normalize_rgb
@@ -133,7 +133,7 @@ class PointOdysseyDataset(Dataset):
 
     def __init__(self, videos: list[Path], sequence_length: int, num_points: int, image_size: tuple[int, int],
                  train: bool, samples_per_video: int = 1, static_init_prob: float = 0.2,
-                 feature_cache: FeatureCache | None = None):
+                 feature_cache: FeatureCache | None = None, corr_levels: int = PredictorConfig.corr_levels):
         self.videos = videos
         self.sequence_length = sequence_length
         self.num_points = num_points
@@ -142,6 +142,7 @@ class PointOdysseyDataset(Dataset):
         self.samples_per_video = samples_per_video
         self.static_init_prob = static_init_prob if train else 0.0
         self.feature_cache = feature_cache
+        self.corr_levels = corr_levels
         self._annos: dict[Path, tuple[np.ndarray, np.ndarray, list[Path]]] = {}
         self._sizes: dict[Path, tuple[int, int]] = {}
 
@@ -199,8 +200,10 @@ class PointOdysseyDataset(Dataset):
             init_px = lk_chain([to_gray(f) for f in frames], queries_px)
         sample = {"frames": torch.from_numpy(frames), "tracks": torch.from_numpy(tracks),
                   "visibs": torch.from_numpy(vis), "init": torch.from_numpy(init_px / (W, H)).float()}
-        if self.feature_cache is not None:
-            sample["feat4"], sample["feat8"] = self.feature_cache.load(video, frame_paths[:len(trajs)], frame_ids)
+        if self.feature_cache is not None:  # the pyramid is built here, in the loader's worker
+            fine, coarse = self.feature_cache.load(video, frame_paths[:len(trajs)], frame_ids)
+            for level, fmap in enumerate(feature_pyramid(EfficientNetFeatures.fuse(fine, coarse), self.corr_levels)):
+                sample[f"pyramid_{level}"] = fmap
         return sample
 
     def _original_size(self, video: Path, first_frame: Path) -> tuple[int, int]:
@@ -221,22 +224,28 @@ def run_model(model: PointTrackPredictor, batch: dict[str, torch.Tensor], iters:
     scale = torch.tensor([W, H], dtype=torch.float32)
     gt = batch["tracks"] * scale  # (B, T, N, 2)
     init = batch["init"] * scale
-    if "feat4" in batch:  # cached frozen backbone maps
-        fmaps = EfficientNetFeatures.fuse(batch["feat4"].flatten(0, 1), batch["feat8"].flatten(0, 1))
+    if "pyramid_0" in batch:  # built by the data loader from cached frozen backbone maps
+        levels = sorted(key for key in batch if key.startswith("pyramid_"))
+        pyramid = [batch[key].flatten(0, 1) for key in levels]
     else:
-        fmaps = model.encode_frames(frames.reshape(B * T, H, W, 3))
-    fmaps = fmaps.reshape(B, T, *fmaps.shape[1:])
-    query_feats = model.query_features(fmaps[:, 0], gt[:, 0])
+        pyramid = model.pyramid(model.encode_frames(frames.reshape(B * T, H, W, 3)))
+    first_frames = pyramid[0].reshape(B, T, *pyramid[0].shape[1:])[:, 0]
+    query_feats = model.query_features(first_frames, gt[:, 0])
     anchors = torch.zeros(gt.shape[:3], dtype=torch.bool)
     anchors[:, 0] = True
     init[:, 0] = gt[:, 0]
-    coords, vis, conf, track_feats = model(fmaps, query_feats, init, anchors, iters=iters)
-    return coords, vis, conf, gt, fmaps, track_feats
+    coords, vis, conf, track_feats = model(pyramid, query_feats, init, anchors, iters=iters)
+    return coords, vis, conf, gt, pyramid[0].reshape(B, T, *pyramid[0].shape[1:]), track_feats
 
 
-def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis) -> dict[str, torch.Tensor]:
+def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size) -> dict[str, torch.Tensor]:
+    """image_size (H, W): hidden points are supervised (weakly) only while inside the frame;
+    beyond it their position is a guess that would swamp the loss."""
     gt_vis = gt_vis.float()[:, 1:]  # frame 0 is the query: given, not predicted
-    weight = gt_vis + HIDDEN_WEIGHT * (1 - gt_vis)
+    H, W = image_size
+    in_frame = ((gt[:, 1:, :, 0] >= 0) & (gt[:, 1:, :, 0] <= W - 1) &
+                (gt[:, 1:, :, 1] >= 0) & (gt[:, 1:, :, 1] <= H - 1)).float()
+    weight = gt_vis + HIDDEN_WEIGHT * (1 - gt_vis) * in_frame
     num_iters = len(coords)
     coord_loss = vis_loss = conf_loss = 0.0
     for it in range(num_iters):
@@ -275,7 +284,7 @@ def validate(model, loader, iters: int) -> dict[str, float]:
     all_pred, all_pvis, all_gt, all_gvis = [], [], [], []
     for batch in loader:
         coords, vis, conf, gt, _, _ = run_model(model, batch, iters)
-        losses = compute_losses(coords, vis, conf, gt, batch["visibs"])
+        losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4])
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + float(value) * len(gt)
         count += len(gt)
@@ -302,7 +311,7 @@ def save_visualizations(model, batch, iters: int, out_dir: Path, step: int, hist
     # attention of the first point of the first clip on the window's middle and last frames
     heat_panels = []
     for t in (frames.shape[1] // 2, frames.shape[1] - 1):
-        heat = attention_heatmap(fmaps[0, t], track_feats[0, t, :1])[0].numpy()
+        heat = attention_heatmap(fmaps[0, t], model.corr_proj(track_feats[0, t, :1]))[0].numpy()
         heat_panels.append(overlay_heatmap(frames[0, t], heat, gt[0, t, 0].numpy()))
     cv2.imwrite(str(out_dir / f"attention_{step:07d}.jpg"), cv2.cvtColor(np.concatenate(heat_panels, 1), cv2.COLOR_RGB2BGR))
     save_curves(history, out_dir)
@@ -427,7 +436,7 @@ def train(args) -> int:
             if batch_idx >= steps_left_in_epoch:
                 break
             coords, vis, conf, gt, _, _ = run_model(model, batch, args.iters)
-            losses = compute_losses(coords, vis, conf, gt, batch["visibs"])
+            losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4])
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)

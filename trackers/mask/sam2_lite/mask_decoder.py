@@ -1,16 +1,18 @@
 """Mask decoder: readout probability + optical-flow prior -> a sharp mask at internal resolution.
 
 The memory readout lives on the stride-8 grid: robust to drift, occlusion and re-appearance but coarse.
-Dense DIS optical flow carries the previous mask's sharp boundary onto this frame. Their weighted mean
-is then snapped to image edges with a guided filter, which restores the boundary accuracy that a
-stride-8 grid loses.
+Dense DIS optical flow carries the previous mask's sharp boundary onto this frame. They are mixed by
+the readout's confidence: where the readout is sure (near 0 or 1) it wins, which removes flow drift
+and recovers missed parts; where it is unsure (object boundaries, thin parts that a stride-8 cell
+only half covers) the flow-warped mask decides. The result is snapped to image edges with a guided
+filter, which restores the boundary accuracy that a stride-8 grid loses.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from .image_encoder import STRIDE, FrameFeatures
+from .image_encoder import STRIDE, EncodedFrame
 
 
 def grid_to_pixels(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -40,16 +42,20 @@ class FlowPrior:
 
 
 class MaskDecoder:
-    def __init__(self, flow_weight: float = 0.5, edge_radius: int = 4, edge_eps: float = 0.02):
-        self.flow_weight = flow_weight
+    def __init__(self, readout_trust: float = 1.0, edge_radius: int = 4, edge_eps: float = 0.02):
+        self.readout_trust = readout_trust  # exponent on the readout's confidence: higher trusts flow more
         self.edge_radius = edge_radius
         self.edge_eps = edge_eps * 255.0 ** 2  # guided-filter regularisation in uint8 intensity units
 
-    def __call__(self, features: FrameFeatures, readout_grid: np.ndarray, warped: np.ndarray | None) -> np.ndarray:
+    def __call__(self, features: EncodedFrame, readout_grid: np.ndarray, warped: np.ndarray | None) -> np.ndarray:
         """(h, w) float32 object probability."""
         size = features.image.shape[:2]
         readout = grid_to_pixels(readout_grid, size)
-        prob = readout if warped is None else self.flow_weight * warped + (1 - self.flow_weight) * readout
+        if warped is None:
+            prob = readout
+        else:
+            confidence = np.abs(2.0 * readout - 1.0) ** self.readout_trust
+            prob = confidence * readout + (1.0 - confidence) * warped
         return self.snap_to_edges(features.image, prob)
 
     def snap_to_edges(self, image: np.ndarray, prob: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .image_encoder import STRIDE, FrameFeatures
+from .image_encoder import STRIDE, EncodedFrame
 
 
 @dataclass
@@ -62,7 +62,7 @@ class MemoryEncoder:
         self.min_context_cells = min_context_cells
         self.recent_pool = recent_pool
 
-    def __call__(self, frame_idx: int, features: FrameFeatures, prob: np.ndarray,
+    def __call__(self, frame_idx: int, features: EncodedFrame, prob: np.ndarray,
                  conditioning: bool) -> Memory:
         """`prob` (h, w) float32: the object's probability at internal pixels (empty: hidden)."""
         prob_grid = prob_to_grid(prob, features.grid_shape)

@@ -1,8 +1,9 @@
 """Prompt encoder: clicks (+/-), a box or a mask on one frame -> the object's probability map.
 
 A mask is taken as given. Clicks and boxes become a mask in two steps:
-1. a feature prior on the key grid: cells whose keys resemble the positive clicks more than the
-   negative clicks (and, with a box, more than the background ring just outside the box);
+1. a prior on the key grid: the box, or disks around the positive clicks, minus the cells whose keys
+   resemble the negative clicks (and, with a box, the background ring just outside it) more than
+   the positive clicks;
 2. GrabCut on a crop around the prior, seeded with it (maybe-foreground where the prior says so,
    sure foreground / background disks at the clicks), which finds the pixel-accurate boundary.
 Only the parts connected to positive clicks are kept, so each extra click refines the mask locally.
@@ -14,11 +15,11 @@ import numpy as np
 import torch
 
 from ...types import Prompt
-from .image_encoder import STRIDE, FrameFeatures
+from .image_encoder import STRIDE, EncodedFrame
 from .mask_decoder import grid_to_pixels
 
 SIMILARITY_SOFTNESS = 0.05  # cosine difference that moves the prior from 27 % to 73 %
-MIN_POSITIVE_SIMILARITY = 0.55  # without negatives, cells less similar than this to a click are background
+BOX_LIKENESS = 0.65  # box only: cells inside the box more similar than this to the outside ring are background
 
 
 class PromptEncoder:
@@ -29,8 +30,8 @@ class PromptEncoder:
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
         self.click_reach = click_reach  # clicks only: the object lies within this much of min(h, w)
 
-    def __call__(self, features: FrameFeatures, prompt: Prompt, scale: float) -> np.ndarray:
-        """(h, w) float32 probability at internal resolution; `scale` = internal / video pixels."""
+    def __call__(self, features: EncodedFrame, prompt: Prompt, scale: np.ndarray) -> np.ndarray:
+        """(h, w) float32 probability at internal resolution; `scale` (2,) = internal / video pixels in x, y."""
         h, w = features.image.shape[:2]
         if not prompt.visible:
             return np.zeros((h, w), np.float32)
@@ -39,7 +40,7 @@ class PromptEncoder:
             return mask if mask.shape == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
         clicks = np.zeros((0, 3), np.float32) if prompt.clicks is None else prompt.clicks.copy()
         clicks[:, :2] = clicks[:, :2] * scale
-        box = None if prompt.box is None else prompt.box * scale
+        box = None if prompt.box is None else prompt.box * np.tile(scale, 2)
         if prompt.point is not None:  # a single point prompt on a mask object is a positive click
             clicks = np.vstack([clicks, [[*(prompt.point * scale), 1.0]]]).astype(np.float32)
         positive, negative = clicks[clicks[:, 2] > 0, :2], clicks[clicks[:, 2] <= 0, :2]
@@ -48,7 +49,7 @@ class PromptEncoder:
         return self.segment(features, box, positive, negative)
 
     # -- step 1: feature prior -------------------------------------------------------------------
-    def feature_prior(self, features: FrameFeatures, box, positive, negative) -> np.ndarray:
+    def feature_prior(self, features: EncodedFrame, box, positive, negative) -> np.ndarray:
         """(gh, gw) float32 in [0, 1]: how much each cell looks like the object."""
         keys = features.keys
         channels, gh, gw = keys.shape
@@ -68,15 +69,14 @@ class PromptEncoder:
             if cells.size:
                 negatives.append(flat[:, torch.from_numpy(cells[:: max(1, cells.size // 400)])])
         negative_keys = torch.cat(negatives, 1)
+        if negative_keys.shape[1] == 0:  # nothing to contrast with: the geometry of the prompt decides
+            return inside.astype(np.float32)
+        sim_neg = (negative_keys.T @ flat).topk(min(3, negative_keys.shape[1]), dim=0).values.mean(0)
+        sim_pos = torch.full_like(sim_neg, -1.0)
         if len(positive):
             sim_pos = (self._keys_at(keys, positive).T @ flat).amax(0)
-        else:  # box only: the box itself is the positive evidence
-            sim_pos = torch.full((flat.shape[1],), MIN_POSITIVE_SIMILARITY + 2 * SIMILARITY_SOFTNESS)
-        if negative_keys.shape[1]:
-            sim_neg = (negative_keys.T @ flat).topk(min(3, negative_keys.shape[1]), dim=0).values.mean(0)
-            sim_neg = sim_neg.clamp(min=MIN_POSITIVE_SIMILARITY)
-        else:
-            sim_neg = torch.full_like(sim_pos, MIN_POSITIVE_SIMILARITY)
+        if box is not None:  # the box is positive evidence too: only strong look-alikes of outside go
+            sim_pos = sim_pos.clamp(min=BOX_LIKENESS)
         prior = torch.sigmoid((sim_pos - sim_neg) / SIMILARITY_SOFTNESS).reshape(gh, gw).numpy()
         return np.where(inside, prior, 0.0).astype(np.float32)
 
@@ -89,14 +89,15 @@ class PromptEncoder:
         return keys[:, torch.from_numpy(rows), torch.from_numpy(cols)]
 
     # -- step 2: GrabCut ---------------------------------------------------------------------------
-    def segment(self, features: FrameFeatures, box, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    def segment(self, features: EncodedFrame, box, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
         image = features.image
         h, w = image.shape[:2]
         prior = grid_to_pixels(self.feature_prior(features, box, positive, negative), (h, w))
         if box is not None:
             region = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
-        else:
-            region = self._clicked_region(prior, positive, h, w)
+        else:  # clicks only: the object is looked for within reach of the positive clicks
+            region, reachable = self._clicked_region(positive, h, w)
+            prior = np.where(reachable, prior, 0.0)
         x1, y1, x2, y2 = self._crop(region, h, w)
         scale = min(1.0, self.work_side / max(x2 - x1, y2 - y1))
         size = (max(1, int(round((x2 - x1) * scale))), max(1, int(round((y2 - y1) * scale))))
@@ -127,19 +128,15 @@ class PromptEncoder:
         out[y1:y2, x1:x2] = cv2.resize(fg.astype(np.float32), (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
         return out
 
-    def _clicked_region(self, prior: np.ndarray, positive: np.ndarray, h: int, w: int) -> np.ndarray:
-        """Clicks only: the box of the prior's parts under the positive clicks, within reach of them."""
-        reach = self.click_reach * min(h, w)
-        near = np.zeros((h, w), np.uint8)
+    def _clicked_region(self, positive: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Clicks only: (box around the positive clicks' reach, (h, w) bool disks of that reach)."""
+        reach = int(self.click_reach * min(h, w))
+        disks = np.zeros((h, w), np.uint8)
         for x, y in positive:
-            cv2.circle(near, (int(round(x)), int(round(y))), int(reach * 2), 1, -1)
-        parts = self._keep_object_parts(((prior > 0.5) & (near > 0)).astype(np.uint8), positive)
-        ys, xs = np.nonzero(parts)
-        x1 = min([positive[:, 0].min() - reach / 2] + ([xs.min()] if xs.size else []))
-        y1 = min([positive[:, 1].min() - reach / 2] + ([ys.min()] if ys.size else []))
-        x2 = max([positive[:, 0].max() + reach / 2] + ([xs.max() + 1] if xs.size else []))
-        y2 = max([positive[:, 1].max() + reach / 2] + ([ys.max() + 1] if ys.size else []))
-        return np.clip(np.array([x1, y1, x2, y2], np.float32), 0, [w, h, w, h])
+            cv2.circle(disks, (int(round(x)), int(round(y))), reach, 1, -1)
+        box = np.array([positive[:, 0].min() - reach, positive[:, 1].min() - reach,
+                        positive[:, 0].max() + reach, positive[:, 1].max() + reach], np.float32)
+        return np.clip(box, 0, [w, h, w, h]), disks > 0
 
     @staticmethod
     def _crop(region: np.ndarray, h: int, w: int) -> tuple[int, int, int, int]:

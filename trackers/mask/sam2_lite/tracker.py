@@ -17,7 +17,7 @@ import numpy as np
 from ...base import Tracker, TrackerConfig
 from ...registry import register
 from ...types import FrameResult, ObjectResult, Prompt, mask_to_box
-from .image_encoder import FrameFeatures, ImageEncoder
+from .image_encoder import EncodedFrame, ImageEncoder
 from .mask_decoder import FlowPrior, MaskDecoder
 from .memory import MemoryBank, MemoryEncoder, grid_box, prob_to_grid
 from .memory_attention import MemoryAttention
@@ -34,13 +34,13 @@ class Sam2LiteConfig(TrackerConfig):
     top_k: int = 20  # memory cells each query cell reads from
     temperature: float = 0.05  # softmax temperature over cosine similarities
     search_margin: float = 0.5  # the query region is the previous mask's box grown by this x its size
-    flow_weight: float = 0.5  # share of the flow-warped previous mask in the fused probability
+    readout_trust: float = 0.5  # readout/flow mix: weight of the readout = |2 p - 1| ** this (higher: more flow)
     flow_preset: str = "medium"  # DIS optical flow preset: "fast" or "medium"
-    edge_radius: int = 4  # guided-filter radius (internal px) that snaps masks to edges; 0 = off
+    edge_radius: int = 0  # guided-filter radius (internal px) snapping masks to edges; 0 = off (it erodes thin parts)
     edge_eps: float = 0.02  # guided-filter regularisation (fraction of the intensity range, squared)
     min_presence_area: float = 0.05  # present when the readout covers this share of the prompted area...
     min_pointer_similarity: float = 0.3  # ...and looks this much like the object pointer
-    cache_frames: int = 8  # encoded frames kept (LRU)
+    feature_cache_mb: int = 64  # backbone features kept (LRU, bounded in bytes)
 
     def __post_init__(self):
         if self.flow_preset not in _FLOW_PRESETS:
@@ -65,16 +65,18 @@ class Sam2LiteTracker(Tracker):
     def __init__(self, config: Sam2LiteConfig | None = None, device="cpu", checkpoint: str | None = None):
         super().__init__(config, device, checkpoint)
         cfg = self.config
-        self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.cache_frames)
+        self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.feature_cache_mb)
         self.prompt_encoder = PromptEncoder()
         self.memory_encoder = MemoryEncoder()
         self.memory_attention = MemoryAttention(cfg.top_k, cfg.temperature)
-        self.mask_decoder = MaskDecoder(cfg.flow_weight, cfg.edge_radius, cfg.edge_eps)
+        self.mask_decoder = MaskDecoder(cfg.readout_trust, cfg.edge_radius, cfg.edge_eps)
         self._prompt_probs: dict[tuple[int, int], tuple[Prompt, np.ndarray]] = {}
 
     # -- prompts -----------------------------------------------------------------------------------
     def set_video(self, frames) -> None:
-        self.image_encoder.clear()
+        if len(frames) == 0:
+            raise ValueError("the video has no frames")
+        self.image_encoder.set_video(frames)
         super().set_video(frames)
 
     def reset(self) -> None:
@@ -146,7 +148,7 @@ class Sam2LiteTracker(Tracker):
                 bank.add(self.memory_encoder(frame_idx, self._features(frame_idx), prob, conditioning=True))
         return _ObjectState(bank=bank, pointer=ObjectPointer(bank.memories()), prob=None)
 
-    def _track(self, state: _ObjectState, features: FrameFeatures, flow: FlowPrior):
+    def _track(self, state: _ObjectState, features: EncodedFrame, flow: FlowPrior):
         """(prob (h, w), presence score, readout grid) of one object on this frame."""
         cfg = self.config
         grid_shape = features.grid_shape
@@ -185,16 +187,18 @@ class Sam2LiteTracker(Tracker):
                 probs[obj_id] = np.where(mask, 0.0, probs[obj_id]).astype(np.float32)
 
     # -- frames and sizes --------------------------------------------------------------------------
-    def _features(self, frame_idx: int) -> FrameFeatures:
+    def _features(self, frame_idx: int) -> EncodedFrame:
         self._check_frame(frame_idx)
         return self.image_encoder(self.frames, frame_idx)
 
     def _video_shape(self) -> tuple[int, int]:
         return tuple(self.frames[0].shape[:2])
 
-    def _scale(self) -> float:
+    def _scale(self) -> np.ndarray:
+        """(2,) internal / video pixels along x and y."""
         height, width = self._video_shape()
-        return self.image_encoder.internal_size(height, width)[1] / width
+        internal_h, internal_w = self.image_encoder.internal_size(height, width)
+        return np.array([internal_w / width, internal_h / height], np.float32)
 
     def _to_video_mask(self, prob: np.ndarray) -> np.ndarray:
         height, width = self._video_shape()
@@ -202,7 +206,7 @@ class Sam2LiteTracker(Tracker):
             prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
         return prob > 0.5
 
-    def _result(self, prob, visible, score, readout_grid, features: FrameFeatures) -> ObjectResult:
+    def _result(self, prob, visible, score, readout_grid, features: EncodedFrame) -> ObjectResult:
         mask = self._to_video_mask(prob) if visible else np.zeros(self._video_shape(), bool)
         visible = visible and bool(mask.any())
         attention = None

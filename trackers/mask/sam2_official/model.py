@@ -180,4 +180,5 @@ class Sam2Model(nn.Module):
         feats = feats + absent[:, :, None, None] * self.no_obj_embed_spatial[:, :, None, None]
         h, w = feats.shape[-2:]
         fg_prob = F.adaptive_avg_pool2d(torch.sigmoid(logits), (h, w)).flatten(1)
-        return Memory(feats, pos, output.obj_ptr, fg_prob)
+        # stored in bfloat16 like the official video predictor: half the memory, same results
+        return Memory(feats.to(torch.bfloat16), pos, output.obj_ptr, fg_prob)

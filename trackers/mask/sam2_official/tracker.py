@@ -98,27 +98,31 @@ class Sam2OfficialTracker(Tracker):
             return previous
         features = self._frame_features(frame_idx)
         with torch.inference_mode(), autocast(self.device):
-            output = self._prompt_output(features, prompt, previous)
+            output = self._prompt_output(frame_idx, features, prompt, previous)
             output.low_res_logits = fill_small_holes(output.low_res_logits, self.config.fill_hole_area)
             output.high_res_logits = self.model.upsample_to_input(output.low_res_logits)
         cond = _Conditioning(prompt, output)
         self._conditioning[(frame_idx, obj_id)] = cond
         return cond
 
-    def _prompt_output(self, features: FrameFeatures, prompt: Prompt, previous: _Conditioning | None
-                       ) -> SamOutput:
+    def _prompt_output(self, frame_idx: int, features: FrameFeatures, prompt: Prompt,
+                       previous: _Conditioning | None) -> SamOutput:
         size = self.config.image_size
         if not prompt.visible:
             empty = torch.zeros(1, 1, size, size, device=self.device)
             return self.model.mask_as_output(features, empty)
         if prompt.mask is not None:
             if prompt.mask.shape != self._video_hw:
-                raise ValueError(f"mask prompt is {prompt.mask.shape}, the video frames are {self._video_hw}")
+                raise ValueError(f"the mask prompt on frame {frame_idx} is {prompt.mask.shape}, "
+                                 f"the video frames are {self._video_hw}")
             return self.model.mask_as_output(features, mask_to_input(prompt.mask, size, self.device))
         clicks = prompt.clicks
         if clicks is None and prompt.point is not None:
             clicks = np.array([[prompt.point[0], prompt.point[1], 1.0]], np.float32)
-        coords, labels = prompt_points(clicks, prompt.box, self._video_hw, size, self.device)
+        points = prompt_points(clicks, prompt.box, self._video_hw, size, self.device)
+        if points is None:
+            raise ValueError(f"the prompt on frame {frame_idx} has no mask, box, clicks or point")
+        coords, labels = points
         # More clicks on the same object and frame refine the previous mask, as in the official
         # predictors: its logits become a dense prompt.
         prev_logits = None

@@ -24,13 +24,18 @@ from .model import MODEL_RESOLUTION, STRIDE, CoTracker3, TrackEstimate
 @dataclass
 class CoTracker3Config(TrackerConfig):
     iters: int = 6  # refinement iterations per window (the official predictors use 6)
-    visibility_threshold: float = 0.6  # on visibility x confidence, as the official predictors
+    # visible when P(visible) (x P(confident)) exceeds the threshold: the official online predictor
+    visibility_threshold: float = 0.6
+    confidence_in_visibility: bool = True
     support_grid_size: int = 0  # extra grid x grid points tracked alongside the queries (context)
 
 
 @dataclass
 class CoTracker3OfflineConfig(CoTracker3Config):
-    support_grid_size: int = 6  # the official offline predictor adds a 6 x 6 support grid
+    # the official offline predictor: P(visible) alone above 0.9, plus a 6 x 6 support grid
+    visibility_threshold: float = 0.9
+    confidence_in_visibility: bool = False
+    support_grid_size: int = 6
 
 
 @dataclass
@@ -149,10 +154,11 @@ class CoTracker3Tracker(Tracker):
         """Per window frame in `frames`: (xy (n, 2), visible (n,), score (n,), heat) for the first n tracks."""
         vis = torch.sigmoid(est.vis[0, frames, :n].float())
         conf = torch.sigmoid(est.conf[0, frames, :n].float())
-        prob = (vis * conf).cpu().numpy()
+        score = (vis * conf).cpu().numpy()
+        visible = (score if self.config.confidence_in_visibility else vis.cpu().numpy()) > self.config.visibility_threshold
         xy = self._to_video(est.coords[0, frames, :n], video_hw)
-        heats = heat[frames] if heat is not None else [None] * len(prob)
-        return [(xy[t], prob[t] > self.config.visibility_threshold, prob[t], heats[t]) for t in range(len(prob))]
+        heats = heat[frames] if heat is not None else [None] * len(score)
+        return [(xy[t], visible[t], score[t], heats[t]) for t in range(len(score))]
 
     def _heatmaps(self, level0: torch.Tensor, centre_feats: torch.Tensor) -> list:
         """Per frame, per track: cosine similarity of the track's query feature with every

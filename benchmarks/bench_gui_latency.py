@@ -1,0 +1,179 @@
+"""GUI responsiveness: the longest event-loop stall while a propagation runs, and click-to-mask latency.
+
+    .venv/bin/python benchmarks/bench_gui_latency.py [--frames 60] [--trackers default|classical]
+        [--clicks 5] [--mask-tracker NAME]
+
+Runs the real main window offscreen on a generated 854x480 clip (a textured background with a
+moving box, blob and points). Stall: a 5 ms QTimer records when it fires while the worker tracks
+every object through the clip with the canvas following each frame; the longest gap beyond the
+timer interval is the stall (target < 50 ms). Click-to-mask: time from a positive click on the
+canvas to its mask drawn (the default mask tracker; target < 300 ms at 854x480): the first click
+(cold: builds the model, encodes the frame), a first click on a new frame, and refinement clicks.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+
+import trackers  # noqa: E402,F401  (allocator fix before torch allocates)
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+
+from app.model import FrameState, Project  # noqa: E402
+from app.ui.main import MainWindow, application  # noqa: E402
+from app.video import open_video, write_video  # noqa: E402
+
+WIDTH, HEIGHT = 854, 480
+TICK_MS = 5
+
+
+def make_clip(path: Path, num_frames: int) -> Path:
+    rng = np.random.default_rng(1)
+    background = rng.integers(30, 160, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
+    background = np.kron(background, np.ones((8, 8, 1), np.uint8))[:HEIGHT, :WIDTH]
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    frames = []
+    for t in range(num_frames):
+        frame = background.copy()
+        bx = 100 + 4 * t
+        frame[200:280, bx:bx + 90] = (240, 200, 30)
+        cx, cy = 600 - 3 * t, 240 + int(40 * np.sin(t / 8))
+        frame[(xx - cx) ** 2 / 60 ** 2 + (yy - cy) ** 2 / 45 ** 2 < 1] = (40, 90, 230)
+        frames.append(frame)
+    write_video(frames, path)
+    return path
+
+
+def prompted_project(video) -> Project:
+    project = Project(video.info)
+    store = project.store
+    box = store.add_object("box", name="box")
+    store.set_state(box.obj_id, 0, FrameState(box=(100, 200, 190, 280), keyframe=True))
+    blob = store.add_object("mask", name="blob")
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    store.set_state(blob.obj_id, 0, FrameState(mask=(xx - 600) ** 2 / 60 ** 2 + (yy - 240) ** 2 / 45 ** 2 < 1,
+                                               keyframe=True))
+    for x, y in ((145, 240), (600, 240), (300, 100)):
+        point = store.add_object("point")
+        store.set_state(point.obj_id, 0, FrameState(point=(x, y), keyframe=True))
+    return project
+
+
+def wait_for(signal, timeout_s: float):
+    loop = QEventLoop()
+    got = []
+    handler = lambda *args: (got.append(args), loop.quit())  # noqa: E731
+    signal.connect(handler)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    signal.disconnect(handler)
+    return got[0] if got else None
+
+
+def measure_stall(window: MainWindow) -> dict:
+    gaps = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick():
+        now = clock.nsecsElapsed()
+        gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+    timer.start()
+    started = time.perf_counter()
+    assert window.propagate_all(), window.last_error or window.last_message
+    finished = wait_for(window.tracking.finished, 1800)
+    timer.stop()
+    if finished is None or finished[1]:
+        raise SystemExit(f"propagation failed: {finished}")
+    stalls = np.array(gaps[1:]) - TICK_MS
+    return {"seconds": time.perf_counter() - started, "frames_written": finished[2], "ticks": len(gaps),
+            "max_stall_ms": float(stalls.max()), "p99_stall_ms": float(np.percentile(stalls, 99))}
+
+
+def measure_click(window: MainWindow, clicks: int) -> dict:
+    s = window.session
+    window.set_tool("click")
+    times = {"cold": [], "new_frame": [], "refine": []}
+    for n, frame_idx in enumerate((5, 15, 25)):
+        s.set_frame(frame_idx)
+        obj = s.store.add_object("mask", name=f"clicked {frame_idx}")
+        s.select(obj.obj_id)
+        for c in range(clicks):
+            x, y = 145 + 4 * frame_idx + 10 * c, 240 - 8 * c
+            window.canvas.tools.click(x, y, _left(), _no_modifier())
+            got = wait_for(window.mask_shown, 120)
+            if got is None:
+                raise SystemExit(f"click-to-mask gave no mask: {window.last_error}")
+            times["cold" if n == 0 and c == 0 else "new_frame" if c == 0 else "refine"].append(got[0] * 1000)
+    return times
+
+
+def _left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def _no_modifier():
+    from PySide6.QtCore import Qt
+
+    return Qt.KeyboardModifier.NoModifier
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--trackers", choices=("default", "classical"), default="default")
+    ap.add_argument("--mask-tracker", help="mask tracker for click-to-mask (default: the registry default)")
+    ap.add_argument("--clicks", type=int, default=4, help="clicks per object (first + refinements)")
+    args = ap.parse_args()
+    app = application()  # noqa: F841
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "bench.mp4", args.frames)
+        window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+        window.ask = lambda *_a: False
+        window.ask_save = lambda: "discard"
+        window.resize(1400, 900)
+        window.show()
+        if args.trackers == "classical":
+            for kind, name in (("box", "csrt"), ("mask", "dis-flow"), ("point", "lk")):
+                window.tracker_panel.set_tracker(kind, name)
+        names = {k: window.tracker_panel.tracker_name(k) for k in ("box", "mask", "point")}
+        video = open_video(clip)
+        window.open_path(clip, project=prompted_project(video))
+        video.close()
+        print(f"clip {WIDTH}x{HEIGHT}, {args.frames} frames; trackers {names}")
+        stall = measure_stall(window)
+        print(f"propagation: {stall['frames_written']} object-frames in {stall['seconds']:.1f} s; "
+              f"event-loop stall max {stall['max_stall_ms']:.1f} ms, p99 {stall['p99_stall_ms']:.1f} ms "
+              f"over {stall['ticks']} ticks (target max < 50 ms)")
+        if args.mask_tracker:
+            window.tracker_panel.set_tracker("mask", args.mask_tracker)
+        else:
+            window.tracker_panel.set_tracker("mask", window.tracker_panel.tracker_boxes["mask"].itemData(0))
+        clicks = measure_click(window, args.clicks)
+        mask_name = window.tracker_panel.tracker_name("mask")
+        for key, values in clicks.items():
+            if values:
+                print(f"click-to-mask ({mask_name}) {key:9s}: median {statistics.median(values):6.0f} ms, "
+                      f"max {max(values):6.0f} ms over {len(values)} clicks")
+        window.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""TrackStudio's own point tracker: the trained point track predictor run online over a video.
+
+Every point object (one obj_id, `Prompt(point=...)`) is tracked jointly with the others. The walk
+goes through the frames in overlapping windows (`window` frames, stride `window // 2`): each
+window starts from the previous window's refined estimates, guesses the new frames with
+Lucas-Kanade, and the predictor refines all of it. A frame is reported once it leaves the overlap,
+so only one window of feature maps is ever held: memory does not grow with the video's length.
+Frames are resized to `internal_height` (the scale the model was trained at); results come back in
+original pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from ..base import Tracker, TrackerConfig
+from ..registry import register
+from ..types import FrameResult, ObjectResult, Prompt
+from .corr import attention_heatmap
+from .init_flow import lk_step, to_gray
+from .model import PointTrackPredictor, PredictorConfig
+
+
+def default_weights() -> Path:
+    import trackstudio_resources
+
+    return trackstudio_resources.path("weights", "point_tracker.pt")
+
+
+@dataclass
+class PointTrackerConfig(TrackerConfig):
+    window: int = 8  # frames per window; consecutive windows overlap by half
+    iters: int = 4  # refinement iterations per window
+    internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
+    visibility_threshold: float = 0.5
+    init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
+
+
+def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredictor:
+    """The predictor saved by trackers.point.train (--export): {"config", "state_dict", "meta"}."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"point tracker weights not found: {path} (train them with "
+                                f"scripts/train_point_tracker.py --export {path})")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        config = PredictorConfig.from_dict(saved["config"])
+        model = PointTrackPredictor(config, pretrained=False)
+        model.load_state_dict(saved["state_dict"], strict=True)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise RuntimeError(f"{path} is not a point tracker checkpoint this version can load: {exc}") from exc
+    return model.eval().to(device)
+
+
+@dataclass
+class _Track:
+    """One point object's state during a walk."""
+
+    obj_id: int
+    query_feat: torch.Tensor  # (C,) feature at its latest visible prompt
+    start_pos: int  # walk position where it joined the walk
+
+
+@register("point_transformer", kind="point", priority=10,
+          description="TrackStudio's transformer point tracker (correlation pyramid + update transformer, "
+                      "trained on procedural clips); visibility, confidence and attention heatmaps")
+class TransformerPointTracker(Tracker):
+    kind = "point"
+    config_cls = PointTrackerConfig
+
+    def __init__(self, config=None, device="cpu", checkpoint=None):
+        super().__init__(config, device, checkpoint)
+        if self.config.window < 2 or self.config.window > 16:
+            raise ValueError(f"window must be between 2 and 16 frames, got {self.config.window}")
+        if self.config.init not in ("lk", "static"):
+            raise ValueError(f"init must be 'lk' or 'static', got {self.config.init!r}")
+        self.model = load_predictor(checkpoint or default_weights(), self.device)
+
+    # -- per-frame inputs ------------------------------------------------------------------------
+    def _scale(self) -> tuple[float, float, tuple[int, int]]:
+        height, width = self.frames[0].shape[:2]
+        internal_h = self.config.internal_height
+        internal_w = max(16, int(round(width * internal_h / height)))
+        return internal_w / width, internal_h / height, (internal_h, internal_w)
+
+    @torch.no_grad()
+    def _frame_inputs(self, frame_idx: int, size: tuple[int, int]) -> tuple[list[torch.Tensor], np.ndarray]:
+        """The frame's correlation pyramid [(1, h_l, w_l, C)] and its grayscale internal-size image."""
+        frame = np.asarray(self.frames[frame_idx])
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame_idx}: expected an (H, W, 3) uint8 RGB image, got "
+                             f"{frame.shape} {frame.dtype}")
+        small = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        fmaps = self.model.encode_frames(torch.from_numpy(small)[None].to(self.device))
+        return self.model.pyramid(fmaps), to_gray(small)
+
+    # -- propagation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def propagate(self, start_frame_idx: int, reverse: bool = False,
+                  end_frame_idx: int | None = None) -> Iterator[FrameResult]:
+        walk = list(self._frame_range(start_frame_idx, reverse, end_frame_idx))
+        sx, sy, size = self._scale()
+        scale = np.array([sx, sy], np.float32)
+        window, stride = self.config.window, self.config.window // 2
+        inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
+        tracks: list[_Track] = []
+        coords: dict[int, np.ndarray] = {}  # walk position -> (N, 2) internal pixels
+        anchors: dict[int, dict[int, np.ndarray]] = {}  # walk position -> track index -> point
+        seen = 0  # walk positions [0, seen) have been guessed at least once
+        pos = 0
+        while pos < len(walk):
+            end = min(pos + window, len(walk))
+            for p in range(pos, end):
+                if p not in inputs:
+                    inputs[p] = self._frame_inputs(walk[p], size)
+            for p in range(seen, end):  # frames entering for the first time: joins and guesses
+                self._guess(p, walk[p], tracks, coords, anchors, inputs, scale)
+            seen = end
+            positions = list(range(pos, end))
+            last_window = end == len(walk)
+            report_until = end if last_window else pos + stride
+            if tracks:
+                refined, vis, conf, feats = self._refine(positions, tracks, coords, anchors, inputs)
+                for i, p in enumerate(positions):
+                    coords[p] = refined[i]
+            for p in range(pos, report_until):
+                i = p - pos
+                results = {}
+                if tracks:
+                    heat = (attention_heatmap(inputs[p][0][0][0], self.model.corr_proj(feats[i])).cpu().numpy()
+                            if self.config.return_attention else None)
+                    for n, track in enumerate(tracks):
+                        if p < track.start_pos:
+                            continue
+                        results[track.obj_id] = ObjectResult(
+                            point=(coords[p][n] / scale).astype(np.float32),
+                            visible=bool(vis[i, n] >= self.config.visibility_threshold),
+                            score=float(conf[i, n]),
+                            attention=heat[n] if heat is not None else None)
+                for obj_id, prompt in self._prompts_at(walk[p]).items():  # keyframes are ground truth
+                    results[obj_id] = ObjectResult(point=prompt.point, visible=prompt.visible, score=1.0,
+                                                   attention=results.get(obj_id, ObjectResult()).attention)
+                yield FrameResult(walk[p], results)
+            for p in range(pos, report_until):  # constant memory: drop what no window needs again
+                inputs.pop(p, None)
+                coords.pop(p, None)
+                anchors.pop(p, None)
+            pos = report_until
+
+    def _prompts_at(self, frame_idx: int) -> dict[int, Prompt]:
+        return {obj_id: prompt for obj_id, prompt in self.prompts.get(frame_idx, {}).items()
+                if prompt.point is not None}
+
+    def _guess(self, p, frame_idx, tracks, coords, anchors, inputs, scale) -> None:
+        """First guess for walk position p (new to the walk): move the known points on from p - 1,
+        then (re)start the objects prompted on this frame."""
+        if p > 0 and (p - 1) in coords and len(coords[p - 1]):
+            prev = coords[p - 1]
+            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev) if self.config.init == "lk"
+                         else prev.copy())
+        else:
+            coords[p] = np.zeros((len(tracks), 2), np.float32)
+        level0 = inputs[p][0][0]  # (1, h, w, C)
+        for obj_id, prompt in self._prompts_at(frame_idx).items():
+            point = prompt.point * scale
+            if not prompt.visible:
+                continue  # nothing to take a feature from; the prompt's state is reported as given
+            query_feat = self.model.query_features(level0, torch.from_numpy(point)[None, None].to(level0))[0, 0]
+            index = next((n for n, t in enumerate(tracks) if t.obj_id == obj_id), None)
+            if index is None:  # a new track: one more column in every stored estimate
+                tracks.append(_Track(obj_id, query_feat, p))
+                index = len(tracks) - 1
+                for q in coords:
+                    coords[q] = np.concatenate([coords[q], point[None].astype(np.float32)])
+            else:  # re-anchored: the latest keyframe's feature is the best description
+                tracks[index].query_feat = query_feat
+            coords[p][index] = point
+            anchors.setdefault(p, {})[index] = point
+
+    def _refine(self, positions, tracks, coords, anchors, inputs):
+        """Run the predictor on one window -> coords (T, N, 2), vis (T, N), conf (T, N), feats (T, N, C)."""
+        T, N = len(positions), len(tracks)
+        device = self.device
+        pyramid = [torch.cat([inputs[p][0][level] for p in positions]) for level in range(len(inputs[positions[0]][0]))]
+        init = torch.from_numpy(np.stack([coords[p] for p in positions]))[None].to(device)
+        anchor_mask = torch.zeros(1, T, N, dtype=torch.bool, device=device)
+        valid = torch.zeros(1, T, N, dtype=torch.bool, device=device)
+        for n, track in enumerate(tracks):
+            first = max(track.start_pos, positions[0])
+            valid[0, first - positions[0]:, n] = True
+            # the window's first frame holds the estimate the last window settled on: keep it fixed,
+            # as in training, where the first frame of every window is the query
+            anchor_mask[0, first - positions[0], n] = True
+        for i, p in enumerate(positions):
+            for n, point in anchors.get(p, {}).items():
+                init[0, i, n] = torch.from_numpy(point)
+                anchor_mask[0, i, n] = True
+        query_feats = torch.stack([t.query_feat for t in tracks])[None]
+        coord_preds, vis, conf, feats = self.model(pyramid, query_feats, init, anchor_mask, valid, iters=self.config.iters)
+        vis_prob = torch.sigmoid(vis[-1][0])
+        for i, p in enumerate(positions):  # a visible prompt means visible
+            for n in anchors.get(p, {}):
+                vis_prob[i, n] = 1.0
+        return (coord_preds[-1][0].cpu().numpy(), vis_prob.cpu().numpy(),
+                torch.sigmoid(conf[-1][0]).cpu().numpy(), feats[0])
