@@ -62,7 +62,7 @@ def _few_threads():
 
 
 def test_siamfc_follows_motion_and_shows_its_response_as_attention():
-    clip = [_frame((60 + 7 * t, 70 + 3 * t), 40) for t in range(24)]
+    clip = [_frame((60 + 9 * t, 70 + 4 * t), 40) for t in range(16)]
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
     _, results = _run("siamfc-effnet", frames, boxes[0], {"return_attention": True})
     ious = [_iou(r.box, b) for r, b in zip(results, boxes)]
@@ -76,7 +76,7 @@ def test_siamfc_follows_motion_and_shows_its_response_as_attention():
 
 
 def test_siamfc_follows_a_scale_change():
-    clip = [_frame((160 + t, 120), 36 * 1.017 ** t) for t in range(30)]  # grows to 1.6x
+    clip = [_frame((160 + t, 120), 36 * 1.02 ** t) for t in range(24)]  # grows to 1.6x
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
     _, results = _run("siamfc-effnet", frames, boxes[0])
     width_ratio = (results[-1].box[2] - results[-1].box[0]) / (boxes[-1][2] - boxes[-1][0])
@@ -85,23 +85,23 @@ def test_siamfc_follows_a_scale_change():
 
 
 def test_full_occlusion_is_reported_and_the_target_is_found_again():
-    path = [(70 + 6 * t, 120) for t in range(36)]
-    hidden = range(12, 20)  # the object is gone (fully covered) on these frames
-    clip = [_frame(None if t in hidden else path[t], 40) for t in range(36)]
+    path = [(70 + 7 * t, 120) for t in range(26)]
+    hidden = range(10, 15)  # the object is gone (fully covered) on these frames
+    clip = [_frame(None if t in hidden else path[t], 40) for t in range(26)]
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
     _, results = _run("siamfc-effnet", frames, boxes[0])
     assert sum(not results[t].visible for t in hidden) >= len(hidden) // 2
     assert all(results[t].box is not None for t in hidden)  # the last box is kept, marked not visible
     assert all(r.visible for r in results[:10])
-    tail = range(30, 36)
+    tail = range(20, 26)
     assert all(results[t].visible for t in tail)
     assert min(_iou(results[t].box, boxes[t]) for t in tail) > 0.5
 
 
 def test_dynamic_template_adds_templates_when_confident():
-    clip = [_frame((80 + 4 * t, 120), 40) for t in range(16)]
+    clip = [_frame((80 + 4 * t, 120), 40) for t in range(10)]
     tracker, _ = _run("siamfc-effnet", [f for f, _ in clip], clip[0][1],
-                      {"update_interval": 4, "update_threshold": 0.3, "max_updated_templates": 2})
+                      {"update_interval": 3, "update_threshold": 0.3, "max_updated_templates": 2})
     assert len(tracker._targets[1].bank.updated) == 2
 
 

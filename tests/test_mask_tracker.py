@@ -189,3 +189,20 @@ def test_negative_click_removes_a_region(tracker):
     only_left = tracker.add_prompt(0, 1, Prompt(clicks=[[80, 80, 1], [126, 80, 0]])).mask
     assert (only_left & right).sum() < 0.2 * right.sum()
     assert iou(only_left, left) > 0.7
+
+
+def test_memory_bank_keeps_prompts_and_only_the_latest_frames():
+    import torch
+
+    from trackers.mask.sam2_lite.memory import Memory, MemoryBank
+
+    bank = MemoryBank(num_recent=3)
+    for frame_idx in range(40):
+        conditioning = frame_idx in (0, 25)
+        bank.add(Memory(frame_idx, torch.zeros(8, 5), torch.ones(5), conditioning))
+    assert [m.frame_idx for m in bank.memories()] == [0, 25, 37, 38, 39]
+
+
+def test_bad_config_is_a_clear_error():
+    with pytest.raises(ValueError, match="flow_preset"):
+        build("sam2-lite", config={"flow_preset": "slow"}, device="cpu")

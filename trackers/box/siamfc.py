@@ -8,10 +8,16 @@ penalise the non-central scales, take the best scale, blend its normalised respo
 window and move the centre to the peak (total_stride / response_up instance pixels per upsampled
 cell). The size follows the chosen scale through a learning rate.
 
+Optionally (extent_weight > 0) the box is also pulled towards the extent of the foreground blob
+that nearest-neighbour feature matching finds around the peak (fg_matching.py), which lets it
+change aspect ratio, and that blob's foreground probability at the peak ("presence") is a second
+opinion on whether the target is there at all.
+
 Confidence is the raw response at the chosen peak over the response the first template gets on
-its own frame. Below `lost_threshold` the target is reported not visible (its last box kept), the
-tracker stops moving it and searches a `lost_search_scale` times wider region at the same pixel
-scale until a peak above `found_threshold` shows it again.
+its own frame. Below `lost_threshold` (and, with foreground matching, below `presence_threshold`
+presence) the target is reported not visible (its last box kept), the tracker stops moving it and
+searches a `lost_search_scale` times wider region at the same pixel scale until a peak above
+`found_threshold` (or with `found_presence`) shows it again.
 """
 from __future__ import annotations
 
@@ -46,7 +52,7 @@ class SiamFCConfig(TrackerConfig):
     found_threshold: float = 0.0  # confidence a wide search needs to re-acquire it
     lost_search_scale: float = 2.0  # the search region grows this much while the target is lost
     # with foreground matching (extent_weight > 0), a target that still looks like foreground at the
-    # peak (mean probability >= presence_threshold) is not lost; re-finding it needs found_presence
+    # peak (mean probability >= presence_threshold) is not lost; found_presence there re-finds it
     presence_threshold: float = 0.3
     found_presence: float = 0.5
     # --- STARK-ST style dynamic template (update_interval 0 disables) ---
@@ -197,8 +203,9 @@ class SiamFCBase(SequentialTracker):
             prob = target.matcher.probability(located.features)
             presence = target.matcher.presence(prob, self._to_crop(located.center, located))
         if lost_before:
-            visible = located.confidence >= cfg.found_threshold and (
-                presence is None or presence >= cfg.found_presence)
+            # either kind of evidence re-finds it: a missed re-appearance costs more than a false one
+            visible = located.confidence >= cfg.found_threshold or (
+                presence is not None and presence >= cfg.found_presence)
         else:
             visible = located.confidence >= cfg.lost_threshold or (
                 presence is not None and presence >= cfg.presence_threshold)

@@ -26,6 +26,27 @@ from .update_former import UpdateFormer
 
 BACKBONES = ("efficientnet_lite0", "small_cnn")
 FEATURE_STRIDE = 4
+# Lucas-Kanade's first guess is sub-pixel exact where it holds; the predictor's job is to catch
+# where it does not (drift, occlusion, re-appearance). Corrections below this many pixels are
+# within the predictor's own noise and are not applied.
+MIN_CORRECTION_PX = 3.0
+
+
+def gate_corrections(init: torch.Tensor, refined: torch.Tensor, min_correction: float,
+                     accept: torch.Tensor | None = None) -> torch.Tensor:
+    """(..., 2) first guesses and refined estimates -> refined where it moved at least
+    min_correction pixels away from the guess (and `accept` (...) allows it), else the guess."""
+    moved = (refined - init).norm(dim=-1) >= min_correction
+    if accept is not None:
+        moved = moved & accept
+    return torch.where(moved[..., None], refined, init)
+
+
+def query_similarity(level0: torch.Tensor, points: torch.Tensor, query_feats: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of each track's query feature to the frame's feature at its point:
+    level0 (T, h, w, C) channels-last, points (T, N, 2) image pixels, query_feats (N, C) -> (T, N)."""
+    feats = sample_features(level0, points / FEATURE_STRIDE)
+    return F.cosine_similarity(feats, query_feats[None].expand_as(feats), dim=-1)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..registry import register
 from ..types import FrameResult, ObjectResult, Prompt
 from .corr import attention_heatmap
 from .init_flow import lk_step, to_gray
-from .model import PointTrackPredictor, PredictorConfig
+from .model import MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
 
 
 def default_weights() -> Path:
@@ -39,6 +39,11 @@ class PointTrackerConfig(TrackerConfig):
     internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
     visibility_threshold: float = 0.5
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
+    # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
+    min_correction_px: float = MIN_CORRECTION_PX
+    # and only where the corrected point's feature is this much closer to the query's (cosine);
+    # None: no such check
+    verify_margin: float | None = 0.0
 
 
 def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredictor:
@@ -90,14 +95,15 @@ class TransformerPointTracker(Tracker):
 
     @torch.no_grad()
     def _frame_inputs(self, frame_idx: int, size: tuple[int, int]) -> tuple[list[torch.Tensor], np.ndarray]:
-        """The frame's correlation pyramid [(1, h_l, w_l, C)] and its grayscale internal-size image."""
+        """The frame's correlation pyramid [(1, h_l, w_l, C)] and its full-size grayscale image
+        (Lucas-Kanade guesses at full resolution: sub-pixel there, which the gate then keeps)."""
         frame = np.asarray(self.frames[frame_idx])
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame_idx}: expected an (H, W, 3) uint8 RGB image, got "
                              f"{frame.shape} {frame.dtype}")
         small = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         fmaps = self.model.encode_frames(torch.from_numpy(small)[None].to(self.device))
-        return self.model.pyramid(fmaps), to_gray(small)
+        return self.model.pyramid(fmaps), to_gray(frame)
 
     # -- propagation -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -161,7 +167,7 @@ class TransformerPointTracker(Tracker):
         then (re)start the objects prompted on this frame."""
         if p > 0 and (p - 1) in coords and len(coords[p - 1]):
             prev = coords[p - 1]
-            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev) if self.config.init == "lk"
+            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev / scale) * scale if self.config.init == "lk"
                          else prev.copy())
         else:
             coords[p] = np.zeros((len(tracks), 2), np.float32)
@@ -206,5 +212,11 @@ class TransformerPointTracker(Tracker):
         for i, p in enumerate(positions):  # a visible prompt means visible
             for n in anchors.get(p, {}):
                 vis_prob[i, n] = 1.0
-        return (coord_preds[-1][0].cpu().numpy(), vis_prob.cpu().numpy(),
+        refined = coord_preds[-1][0]
+        accept = None
+        if self.config.verify_margin is not None:  # a correction must look more like the query
+            accept = (query_similarity(pyramid[0], refined, query_feats[0]) >
+                      query_similarity(pyramid[0], init[0], query_feats[0]) + self.config.verify_margin)
+        refined = gate_corrections(init[0], refined, self.config.min_correction_px, accept)
+        return (refined.cpu().numpy(), vis_prob.cpu().numpy(),
                 torch.sigmoid(conf[-1][0]).cpu().numpy(), feats[0])

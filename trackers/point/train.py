@@ -35,11 +35,13 @@ from .corr import attention_heatmap, feature_pyramid
 from .init_flow import lk_chain, to_gray
 from .metrics import track_metrics
 from ..backbones import normalize_rgb
-from .model import BACKBONES, EfficientNetFeatures, PointTrackPredictor, PredictorConfig
+from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
+                    gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
+COORD_HUBER_PX = 1.0  # nearly L1: small errors keep a full-size gradient, which buys precision
 ITER_GAMMA = 0.8
 
 
@@ -250,7 +252,7 @@ def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size) -> d
     coord_loss = vis_loss = conf_loss = 0.0
     for it in range(num_iters):
         w = ITER_GAMMA ** (num_iters - 1 - it)
-        error = F.huber_loss(coords[it][:, 1:], gt[:, 1:], reduction="none", delta=4.0).sum(-1)
+        error = F.huber_loss(coords[it][:, 1:], gt[:, 1:], reduction="none", delta=COORD_HUBER_PX).sum(-1)
         coord_loss = coord_loss + w * (error * weight).sum() / weight.sum()
         vis_loss = vis_loss + w * F.binary_cross_entropy_with_logits(vis_logits[it][:, 1:], gt_vis)
         distance = (coords[it][:, 1:].detach() - gt[:, 1:]).norm(dim=-1)
@@ -281,20 +283,28 @@ def validate(model, loader, iters: int) -> dict[str, float]:
     model.eval()
     sums: dict[str, float] = {}
     count = 0
-    all_pred, all_pvis, all_gt, all_gvis = [], [], [], []
+    all_pred, all_pvis, all_init, all_gt, all_gvis = [], [], [], [], []
     for batch in loader:
         coords, vis, conf, gt, _, _ = run_model(model, batch, iters)
         losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4])
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + float(value) * len(gt)
         count += len(gt)
+        init = batch["init"] * gt.new_tensor([gt_size(batch)[1], gt_size(batch)[0]])
         all_pred.append(coords[-1]); all_pvis.append(torch.sigmoid(vis[-1]) > 0.5)
-        all_gt.append(gt); all_gvis.append(batch["visibs"])
+        all_init.append(init); all_gt.append(gt); all_gvis.append(batch["visibs"])
     model.train()
     out = {f"loss_{k}" if k != "total" else "loss": v / max(count, 1) for k, v in sums.items()}
-    out.update(track_metrics(torch.cat(all_pred).numpy(), torch.cat(all_pvis).numpy(),
-                             torch.cat(all_gt).numpy(), torch.cat(all_gvis).numpy()))
+    pred, pvis, gt, gvis = (torch.cat(x) for x in (all_pred, all_pvis, all_gt, all_gvis))
+    out.update(track_metrics(pred.numpy(), pvis.numpy(), gt.numpy(), gvis.numpy()))
+    # as the tracker runs by default: corrections smaller than MIN_CORRECTION_PX keep the first guess
+    gated = gate_corrections(torch.cat(all_init), pred, MIN_CORRECTION_PX)
+    out.update({f"gated_{k}": v for k, v in track_metrics(gated.numpy(), pvis.numpy(), gt.numpy(), gvis.numpy()).items()})
     return out
+
+
+def gt_size(batch) -> tuple[int, int]:
+    return tuple(batch["frames"].shape[2:4])
 
 
 @torch.no_grad()
@@ -307,13 +317,13 @@ def save_visualizations(model, batch, iters: int, out_dir: Path, step: int, hist
     pred_vis = (torch.sigmoid(vis[-1]) > 0.5).numpy()
     panels = [draw_tracks(frames[b, -1], gt[b].numpy(), batch["visibs"][b].numpy(), coords[-1][b].numpy(),
                           pred_vis[b]) for b in range(min(2, len(frames)))]
-    cv2.imwrite(str(out_dir / f"predictions_{step:07d}.jpg"), cv2.cvtColor(np.concatenate(panels, 0), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out_dir / f"predictions_{step:07d}.png"), cv2.cvtColor(np.concatenate(panels, 0), cv2.COLOR_RGB2BGR))
     # attention of the first point of the first clip on the window's middle and last frames
     heat_panels = []
     for t in (frames.shape[1] // 2, frames.shape[1] - 1):
         heat = attention_heatmap(fmaps[0, t], model.corr_proj(track_feats[0, t, :1]))[0].numpy()
         heat_panels.append(overlay_heatmap(frames[0, t], heat, gt[0, t, 0].numpy()))
-    cv2.imwrite(str(out_dir / f"attention_{step:07d}.jpg"), cv2.cvtColor(np.concatenate(heat_panels, 1), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out_dir / f"attention_{step:07d}.png"), cv2.cvtColor(np.concatenate(heat_panels, 1), cv2.COLOR_RGB2BGR))
     save_curves(history, out_dir)
 
 

@@ -19,7 +19,8 @@ from .image_encoder import STRIDE, EncodedFrame
 from .mask_decoder import grid_to_pixels
 
 SIMILARITY_SOFTNESS = 0.05  # cosine difference that moves the prior from 27 % to 73 %
-BOX_LIKENESS = 0.65  # box only: cells inside the box more similar than this to the outside ring are background
+BOX_LIKENESS = 0.65  # with a box, cells more similar than this to the outside ring are background...
+CLICK_LIKENESS = 0.5  # ...without one, cells more similar than this to a negative click
 
 
 class PromptEncoder:
@@ -75,8 +76,8 @@ class PromptEncoder:
         sim_pos = torch.full_like(sim_neg, -1.0)
         if len(positive):
             sim_pos = (self._keys_at(keys, positive).T @ flat).amax(0)
-        if box is not None:  # the box is positive evidence too: only strong look-alikes of outside go
-            sim_pos = sim_pos.clamp(min=BOX_LIKENESS)
+        # single-click similarities are weak and noisy: only strong look-alikes of the negatives go
+        sim_pos = sim_pos.clamp(min=BOX_LIKENESS if box is not None else CLICK_LIKENESS)
         prior = torch.sigmoid((sim_pos - sim_neg) / SIMILARITY_SOFTNESS).reshape(gh, gw).numpy()
         return np.where(inside, prior, 0.0).astype(np.float32)
 
@@ -129,11 +130,13 @@ class PromptEncoder:
         return out
 
     def _clicked_region(self, positive: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Clicks only: (box around the positive clicks' reach, (h, w) bool disks of that reach)."""
+        """Clicks only: (box around the positive clicks' reach, (h, w) bool maybe-object disks).
+        The disks are 3/4 of the reach: GrabCut grows them where colours agree, while disks larger
+        than a small object would teach its foreground model the background's colours."""
         reach = int(self.click_reach * min(h, w))
         disks = np.zeros((h, w), np.uint8)
         for x, y in positive:
-            cv2.circle(disks, (int(round(x)), int(round(y))), reach, 1, -1)
+            cv2.circle(disks, (int(round(x)), int(round(y))), (3 * reach) // 4, 1, -1)
         box = np.array([positive[:, 0].min() - reach, positive[:, 1].min() - reach,
                         positive[:, 0].max() + reach, positive[:, 1].max() + reach], np.float32)
         return np.clip(box, 0, [w, h, w, h]), disks > 0

@@ -7,6 +7,7 @@ the previous one's last frame.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
@@ -18,7 +19,7 @@ from ...base import Tracker, TrackerConfig
 from ...checkpoints import CheckpointError, load_state_dict_file, resolve_checkpoint
 from ...device import autocast
 from ...types import FrameResult, ObjectResult, Prompt
-from .model import MODEL_RESOLUTION, STRIDE, CoTracker3, TrackEstimate
+from .model import CORR_LEVELS, CORR_RADIUS, MODEL_RESOLUTION, STRIDE, CoTracker3, TrackEstimate
 
 
 @dataclass
@@ -95,10 +96,10 @@ class CoTracker3Tracker(Tracker):
         for pos, tracks in self._track_walk(walk, queries, video_hw):
             yield self._frame_result(walk[pos], pos, queries, tracks)
 
+    @abstractmethod
     def _track_walk(self, walk: list[int], queries: list[_Query], video_hw):
         """Yield (walk position, per-query (xy (N, 2) video px, visible (N,), score (N,), heat)),
         each walk position once, in order."""
-        raise NotImplementedError
 
     def _frame_result(self, frame_idx: int, pos: int, queries: list[_Query], tracks) -> FrameResult:
         xy, visible, score, heat = tracks
@@ -214,7 +215,7 @@ class CoTracker3OnlineTracker(CoTracker3Tracker):
                 final = slice(0, (stop - ind) if last else step)
                 heat = None
                 if self.config.return_attention and patches is not None:
-                    heat = self._heatmaps(pyramid[0][final], patches[0][:n, 3, 3])
+                    heat = self._heatmaps(pyramid[0][final], patches[0][:n, CORR_RADIUS, CORR_RADIUS])
                 for t, out in enumerate(self._outputs(est, video_hw, n, heat, final)):
                     yield ind + t, out
 
@@ -228,10 +229,11 @@ class CoTracker3OnlineTracker(CoTracker3Tracker):
         new_idxs = walk[ind + reuse: stop]
         fresh = self.model.feature_pyramid(self._model_frames(new_idxs)) if new_idxs else None
         levels = []
-        for level in range(len(fresh if fresh is not None else cached[1])):
+        for level in range(CORR_LEVELS):
             parts = []
             if reuse:
-                parts.append(cached[1][level][ind - cached[0]: ind - cached[0] + reuse])
+                offset = ind - cached[0]
+                parts.append(cached[1][level][offset: offset + reuse])
             if fresh is not None:
                 parts.append(fresh[level])
             fmaps = torch.cat(parts)
@@ -304,7 +306,7 @@ class CoTracker3OfflineTracker(CoTracker3Tracker):
         init = TrackEstimate(xy0_t[None, None].expand(1, t, -1, -1), xy0_t.new_zeros(1, t, len(xy0)),
                              xy0_t.new_zeros(1, t, len(xy0)))
         est = self.model.refine(pyramid, patches, init, self.config.iters)
-        heat = self._heatmaps(pyramid[0], patches[0][:n, 3, 3]) if self.config.return_attention else None
+        heat = self._heatmaps(pyramid[0], patches[0][:n, CORR_RADIUS, CORR_RADIUS]) if self.config.return_attention else None
         return self._outputs(est, video_hw, n, heat, slice(0, t))
 
     @staticmethod
