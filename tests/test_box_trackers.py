@@ -153,9 +153,9 @@ def test_ostrack_checkpoint_layout_loads_strictly_and_eliminates_candidates(tmp_
         registry.build("ostrack", device="cpu", checkpoint=str(path))
 
 
-@registry.register("test-frame-difference", kind="mask", priority=-100,
-                   description="test only: the object is whatever differs from the known background")
 class _FrameDifferenceMasks(SequentialTracker):
+    """Test-only mask tracker: the object is whatever differs from the known background."""
+
     kind = "mask"
 
     def _mask(self, frame):
@@ -169,7 +169,10 @@ class _FrameDifferenceMasks(SequentialTracker):
         return {obj_id: self._mask(frame) for obj_id in obj_ids}
 
 
-def test_mask_box_turns_masks_into_boxes_and_keeps_visibility():
+def test_mask_box_turns_masks_into_boxes_and_keeps_visibility(monkeypatch):
+    registry.specs()  # load the built-in trackers first, then add the test one for this test only
+    monkeypatch.setitem(registry._REGISTRY, "test-frame-difference",
+                        registry.TrackerSpec("test-frame-difference", "mask", _FrameDifferenceMasks, "test", -100))
     clip = [_frame(None if t in (5, 6) else (90 + 5 * t, 110 + 2 * t), 48) for t in range(10)]
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
     _, results = _run("mask-box", frames, boxes[0], {"mask_tracker": "test-frame-difference"})

@@ -8,8 +8,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Training guesses (cheap, on the small training frames) ...
 LK_PARAMS = dict(winSize=(15, 15), maxLevel=3,
                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+# ... and the tracker's, on full-resolution frames: a larger window and more iterations cost
+# little for a few hundred points and hold on longer.
+LK_TRACKING_PARAMS = dict(winSize=(21, 21), maxLevel=3,
+                          criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
 FB_THRESHOLD = 2.0  # px: forward-backward error above this counts as a failure
 
 
@@ -17,13 +22,13 @@ def to_gray(frame_rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
 
 
-def lk_step(gray_from: np.ndarray, gray_to: np.ndarray, points: np.ndarray) -> np.ndarray:
+def lk_step(gray_from: np.ndarray, gray_to: np.ndarray, points: np.ndarray, params: dict = LK_PARAMS) -> np.ndarray:
     """Move points (N, 2) from one grayscale frame to the next; failures stay where they were."""
     if len(points) == 0:
         return points.astype(np.float32)
     cur = points.astype(np.float32).reshape(-1, 1, 2)
-    nxt, status, _ = cv2.calcOpticalFlowPyrLK(gray_from, gray_to, cur, None, **LK_PARAMS)
-    back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray_to, gray_from, nxt, None, **LK_PARAMS)
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(gray_from, gray_to, cur, None, **params)
+    back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray_to, gray_from, nxt, None, **params)
     fb_error = np.linalg.norm(back - cur, axis=-1).ravel()
     good = (status.ravel() == 1) & (status_back.ravel() == 1) & (fb_error < FB_THRESHOLD)
     return np.where(good[:, None, None], nxt, cur).astype(np.float32)[:, 0]

@@ -17,13 +17,14 @@ from typing import Iterator
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..base import Tracker, TrackerConfig
 from ..registry import register
 from ..types import FrameResult, ObjectResult, Prompt
 from .corr import attention_heatmap
-from .init_flow import lk_step, to_gray
-from .model import MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
+from .init_flow import LK_TRACKING_PARAMS, lk_step, to_gray
+from .model import FEATURE_STRIDE, MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
 
 
 def default_weights() -> Path:
@@ -37,7 +38,12 @@ class PointTrackerConfig(TrackerConfig):
     window: int = 8  # frames per window; consecutive windows overlap by half
     iters: int = 4  # refinement iterations per window
     internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
-    visibility_threshold: float = 0.5
+    visibility_threshold: float = 0.5  # visible: visibility probability at least this ...
+    confidence_threshold: float = 0.5  # ... and confidence at least this (chosen on own validation clips)
+    # A point reported hidden is looked for again within `redetect_radius_px` (internal pixels):
+    # where its query feature matches with at least this cosine similarity, it is back. None: off.
+    redetect_similarity: float | None = 0.9
+    redetect_radius_px: float = 96.0
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
     min_correction_px: float = MIN_CORRECTION_PX
@@ -145,7 +151,8 @@ class TransformerPointTracker(Tracker):
                             continue
                         results[track.obj_id] = ObjectResult(
                             point=(coords[p][n] / scale).astype(np.float32),
-                            visible=bool(vis[i, n] >= self.config.visibility_threshold),
+                            visible=bool(vis[i, n] >= self.config.visibility_threshold
+                                         and conf[i, n] >= self.config.confidence_threshold),
                             score=float(conf[i, n]),
                             attention=heat[n] if heat is not None else None)
                 for obj_id, prompt in self._prompts_at(walk[p]).items():  # keyframes are ground truth
@@ -167,7 +174,7 @@ class TransformerPointTracker(Tracker):
         then (re)start the objects prompted on this frame."""
         if p > 0 and (p - 1) in coords and len(coords[p - 1]):
             prev = coords[p - 1]
-            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev / scale) * scale if self.config.init == "lk"
+            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev / scale, LK_TRACKING_PARAMS) * scale if self.config.init == "lk"
                          else prev.copy())
         else:
             coords[p] = np.zeros((len(tracks), 2), np.float32)
@@ -218,5 +225,37 @@ class TransformerPointTracker(Tracker):
             accept = (query_similarity(pyramid[0], refined, query_feats[0]) >
                       query_similarity(pyramid[0], init[0], query_feats[0]) + self.config.verify_margin)
         refined = gate_corrections(init[0], refined, self.config.min_correction_px, accept)
-        return (refined.cpu().numpy(), vis_prob.cpu().numpy(),
-                torch.sigmoid(conf[-1][0]).cpu().numpy(), feats[0])
+        conf_prob = torch.sigmoid(conf[-1][0])
+        if self.config.redetect_similarity is not None:
+            self._redetect(pyramid[0], query_feats[0], refined, vis_prob, conf_prob)
+        return refined.cpu().numpy(), vis_prob.cpu().numpy(), conf_prob.cpu().numpy(), feats[0]
+
+    def _redetect(self, level0, query_feats, coords, vis_prob, conf_prob) -> None:
+        """Look for hidden points near their estimate (in place): the best match of the query
+        feature within the radius, if it is strong and clearly better than the estimate's."""
+        hidden = (vis_prob < self.config.visibility_threshold) | (conf_prob < self.config.confidence_threshold)
+        frames_idx, points_idx = torch.nonzero(hidden, as_tuple=True)
+        if len(frames_idx) == 0:
+            return
+        T, h, w, C = level0.shape
+        maps = F.normalize(level0, dim=-1)[frames_idx]  # (K, h, w, C)
+        queries = F.normalize(query_feats, dim=-1)[points_idx]  # (K, C)
+        sims = torch.einsum("khwc,kc->khw", maps, queries)
+        ys, xs = torch.meshgrid(torch.arange(h, device=sims.device), torch.arange(w, device=sims.device), indexing="ij")
+        cells = coords[frames_idx, points_idx] / FEATURE_STRIDE  # (K, 2)
+        near = ((xs[None] - cells[:, 0, None, None]) ** 2 + (ys[None] - cells[:, 1, None, None]) ** 2
+                <= (self.config.redetect_radius_px / FEATURE_STRIDE) ** 2)
+        sims = sims.masked_fill(~near, -1.0)
+        best, flat = sims.reshape(len(sims), -1).max(-1)
+        found = best >= self.config.redetect_similarity
+        redetected = set()
+        for k in torch.nonzero(found)[:, 0].tolist():  # frames in time order
+            t, n = int(frames_idx[k]), int(points_idx[k])
+            coords[t, n] = torch.stack([flat[k] % w, flat[k] // w]).to(coords) * FEATURE_STRIDE
+            vis_prob[t, n] = 1.0
+            conf_prob[t, n] = float(best[k])
+            redetected.add((t, n))
+            # later hidden frames of this window start from here (the next window refines them)
+            for later in range(t + 1, T):
+                if hidden[later, n] and (later, n) not in redetected:
+                    coords[later, n] = coords[t, n]

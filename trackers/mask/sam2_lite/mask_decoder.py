@@ -4,8 +4,9 @@ The memory readout lives on the stride-8 grid: robust to drift, occlusion and re
 Dense DIS optical flow carries the previous mask's sharp boundary onto this frame. They are mixed by
 the readout's confidence: where the readout is sure (near 0 or 1) it wins, which removes flow drift
 and recovers missed parts; where it is unsure (object boundaries, thin parts that a stride-8 cell
-only half covers) the flow-warped mask decides. The result is snapped to image edges with a guided
-filter, which restores the boundary accuracy that a stride-8 grid loses.
+only half covers) the flow-warped mask decides, which keeps the boundary accuracy that a stride-8
+grid loses. An optional guided filter snaps the result to image edges (off in sam2-lite's default
+config: on DAVIS it eroded thin parts and the masks shrank frame after frame).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Per frame: image encoder (cached keys) -> memory attention over the object's memory bank (top-k
 affinity readout) -> presence check (readout area + object pointer) -> mask decoder (readout fused
-with the DIS-flow-warped previous mask, snapped to image edges) -> soft aggregation across objects ->
+with the DIS-flow-warped previous mask by the readout's confidence) -> soft aggregation across objects ->
 memory encoder adds the frame to the bank. Prompts (masks, clicks, boxes) go through the prompt
 encoder and become conditioning memories.
 """
