@@ -36,13 +36,13 @@ def default_weights() -> Path:
 @dataclass
 class PointTrackerConfig(TrackerConfig):
     window: int = 8  # frames per window; consecutive windows overlap by half
-    iters: int = 4  # refinement iterations per window
+    iters: int = 3  # refinement iterations per window (as trained)
     internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
     visibility_threshold: float = 0.5  # visible: visibility probability at least this ...
     confidence_threshold: float = 0.5  # ... and confidence at least this (chosen on own validation clips)
     # A point reported hidden is looked for again within `redetect_radius_px` (internal pixels):
     # where its query feature matches with at least this cosine similarity, it is back. None: off.
-    redetect_similarity: float | None = 0.9
+    redetect_similarity: float | None = 0.95
     redetect_radius_px: float = 96.0
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)

@@ -8,8 +8,11 @@ and visibs (T, N). The videos are split 80/20 into training and validation (a fi
 Each sample is a window of --sequence_length frames (random start, random frame step 1-2 and
 random direction when training), resized to --image_size, with --num_points points that are
 visible on its first frame; coordinates are normalised to [0, 1] by the image size.
-The loss: Huber on coordinates for every refinement iteration (later ones weigh more; hidden
-points weigh less, and not at all outside the frame), BCE on visibility and on confidence (target: visible and within 3 px).
+The first guess of every track is Lucas-Kanade from the query (or, for 20% of training windows,
+the query position itself), as in the tracker. The loss: Huber (delta 1 px) on coordinates for
+every refinement iteration (later ones weigh more; hidden points weigh less, and not at all outside
+the frame), BCE on visibility and on confidence (target: visible and within 3 px). The backbone
+maps are cached per clip (<video>/cache/) when the backbone is the frozen pretrained one.
 AdamW, cosine learning rate with warm-up, gradient clipping at 1.0, TensorBoard logs, `latest.pth`
 and `best.pth` (lowest validation loss) checkpoints with --resume, and pictures in
 <save_dir>/visualizations: predictions against ground truth, attention heatmaps and curves.
