@@ -21,3 +21,20 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip("../shared/data is not present")
     return data
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A modal dialog in a headless test would wait for a click forever: fail at once instead."""
+    try:
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+    except ImportError:
+        return
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a test opened a modal dialog; replace the window's ask/ask_save first")
+
+    for name in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, refuse)
+    for name in ("getOpenFileName", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, refuse)

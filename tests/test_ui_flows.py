@@ -307,3 +307,25 @@ def test_errors_become_dialogs(qtbot, window, tmp_path):
     assert not win.open_path(tmp_path / "missing.mkv")
     assert "missing.mkv" in win.last_error
     assert not win.propagate_all()  # nothing open: no crash, nothing happens
+
+
+def test_missing_official_weights_are_offered_not_crashed(qtbot, window, clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKSTUDIO_CACHE", str(tmp_path / "empty-cache"))
+    win = window
+    open_clip(win, clip)
+    pts = win.add_point_grid(1, 1)
+    assert win.tracker_panel.set_tracker("point", "cotracker3-online")
+    asked = []
+    win.ensure_weights = lambda tracker: asked.append(tracker) or False  # the user declines the download
+    assert not win.propagate_all()
+    assert asked == ["cotracker3-online"] and "Models" in win.last_message
+    assert not win.tracking.running
+    assert all(win.session.store.get_state(pts[0], f) is None for f in range(1, NUM_FRAMES))
+    win.actions["models"].trigger()  # Track > Models and weights… lists the tracker as missing
+    from app.ui.models_dialog import ModelsDialog
+
+    dialog = win.findChild(ModelsDialog)
+    assert dialog is not None and dialog.isVisible()
+    row = next(i for i, r in enumerate(dialog._rows) if r.tracker == "cotracker3-online")
+    assert dialog.table.item(row, 6).text() == "missing"
+    dialog.close()

@@ -24,6 +24,7 @@ from app.model.formats import export_npz, export_png_masks, import_png_masks, lo
 from app.model.project import PROJECT_SUFFIX
 from app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
+from . import models_dialog
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.prompts = PromptService(self)
         self.autosaver = Autosaver()
         self.last_error = ""
+        self._shut_down = False
         self.last_message = ""
         self._recovery_revision: int | None = None
         self._mask_requested_at = 0.0
@@ -202,6 +204,8 @@ class MainWindow(QMainWindow):
         track.addAction(self._action("track_all", "Track &whole video", self.propagate_all, "Ctrl+T"))
         track.addAction(self._action("track_here", "Propagate from &here", self.propagate_here, "Ctrl+R"))
         track.addAction(self._action("cancel", "&Cancel tracking", self.tracking.cancel, "Esc"))
+        track.addSeparator()
+        track.addAction(self._action("models", "&Models and weights…", self.show_models))
 
         nav = bar.addMenu("&Navigate")
         nav.addAction(self._action("play", "&Play / pause", self.timeline.toggle_play, "Space"))
@@ -696,8 +700,13 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to track: annotate an object on some frame first (a keyframe), "
                               "or move to a frame where the object is annotated for 'Propagate from here'.")
             return False
+        choices = self.tracker_panel.choices(self.canvas.options.attention)
+        for kind in {p.kind for p in passes}:
+            if kind in choices and not self.ensure_weights(choices[kind].name):
+                self.show_message(f"{choices[kind].name} has no weights yet: Track > Models… downloads or imports them.")
+                return False
         try:
-            return self.tracking.start(passes, self.tracker_panel.choices(self.canvas.options.attention), text)
+            return self.tracking.start(passes, choices, text)
         except Exception as exc:  # noqa: BLE001
             self.show_error("Cannot start tracking", exc)
             return False
@@ -738,13 +747,23 @@ class MainWindow(QMainWindow):
         rows.append(("Right click / Shift+click", "Click-to-mask: mark background"))
         return rows
 
+    def ensure_weights(self, tracker: str) -> bool:
+        """True when `tracker`'s weights are cached; otherwise offers to download or import them (tests replace this)."""
+        return models_dialog.ensure_weights(self, tracker)
+
+    def show_models(self) -> None:
+        dialog = models_dialog.ModelsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
     def show_shortcuts(self) -> None:
         dialog = ShortcutsDialog(self.shortcut_rows(), self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
     def closeEvent(self, event):
-        if not self.confirm_discard():
+        # after shutdown() the user already chose to quit: nothing is left to ask
+        if not self._shut_down and not self.confirm_discard():
             event.ignore()
             return
         self.shutdown()
@@ -752,6 +771,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the workers and remember the settings (idempotent)."""
+        self._shut_down = True
         self._autosave_timer.stop()
         self.tracking.shutdown()
         self.timeline.set_playing(False)
