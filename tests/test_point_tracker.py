@@ -2,6 +2,8 @@
 and picks points up again, and its data generator and training command work end to end."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -132,11 +134,13 @@ def test_training_runs_and_resumes(tmp_path):
     assert first["step"] == 2
     assert (save_dir / "best.pth").is_file() and (tmp_path / "w.pt").is_file()
     assert (save_dir / "visualizations" / "curves.png").is_file()
-    assert any((tmp_path / "logs").iterdir()), "TensorBoard events were written"
     assert main(common + ["--max_steps", "3", "--resume", str(save_dir / "latest.pth")]) == 0
     resumed = torch.load(save_dir / "latest.pth", map_location="cpu", weights_only=True)
     assert resumed["step"] == 3
     assert len(resumed["history"]["val_step"]) == 2
+    # the curves survive the resume in the plain log (TensorBoard, when installed, gets the same values)
+    logged = [json.loads(line) for line in (tmp_path / "logs" / "scalars.jsonl").read_text().splitlines()]
+    assert sorted({entry["step"] for entry in logged if entry["tag"] == "val/AJ"}) == [2, 3]
     # the exported weights load into the tracker
     tracker = registry.build("point_transformer", device="cpu", checkpoint=str(tmp_path / "w.pt"))
     assert tracker.model.config.backbone == "small_cnn"

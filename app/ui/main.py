@@ -412,6 +412,10 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # first start: most of the height to the frame, a short timeline, room for many objects
+            docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+            self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
+            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:

@@ -39,7 +39,7 @@ class TrackStrips(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(120)  # coalesce a propagation's many events into a few repaints
         self._timer.timeout.connect(self._recompute)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)  # rows fill the dock
         session.video_changed.connect(self._reset)
         session.objects_changed.connect(self._reset)
         session.states_changed.connect(self._on_states)
@@ -163,7 +163,7 @@ class Timeline(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(row)
-        layout.addWidget(self.strips)
+        layout.addWidget(self.strips, 1)
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(self._advance)
         session.video_changed.connect(self._on_video)

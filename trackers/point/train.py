@@ -377,9 +377,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def train(args) -> int:
-    from torch.utils.tensorboard import SummaryWriter
+class ScalarLog:
+    """Training curves: always `scalars.jsonl` in log_dir (one line per value), and TensorBoard too when
+    it is installed (`pip install -e ".[train]"`), so training never fails for want of a viewer."""
 
+    def __init__(self, log_dir: str | Path):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._lines = open(self.log_dir / "scalars.jsonl", "a", encoding="utf-8")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("TensorBoard is not installed: curves go to scalars.jsonl only", flush=True)
+            self._board = None
+        else:
+            self._board = SummaryWriter(str(self.log_dir))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self._lines.write(json.dumps({"tag": tag, "value": float(value), "step": step}) + "\n")
+        if self._board is not None:
+            self._board.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        self._lines.close()
+        if self._board is not None:
+            self._board.close()
+
+
+def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     videos = list_videos(args.data_root, args.video_dirs)
@@ -428,7 +453,7 @@ def train(args) -> int:
         step, start_epoch, best_val = ckpt["step"], ckpt["epoch"], ckpt["best_val"]
         history = ckpt["history"]
         print(f"resumed from {args.resume} at step {step}, epoch {start_epoch}", flush=True)
-    writer = SummaryWriter(args.log_dir)
+    writer = ScalarLog(args.log_dir)
     num_params = sum(p.numel() for p in params)
     print(f"{len(train_videos)} training / {len(val_videos)} validation videos, {len(train_loader)} steps per "
           f"epoch, {total_steps} steps, {num_params / 1e6:.2f} M trainable parameters", flush=True)
