@@ -172,6 +172,21 @@ def test_positive_click_segments_textured_object(tracker):
     assert iou(result.mask, clip.masks(0)[0]) > 0.7
 
 
+def test_prepare_frame_encodes_ahead_so_the_click_reuses_it(tracker):
+    clip = SyntheticClip(4, starts=[(100, 60)], velocities=[(2, 0)])
+    tracker.set_video(clip)
+    encoded = []
+    extractor = tracker.image_encoder.extractor
+    real_forward = extractor.backbone.forward
+    extractor.backbone.forward = lambda *args, **kwargs: encoded.append(1) or real_forward(*args, **kwargs)
+    tracker.prepare_frame(2)
+    assert len(encoded) == 1
+    result = tracker.add_prompt(2, 1, Prompt(clicks=[[126, 82, 1]]))
+    assert len(encoded) == 1 and iou(result.mask, clip.masks(2)[0]) > 0.7
+    with pytest.raises(IndexError):
+        tracker.prepare_frame(4)
+
+
 def test_box_prompt_gives_mask(tracker):
     clip = SyntheticClip(1, starts=[(100, 60)], velocities=[(0, 0)])
     tracker.set_video(clip)
@@ -206,3 +221,22 @@ def test_memory_bank_keeps_prompts_and_only_the_latest_frames():
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="flow_preset"):
         build("sam2-lite", config={"flow_preset": "slow"}, device="cpu")
+
+
+def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay():
+    from trackers.mask.sam2_lite.tracker import drop_stray_parts
+
+    prob = np.zeros((100, 160), np.float32)
+    prob[40:80, 40:80] = 0.9  # the object
+    prob[10:16, 140:146] = 0.8  # a small look-alike far away
+    prob[40:46, 86:92] = 0.8  # a small detached part right beside where the object was
+    previous = np.zeros_like(prob)
+    previous[38:80, 42:84] = 0.9
+    cleaned = drop_stray_parts(prob, previous, max_fraction=0.2, margin=6)
+    assert (cleaned[40:80, 40:80] > 0.5).all() and (cleaned[40:46, 86:92] > 0.5).all()
+    assert (cleaned[10:16, 140:146] < 0.5).all()
+    # a large second part is kept even far away (an object split by an occluder)
+    prob[10:40, 120:150] = 0.9
+    assert (drop_stray_parts(prob, previous, 0.2, 6)[10:40, 120:150] > 0.5).all()
+    # lost object (no previous mask): only the size rule applies
+    assert (drop_stray_parts(prob, None, 0.2, 6)[40:46, 86:92] < 0.5).all()

@@ -200,6 +200,13 @@ def test_mask_tools_points_and_click_to_mask(qtbot, window, clip):
     assert store.get_state(click_obj, 0).clicks.shape == (2, 3)
     assert store.get_state(click_obj, 0).clicks[1, 2] == 0
 
+    # landing on a frame with the click tool on encodes it in the background, before any click
+    prepared = []
+    worker_tracker = win.prompts.worker._tracker
+    worker_tracker.prepare_frame = prepared.append
+    win.session.set_frame(6)
+    qtbot.waitUntil(lambda: prepared == [6], timeout=5_000)
+
 
 def test_save_reopen_export_import(qtbot, window, clip, tmp_path):
     win = window
@@ -329,3 +336,34 @@ def test_missing_official_weights_are_offered_not_crashed(qtbot, window, clip, t
     row = next(i for i, r in enumerate(dialog._rows) if r.tracker == "cotracker3-online")
     assert dialog.table.item(row, 6).text() == "missing"
     dialog.close()
+
+
+def test_attention_cache_keeps_a_whole_run_within_its_byte_budget():
+    from app.ui.session import AttentionCache
+
+    attention_map = np.zeros((144, 256), np.float32)  # a shrunk map: 144 KB
+    cache = AttentionCache(max_bytes=100 * attention_map.nbytes)
+    for frame_idx in range(16):  # 5 objects x 16 frames = 80 maps: all kept
+        for obj_id in range(5):
+            cache.put(obj_id, frame_idx, attention_map)
+    assert cache.get(0, 0) is not None and cache.nbytes == 80 * attention_map.nbytes
+    cache.put(0, 0, attention_map)  # replacing a map does not count it twice
+    assert cache.nbytes == 80 * attention_map.nbytes
+    for frame_idx in range(16, 24):
+        for obj_id in range(5):
+            cache.put(obj_id, frame_idx, attention_map)
+    assert cache.nbytes <= cache.max_bytes
+    assert cache.get(1, 0) is None and cache.get(4, 23) is not None  # the oldest went first
+    cache.clear()
+    assert cache.nbytes == 0 and cache.get(4, 23) is None
+
+
+def test_mask_name_tag_sits_on_the_largest_part_not_on_a_stray_speck():
+    from app.ui.overlays import main_part_box
+
+    mask = np.zeros((120, 160), bool)
+    mask[60:100, 80:120] = True  # the object
+    mask[4:8, 4:8] = True  # a speck far away
+    x1, y1, x2, y2 = main_part_box(mask)
+    assert 76 <= x1 <= 80 and 56 <= y1 <= 60 and 118 <= x2 <= 124 and 98 <= y2 <= 104
+    assert main_part_box(np.zeros((10, 10), bool)) is None

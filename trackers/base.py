@@ -62,6 +62,11 @@ class Tracker(ABC):
         """Drop every prompt and all tracking state (cached features may stay)."""
         self.prompts = {}
 
+    def prepare_frame(self, frame_idx: int) -> None:
+        """Precompute what a prompt on this frame needs (SAM's set_image), so the first click answers
+        fast; a GUI calls it in the background when the user lands on a frame. Default: nothing to do."""
+        self._check_frame(frame_idx)
+
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         """The state a prompt stands for on its own frame; mask trackers turn clicks/boxes into masks."""
         return ObjectResult(box=prompt.box, mask=prompt.mask, point=prompt.point, visible=prompt.visible)

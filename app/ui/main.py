@@ -37,6 +37,7 @@ from .tracking import TrackingController
 from .workers import PromptService, TrackerChoice
 
 AUTOSAVE_MS = 30_000
+PREPARE_DELAY_MS = 150
 MAX_RECENT = 10
 TOOL_SHORTCUTS = {"select": "S", "point": "P", "box": "B", "brush": "D", "eraser": "E", "fill": "F", "click": "C"}
 TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush": "Brush", "eraser": "Eraser",
@@ -85,6 +86,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.eta_label)
         self.statusBar().addPermanentWidget(self.progress)
 
+        self._prepare_timer = QTimer(self)  # pre-encode a frame once the user stops on it, not while scrubbing
+        self._prepare_timer.setSingleShot(True)
+        self._prepare_timer.setInterval(PREPARE_DELAY_MS)
+        self._prepare_timer.timeout.connect(self._prepare_click_frame)
         self.actions: dict[str, QAction] = {}
         self._build_menus()
         self._connect()
@@ -238,6 +243,7 @@ class MainWindow(QMainWindow):
         self.canvas.message.connect(self.show_message)
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
+        self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())
         self.prompts.worker.reply_ready.connect(self._on_mask_reply)
         self.prompts.worker.failed.connect(self._on_mask_failed)
         self.tracker_panel.propagate_all.connect(self.propagate_all)
@@ -251,6 +257,7 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_title)
         s.states_changed.connect(lambda *_: self._update_title())
         s.frame_changed.connect(self._show_frame_info)
+        s.frame_changed.connect(lambda _f: self._prepare_timer.start())
 
     # ---- messages and errors -------------------------------------------------------------
     def show_message(self, text: str) -> None:
@@ -640,13 +647,23 @@ class MainWindow(QMainWindow):
             self.show_message("Every frame has an annotation for the selected object (or none is selected).")
 
     # ---- click-to-mask -------------------------------------------------------------------
-    def _request_mask(self, obj_id: int, frame_idx: int, clicks, box) -> None:
+    def _prompt_choice(self) -> TrackerChoice | None:
         name = self.tracker_panel.tracker_name("mask")
-        if name is None:
+        return TrackerChoice(name, self.tracker_panel.device.currentText()) if name else None
+
+    def _prepare_click_frame(self) -> None:
+        """With the click-to-mask tool on, encode the current frame in the background before the click."""
+        choice = self._prompt_choice()
+        if (self.canvas.tools.tool == "click" and choice is not None and self.session.video is not None
+                and not self.tracking.running):
+            self.prompts.prepare(self.session.frame_idx, choice, self.session.video)
+
+    def _request_mask(self, obj_id: int, frame_idx: int, clicks, box) -> None:
+        choice = self._prompt_choice()
+        if choice is None:
             self.show_error("Click-to-mask", "No mask tracker is available.\n\nReinstall TrackStudio: the built-in "
                                              "mask trackers ship with it.")
             return
-        choice = TrackerChoice(name, self.tracker_panel.device.currentText())
         self._mask_requested_at = time.perf_counter()
         self.prompts.request(frame_idx, obj_id, clicks, box, choice, self.session.video)
         self.show_message("Click-to-mask: computing the mask…")

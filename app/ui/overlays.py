@@ -45,6 +45,18 @@ def compose_masks(shape: tuple[int, int], masks: list[tuple[np.ndarray, str, boo
     return rgba
 
 
+def main_part_box(mask: np.ndarray, step: int = 4) -> np.ndarray | None:
+    """[x1, y1, x2, y2] of the mask's largest connected part, where its name tag belongs (a stray
+    speck far away would otherwise drag the tag off the object). Found on a 1/step grid: it is cheap."""
+    coarse = np.ascontiguousarray(mask[::step, ::step]).astype(np.uint8)
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats(coarse, connectivity=8)
+    if count < 2:
+        return None
+    x, y, w, h = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
+    height, width = mask.shape
+    return np.array([x * step, y * step, min(width, (x + w) * step), min(height, (y + h) * step)], np.float32)
+
+
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
     """The inner border of a bool mask, `width` pixels thick."""
     m = np.ascontiguousarray(mask, dtype=np.uint8)  # decoded RLE masks are column-major

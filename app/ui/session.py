@@ -16,24 +16,32 @@ from app.video import VideoSource
 
 
 class AttentionCache:
-    """The latest attention maps per (obj_id, frame_idx), bounded: they are view data, never saved."""
+    """The latest attention maps per (obj_id, frame_idx) within a byte budget (oldest dropped first).
 
-    def __init__(self, max_items: int = 64):
-        self.max_items = max_items
+    They are view data, never saved; a whole run of many objects fits (a shrunk map is ~0.1-0.25 MB).
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self.nbytes = 0
         self._maps: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
 
     def put(self, obj_id: int, frame_idx: int, attention: np.ndarray) -> None:
         key = (obj_id, frame_idx)
-        self._maps.pop(key, None)
+        old = self._maps.pop(key, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
         self._maps[key] = attention
-        while len(self._maps) > self.max_items:
-            self._maps.popitem(last=False)
+        self.nbytes += attention.nbytes
+        while self.nbytes > self.max_bytes and len(self._maps) > 1:
+            self.nbytes -= self._maps.popitem(last=False)[1].nbytes
 
     def get(self, obj_id: int, frame_idx: int) -> np.ndarray | None:
         return self._maps.get((obj_id, frame_idx))
 
     def clear(self) -> None:
         self._maps.clear()
+        self.nbytes = 0
 
 
 class Session(QObject):

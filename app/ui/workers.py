@@ -7,6 +7,7 @@ event loop and stall the window.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -121,8 +122,15 @@ class PropagationWorker(QObject):
     def run(self) -> None:
         _yield_to_gui()
         try:
-            taps = {kind: _AttentionTap(self._pool.get(choice)) for kind, choice in self._choices.items()
-                    if any(p.kind == kind for p in self._passes)}
+            # Models live as long as the app: build them without collector passes, then keep them (and
+            # the window) out of its scans; a full pass otherwise stops the GUI thread for ~100 ms.
+            gc.disable()
+            try:
+                taps = {kind: _AttentionTap(self._pool.get(choice)) for kind, choice in self._choices.items()
+                        if any(p.kind == kind for p in self._passes)}
+            finally:
+                gc.freeze()
+                gc.enable()
             updates = run_passes(self._passes, taps, self._frames)
             try:
                 for update in updates:
@@ -219,6 +227,15 @@ class PromptRequest:
 
 
 @dataclass
+class PrepareRequest:
+    """Encode a frame ahead of the user's first click on it."""
+
+    frame_idx: int
+    choice: TrackerChoice
+    frames: object = field(repr=False)
+
+
+@dataclass
 class PromptReply:
     request: PromptRequest
     result: ObjectResult
@@ -226,7 +243,11 @@ class PromptReply:
 
 
 class PromptWorker(QObject):
-    """Keeps one mask tracker for prompt calls; only the newest waiting request is served."""
+    """Keeps one mask tracker for prompt calls; only the newest waiting request is served.
+
+    Clicks always go first; a waiting prepare (pre-encoding the frame the user is on) runs only when no
+    click waits, so the first click on a frame usually finds its features ready.
+    """
 
     reply_ready = Signal(object)  # PromptReply
     failed = Signal(object, str)  # PromptRequest, message
@@ -236,6 +257,7 @@ class PromptWorker(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: PromptRequest | None = None
+        self._pending_prepare: PrepareRequest | None = None
         self._tracker = None
         self._tracker_choice: TrackerChoice | None = None
         self._frames = None
@@ -247,13 +269,28 @@ class PromptWorker(QObject):
             self._pending = request
         self._wake.emit()
 
+    def prepare(self, request: PrepareRequest) -> None:
+        """Thread-safe; replaces any prepare still waiting."""
+        with self._lock:
+            self._pending_prepare = request
+        self._wake.emit()
+
     @Slot()
     def _serve(self) -> None:
         while True:
             with self._lock:
                 request, self._pending = self._pending, None
-            if request is None:
+                prepare = None
+                if request is None:
+                    prepare, self._pending_prepare = self._pending_prepare, None
+            if request is None and prepare is None:
                 return
+            if prepare is not None:
+                try:
+                    self._tracker_for(prepare).prepare_frame(prepare.frame_idx)
+                except Exception:  # noqa: BLE001  (only a head start: the click itself reports errors)
+                    pass
+                continue
             started = time.perf_counter()
             try:
                 result = self._tracker_for(request).add_prompt(
@@ -263,7 +300,7 @@ class PromptWorker(QObject):
                 continue
             self.reply_ready.emit(PromptReply(request, result, time.perf_counter() - started))
 
-    def _tracker_for(self, request: PromptRequest):
+    def _tracker_for(self, request: PromptRequest | PrepareRequest):
         if request.choice != self._tracker_choice:
             self._tracker = registry.build(request.choice.name, request.choice.config(), device=request.choice.device)
             self._tracker_choice, self._frames = request.choice, None
@@ -289,6 +326,9 @@ class PromptService(QObject):
         req = PromptRequest(self._serial, frame_idx, obj_id, clicks, box, choice, frames)
         self.worker.submit(req)
         return req
+
+    def prepare(self, frame_idx: int, choice: TrackerChoice, frames) -> None:
+        self.worker.prepare(PrepareRequest(frame_idx, choice, frames))
 
     def is_latest(self, request: PromptRequest) -> bool:
         return request.serial == self._serial

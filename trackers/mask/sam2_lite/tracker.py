@@ -41,12 +41,34 @@ class Sam2LiteConfig(TrackerConfig):
     min_presence_area: float = 0.05  # present when the readout covers this share of the prompted area...
     min_pointer_similarity: float = 0.3  # ...and looks this much like the object pointer
     feature_cache_mb: int = 64  # backbone features kept (LRU, bounded in bytes)
+    # a detached blob smaller than this share of the object's largest part, away from where the object
+    # was (flow-warped), is a distractor: dropped. 0 = keep every part
+    stray_max_fraction: float = 0.2
+    stray_margin: int = 12  # internal px around the warped previous mask where parts are still the object
 
     def __post_init__(self):
         if self.flow_preset not in _FLOW_PRESETS:
             raise ValueError(f"flow_preset must be one of {sorted(_FLOW_PRESETS)}, got {self.flow_preset!r}")
         if self.num_recent < 1 or self.top_k < 1 or self.max_side < 32:
             raise ValueError("num_recent and top_k must be >= 1 and max_side >= 32")
+
+
+def drop_stray_parts(prob: np.ndarray, previous: np.ndarray | None, max_fraction: float, margin: int) -> np.ndarray:
+    """Push below 0.5 the connected parts of `prob > 0.5` that are small next to the largest part and
+    do not touch the (dilated) previous mask: what a look-alike elsewhere in the frame adds."""
+    foreground = (prob > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    if count <= 2:  # background and at most one part
+        return prob
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = areas >= max_fraction * areas.max()
+    if previous is not None:
+        near = cv2.dilate((previous > 0.5).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+        keep |= np.bincount(labels[near], minlength=count)[1:] > 0
+    if keep.all():
+        return prob
+    stray = np.isin(labels, 1 + np.flatnonzero(~keep))
+    return np.where(stray, np.minimum(prob, 0.49), prob).astype(np.float32)
 
 
 @dataclass
@@ -92,6 +114,9 @@ class Sam2LiteTracker(Tracker):
         mask = self._to_video_mask(prob)
         visible = prompt.visible and bool(mask.any())
         return ObjectResult(box=mask_to_box(mask), mask=mask, visible=visible)
+
+    def prepare_frame(self, frame_idx: int) -> None:
+        self._features(frame_idx)  # encoded once, then served from the feature cache
 
     def _prompt_prob(self, frame_idx: int, obj_id: int, prompt: Prompt) -> np.ndarray:
         cached = self._prompt_probs.get((frame_idx, obj_id))
@@ -170,6 +195,8 @@ class Sam2LiteTracker(Tracker):
             return np.zeros(features.gray.shape, np.float32), 0.0, readout_grid
         warped = flow.warp(state.prob) if state.prob is not None else None
         prob = self.mask_decoder(features, readout_grid, warped)
+        if cfg.stray_max_fraction > 0:
+            prob = drop_stray_parts(prob, warped, cfg.stray_max_fraction, cfg.stray_margin)
         score = float(readout.prob[found].mean())
         return prob, score, readout_grid
 
