@@ -155,3 +155,18 @@ def test_logits_are_a_proper_classifier(classifier):
     assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
     with pytest.raises(RuntimeError, match="classifier=True"):
         EfficientNetLite0(pretrained=False).logits(torch.zeros(1, 3, 32, 32))
+
+
+def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
+    from trackers.backbones import EfficientNetLite0
+
+    plain = EfficientNetLite0(out_strides=(8, 16))
+    fused = EfficientNetLite0(out_strides=(8, 16)).fuse_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(2, 3, 96, 128)
+    with torch.inference_mode():
+        expected, got = plain(x), fused(x)
+    for stride in (8, 16):
+        torch.testing.assert_close(got[stride], expected[stride], atol=2e-4, rtol=1e-3)
+    with pytest.raises(RuntimeError, match="before fuse_batchnorm"):
+        fused.load_pretrained()

@@ -73,3 +73,21 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
         return None
     xs = np.flatnonzero(mask.any(axis=0))
     return np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32)
+
+
+def prompt_box(prompt: Prompt, frame_idx: int, tracker_name: str) -> np.ndarray:
+    """The box a prompt stands for: its box, else its mask's box, else the span of positive clicks."""
+    box = prompt.box
+    if box is None and prompt.mask is not None:
+        box = mask_to_box(prompt.mask)
+    if box is None and prompt.clicks is not None:
+        positive = prompt.clicks[prompt.clicks[:, 2] > 0, :2]
+        if len(positive) >= 2:
+            box = np.concatenate([positive.min(0), positive.max(0) + 1])
+    if box is None:
+        raise ValueError(f"{tracker_name} needs a box prompt (or a non-empty mask, or two positive clicks) "
+                         f"on frame {frame_idx}")
+    box = np.asarray(box, np.float32)
+    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"{tracker_name}: the box prompt on frame {frame_idx} is empty or invalid: {box.tolist()}")
+    return box

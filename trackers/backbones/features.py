@@ -52,7 +52,7 @@ class FeatureExtractor:
         self.device = torch.device(device)
         self.scale = scale
         self.cache_bytes = cache_bytes
-        self.backbone = (backbone if backbone is not None else EfficientNetLite0(out_strides=out_strides))
+        self.backbone = (backbone if backbone is not None else EfficientNetLite0(out_strides=out_strides).fuse_batchnorm())
         self.backbone = self.backbone.to(self.device).eval()
         self.out_strides = self.backbone.out_strides
         if self.device.type == "cpu":  # oneDNN's depthwise convolutions run ~25% faster in NHWC

@@ -11,7 +11,7 @@ import numpy as np
 from .. import registry
 from ..base import Tracker, TrackerConfig
 from ..types import FrameResult, ObjectResult, Prompt, mask_to_box
-from .crops import prompt_box
+from ..types import prompt_box
 
 
 @dataclass

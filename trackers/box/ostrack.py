@@ -21,7 +21,8 @@ from ..base import SequentialTracker, TrackerConfig
 from ..checkpoints import OFFICIAL_WEIGHTS, CheckpointError, load_state_dict_file, resolve_checkpoint
 from ..registry import register
 from ..types import ObjectResult, Prompt
-from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map, prompt_box
+from ..types import prompt_box
+from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .ostrack_model import OSTrackGeometry, OSTrackNet
 
 OSTRACK_WEIGHTS = OFFICIAL_WEIGHTS["ostrack_vitb_256_mae_ce_32x4_ep300"]

@@ -29,7 +29,8 @@ import torch
 
 from ..base import SequentialTracker, TrackerConfig
 from ..types import ObjectResult, Prompt
-from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map, prompt_box
+from ..types import prompt_box
+from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .fg_matching import ForegroundMatcher
 from .template_bank import TemplateBank, TemplateUpdate
 

@@ -115,6 +115,8 @@ class EffNetSiamFeatures(nn.Module):
     def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0):
         super().__init__()
         self.net = EfficientNetLite0(pretrained=pretrained, out_strides=(8, 16))
+        if pretrained:
+            self.net.fuse_batchnorm()  # frozen ImageNet features: never trained here
         self.stride16_weight = stride16_weight
         self.eval()
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..base import SequentialTracker
 from ..registry import register
-from ..types import ObjectResult, Prompt, mask_to_box
+from ..types import ObjectResult, Prompt, prompt_box
 from .frame_cache import LastFrame
 
 
@@ -29,27 +29,15 @@ class CSRTTracker(SequentialTracker):
         self._bgr = LastFrame(cv2.COLOR_RGB2BGR)
 
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
-        box = self._prompt_box(prompt, frame_idx)
+        box = prompt_box(prompt, frame_idx, "csrt")
         return ObjectResult(box=box, visible=prompt.visible)
-
-    def _prompt_box(self, prompt: Prompt, frame_idx: int) -> np.ndarray:
-        box = prompt.box
-        if box is None and prompt.mask is not None:
-            box = mask_to_box(prompt.mask)
-        if box is None and prompt.clicks is not None:
-            positive = prompt.clicks[prompt.clicks[:, 2] > 0, :2]
-            if len(positive) >= 2:
-                box = np.concatenate([positive.min(0), positive.max(0) + 1]).astype(np.float32)
-        if box is None:
-            raise ValueError(f"csrt needs a box prompt (or a mask or two positive clicks) on frame {frame_idx}")
-        return np.asarray(box, np.float32)
 
     def _anchor(self, frame_idx, frame, prompts):
         bgr = self._bgr.convert(frame_idx, frame)
         height, width = bgr.shape[:2]
         results = {}
         for obj_id, prompt in prompts.items():
-            box = self._prompt_box(prompt, frame_idx)
+            box = prompt_box(prompt, frame_idx, "csrt")
             self._boxes[obj_id] = box
             if prompt.visible:
                 tracker = cv2.TrackerCSRT_create()

@@ -38,7 +38,7 @@ class ImageEncoder:
         self.device = device
         self.max_side = max_side
         self.cache_bytes = cache_mb << 20
-        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(8, 16))
+        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(8, 16)).fuse_batchnorm()
         self.extractor = self._extractor(1.0)
 
     def _extractor(self, scale: float) -> FeatureExtractor:
