@@ -71,7 +71,6 @@ def test_follows_a_moving_textured_object(tracked):
 
 
 @needs_weights
-@needs_weights
 def test_hidden_point_is_reported_and_picked_up_again(tracked):
     results, track, visible = tracked
     hidden = [t for t in range(T) if not visible[t]]

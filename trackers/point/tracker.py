@@ -23,6 +23,7 @@ from ..base import Tracker, TrackerConfig
 from ..registry import register
 from ..types import FrameResult, ObjectResult, Prompt
 from .corr import attention_heatmap
+from .align import PatchAligner
 from .init_flow import LK_TRACKING_PARAMS, lk_step, to_gray
 from .model import FEATURE_STRIDE, MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
 
@@ -40,10 +41,23 @@ class PointTrackerConfig(TrackerConfig):
     internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
     visibility_threshold: float = 0.5  # visible: visibility probability at least this ...
     confidence_threshold: float = 0.5  # ... and confidence at least this (chosen on own validation clips)
+    # An estimate whose feature matches neither the track's query feature nor its latest trusted
+    # one with a cosine similarity of at least this has lost the point (drifted onto an occluder
+    # or the background): it is reported hidden and looked for again. None: no such check.
+    min_similarity: float | None = 0.4
+    # A reported visible estimate whose feature matches the query or latest trusted feature at
+    # least this well becomes the latest trusted feature (appearance changes on real video).
+    trust_similarity: float = 0.6
     # A point reported hidden is looked for again within `redetect_radius_px` (internal pixels):
     # where its query feature matches with at least this cosine similarity, it is back. None: off.
-    redetect_similarity: float | None = 0.95
+    redetect_similarity: float | None = 0.9
     redetect_radius_px: float = 96.0
+    # Every first guess is re-aligned to the patch (2 * align_half_size + 1 original pixels) around
+    # its query point (align.py) when the fit correlates at least this well and moves it less than
+    # align_max_shift_px original pixels. None: no alignment.
+    align_half_size: int | None = 12
+    align_min_correlation: float = 0.75
+    align_max_shift_px: float = 12.0
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
     min_correction_px: float = MIN_CORRECTION_PX
@@ -75,6 +89,11 @@ class _Track:
     obj_id: int
     query_feat: torch.Tensor  # (C,) feature at its latest visible prompt
     start_pos: int  # walk position where it joined the walk
+    trusted_feat: torch.Tensor | None = None  # (C,) latest feature that matched query or trusted
+
+    def __post_init__(self):
+        if self.trusted_feat is None:
+            self.trusted_feat = self.query_feat
 
 
 @register("point_transformer", kind="point", priority=10,
@@ -121,6 +140,8 @@ class TransformerPointTracker(Tracker):
         window, stride = self.config.window, self.config.window // 2
         inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
         tracks: list[_Track] = []
+        aligner = (PatchAligner(self.config.align_half_size, self.config.align_min_correlation,
+                                self.config.align_max_shift_px) if self.config.align_half_size else None)
         coords: dict[int, np.ndarray] = {}  # walk position -> (N, 2) internal pixels
         anchors: dict[int, dict[int, np.ndarray]] = {}  # walk position -> track index -> point
         seen = 0  # walk positions [0, seen) have been guessed at least once
@@ -131,13 +152,13 @@ class TransformerPointTracker(Tracker):
                 if p not in inputs:
                     inputs[p] = self._frame_inputs(walk[p], size)
             for p in range(seen, end):  # frames entering for the first time: joins and guesses
-                self._guess(p, walk[p], tracks, coords, anchors, inputs, scale)
+                self._guess(p, walk[p], tracks, coords, anchors, inputs, scale, aligner)
             seen = end
             positions = list(range(pos, end))
             last_window = end == len(walk)
             report_until = end if last_window else pos + stride
             if tracks:
-                refined, vis, conf, feats = self._refine(positions, tracks, coords, anchors, inputs)
+                refined, vis, conf, feats = self._refine(positions, tracks, coords, anchors, inputs, scale, aligner)
                 for i, p in enumerate(positions):
                     coords[p] = refined[i]
             for p in range(pos, report_until):
@@ -159,6 +180,8 @@ class TransformerPointTracker(Tracker):
                     results[obj_id] = ObjectResult(point=prompt.point, visible=prompt.visible, score=1.0,
                                                    attention=results.get(obj_id, ObjectResult()).attention)
                 yield FrameResult(walk[p], results)
+            if tracks and self.config.min_similarity is not None:
+                self._update_trusted(tracks, coords, vis, conf, inputs, range(pos, report_until), pos)
             for p in range(pos, report_until):  # constant memory: drop what no window needs again
                 inputs.pop(p, None)
                 coords.pop(p, None)
@@ -169,13 +192,16 @@ class TransformerPointTracker(Tracker):
         return {obj_id: prompt for obj_id, prompt in self.prompts.get(frame_idx, {}).items()
                 if prompt.point is not None}
 
-    def _guess(self, p, frame_idx, tracks, coords, anchors, inputs, scale) -> None:
-        """First guess for walk position p (new to the walk): move the known points on from p - 1,
-        then (re)start the objects prompted on this frame."""
+    def _guess(self, p, frame_idx, tracks, coords, anchors, inputs, scale, aligner) -> None:
+        """First guess for walk position p (new to the walk): move the known points on from p - 1
+        (and align them to their query patches), then (re)start the objects prompted on this frame."""
         if p > 0 and (p - 1) in coords and len(coords[p - 1]):
-            prev = coords[p - 1]
-            coords[p] = (lk_step(inputs[p - 1][1], inputs[p][1], prev / scale, LK_TRACKING_PARAMS) * scale if self.config.init == "lk"
-                         else prev.copy())
+            prev = coords[p - 1] / scale
+            guess = (lk_step(inputs[p - 1][1], inputs[p][1], prev, LK_TRACKING_PARAMS) if self.config.init == "lk"
+                     else prev.copy())
+            if aligner is not None:
+                guess = aligner.align(inputs[p][1], guess)[0]
+            coords[p] = guess * scale
         else:
             coords[p] = np.zeros((len(tracks), 2), np.float32)
         level0 = inputs[p][0][0]  # (1, h, w, C)
@@ -191,11 +217,13 @@ class TransformerPointTracker(Tracker):
                 for q in coords:
                     coords[q] = np.concatenate([coords[q], point[None].astype(np.float32)])
             else:  # re-anchored: the latest keyframe's feature is the best description
-                tracks[index].query_feat = query_feat
+                tracks[index].query_feat = tracks[index].trusted_feat = query_feat
+            if aligner is not None:
+                aligner.set_template(index, inputs[p][1], prompt.point)
             coords[p][index] = point
             anchors.setdefault(p, {})[index] = point
 
-    def _refine(self, positions, tracks, coords, anchors, inputs):
+    def _refine(self, positions, tracks, coords, anchors, inputs, scale, aligner):
         """Run the predictor on one window -> coords (T, N, 2), vis (T, N), conf (T, N), feats (T, N, C)."""
         T, N = len(positions), len(tracks)
         device = self.device
@@ -226,14 +254,47 @@ class TransformerPointTracker(Tracker):
                       query_similarity(pyramid[0], init[0], query_feats[0]) + self.config.verify_margin)
         refined = gate_corrections(init[0], refined, self.config.min_correction_px, accept)
         conf_prob = torch.sigmoid(conf[-1][0])
+        lost = torch.zeros_like(vis_prob, dtype=torch.bool)
+        if self.config.min_similarity is not None:
+            trusted_feats = torch.stack([t.trusted_feat for t in tracks])
+            similarity = torch.maximum(query_similarity(pyramid[0], refined, query_feats[0]),
+                                       query_similarity(pyramid[0], refined, trusted_feats))
+            lost = (similarity < self.config.min_similarity) & ~anchor_mask[0]
         if self.config.redetect_similarity is not None:
-            self._redetect(pyramid[0], query_feats[0], refined, vis_prob, conf_prob)
-        return refined.cpu().numpy(), vis_prob.cpu().numpy(), conf_prob.cpu().numpy(), feats[0]
+            self._redetect(pyramid[0], query_feats[0], refined, vis_prob, conf_prob, lost)
+        vis_prob[lost] = 0.0
+        refined = refined.cpu().numpy()
+        if aligner is not None:  # what the predictor or the re-detection moved is aligned again
+            moved = np.linalg.norm(refined - init[0].cpu().numpy(), axis=-1) > 0.5
+            for i, p in enumerate(positions):
+                indices = np.flatnonzero(moved[i])
+                if len(indices):
+                    refined[i] = aligner.align(inputs[p][1], refined[i] / scale, indices)[0] * scale
+        return refined, vis_prob.cpu().numpy(), conf_prob.cpu().numpy(), feats[0]
 
-    def _redetect(self, level0, query_feats, coords, vis_prob, conf_prob) -> None:
-        """Look for hidden points near their estimate (in place): the best match of the query
-        feature within the radius, if it is strong and clearly better than the estimate's."""
-        hidden = (vis_prob < self.config.visibility_threshold) | (conf_prob < self.config.confidence_threshold)
+    def _update_trusted(self, tracks, coords, vis, conf, inputs, reported, window_start) -> None:
+        """Take each track's feature on the reported frames where it is visible and still looks
+        like its query or trusted feature as the new trusted feature (frames in walk order)."""
+        query_feats = torch.stack([t.query_feat for t in tracks])
+        for p in reported:
+            i = p - window_start
+            level0 = inputs[p][0][0]
+            points = torch.from_numpy(coords[p])[None].to(level0)
+            feats = self.model.query_features(level0, points)[0]  # (N, C)
+            trusted_feats = torch.stack([t.trusted_feat for t in tracks])
+            similarity = torch.maximum(F.cosine_similarity(feats, query_feats, dim=-1),
+                                       F.cosine_similarity(feats, trusted_feats, dim=-1))
+            for n, track in enumerate(tracks):
+                if (p >= track.start_pos and vis[i, n] >= self.config.visibility_threshold
+                        and conf[i, n] >= self.config.confidence_threshold
+                        and similarity[n] >= self.config.trust_similarity):
+                    track.trusted_feat = feats[n]
+
+    def _redetect(self, level0, query_feats, coords, vis_prob, conf_prob, lost) -> None:
+        """Look for hidden and lost points near their estimate (in place): the best match of the
+        query feature within the radius, if it is strong. A lost point found again is no longer lost."""
+        hidden = ((vis_prob < self.config.visibility_threshold) | (conf_prob < self.config.confidence_threshold)
+                  | lost)
         frames_idx, points_idx = torch.nonzero(hidden, as_tuple=True)
         if len(frames_idx) == 0:
             return
@@ -254,6 +315,7 @@ class TransformerPointTracker(Tracker):
             coords[t, n] = torch.stack([flat[k] % w, flat[k] // w]).to(coords) * FEATURE_STRIDE
             vis_prob[t, n] = 1.0
             conf_prob[t, n] = float(best[k])
+            lost[t, n] = False
             redetected.add((t, n))
             # later hidden frames of this window start from here (the next window refines them)
             for later in range(t + 1, T):

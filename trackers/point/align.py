@@ -1,0 +1,87 @@
+"""Sub-pixel re-alignment of tracked points to the patch around their query point.
+
+Chaining frame-to-frame estimates lets small errors add up (drift). Each frame, every track's
+estimate is aligned anew to the grayscale patch around its query point with an affine ECC fit
+(enhanced correlation coefficient), started from the track's last accepted warp, so the position
+is always measured against the original appearance, and rotation and scale are followed. A fit
+that correlates poorly (occlusion, strong appearance change) or moves the point far is not used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
+# An affine fit can also "explain" a different surface by squashing the patch; surfaces seen
+# frame to frame change scale by a few percent and stay nearly undistorted.
+MAX_SCALE_CHANGE = 1.25  # per alignment, either way
+MAX_ANISOTROPY = 1.5  # ratio of the warp's two singular values
+
+
+def _plausible(previous: np.ndarray, linear: np.ndarray) -> bool:
+    """Is the 2x2 warp `linear` a plausible next step from `previous`?"""
+    before = np.linalg.svd(previous, compute_uv=False)
+    after = np.linalg.svd(linear, compute_uv=False)
+    change = after / before
+    return bool(np.all(change <= MAX_SCALE_CHANGE) and np.all(change >= 1.0 / MAX_SCALE_CHANGE)
+                and after[0] <= MAX_ANISOTROPY * after[1] and np.linalg.det(linear) > 0)
+
+
+@dataclass
+class _Template:
+    patch: np.ndarray  # (S, S) float32 grayscale around the query point
+    centre: np.ndarray  # (2,) the query point in patch pixels
+    linear: np.ndarray  # (2, 2) last accepted warp's linear part (patch -> frame)
+
+
+class PatchAligner:
+    def __init__(self, half_size: int, min_correlation: float, max_shift_px: float):
+        if half_size < 3:
+            raise ValueError(f"the alignment patch needs a half size of at least 3 px, got {half_size}")
+        self.half_size = half_size
+        self.min_correlation = min_correlation
+        self.max_shift_px = max_shift_px
+        self._templates: dict[int, _Template | None] = {}  # track index -> template (None: too close to the border)
+
+    def set_template(self, index: int, gray: np.ndarray, point: np.ndarray) -> None:
+        """(Re)start track `index` from `point` (x, y) on the grayscale frame `gray`."""
+        x0, y0 = int(round(point[0])) - self.half_size, int(round(point[1])) - self.half_size
+        size = 2 * self.half_size + 1
+        if x0 < 0 or y0 < 0 or x0 + size > gray.shape[1] or y0 + size > gray.shape[0]:
+            self._templates[index] = None
+            return
+        patch = gray[y0:y0 + size, x0:x0 + size].astype(np.float32)
+        if patch.std() < 1.0:  # a flat patch has nothing to align to
+            self._templates[index] = None
+            return
+        self._templates[index] = _Template(patch, np.array([point[0] - x0, point[1] - y0], np.float32),
+                                           np.eye(2, dtype=np.float32))
+
+    def align(self, gray: np.ndarray, points: np.ndarray, indices=None) -> tuple[np.ndarray, np.ndarray]:
+        """points (N, 2) estimates on `gray` (full-resolution pixels) -> (N, 2) aligned points and
+        (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
+        without a template keep their estimate."""
+        image = gray.astype(np.float32)
+        out = points.astype(np.float32).copy()
+        moved = np.zeros(len(points), bool)
+        for index in (self._templates if indices is None else indices):
+            template = self._templates.get(int(index))
+            if template is None or index >= len(points) or not np.isfinite(points[index]).all():
+                continue
+            warp = np.empty((2, 3), np.float32)
+            warp[:, :2] = template.linear
+            warp[:, 2] = points[index] - template.linear @ template.centre
+            try:
+                correlation, warp = cv2.findTransformECC(template.patch, image, warp, cv2.MOTION_AFFINE,
+                                                         _CRITERIA, None, 3)
+            except cv2.error:  # did not converge
+                continue
+            aligned = warp[:, :2] @ template.centre + warp[:, 2]
+            if (correlation >= self.min_correlation and np.linalg.norm(aligned - points[index]) < self.max_shift_px
+                    and _plausible(template.linear, warp[:, :2])):
+                out[index] = aligned
+                template.linear = warp[:, :2].copy()
+                moved[index] = True
+        return out, moved
