@@ -82,6 +82,8 @@ def test_siamfc_follows_a_scale_change():
     width_ratio = (results[-1].box[2] - results[-1].box[0]) / (boxes[-1][2] - boxes[-1][0])
     assert 0.8 < width_ratio < 1.25, width_ratio
     assert _iou(results[-1].box, boxes[-1]) > 0.6
+    # the prompt frame's appearance, aligned each frame, holds the box on the target throughout
+    assert min(_iou(r.box, b) for r, b in zip(results, boxes)) > 0.95
 
 
 def test_full_occlusion_is_reported_and_the_target_is_found_again():
@@ -182,3 +184,22 @@ def test_mask_box_turns_masks_into_boxes_and_keeps_visibility(monkeypatch):
         assert results[t].mask is not None and results[t].mask.sum() == 48 * 48
     for t in (5, 6):  # the mask tracker sees nothing: not visible, last box kept
         assert not results[t].visible and np.array_equal(results[t].box, boxes[4])
+
+
+def test_box_alignment_recovers_position_and_size_of_a_rigid_target():
+    from trackers.box.box_align import BoxAligner
+
+    gray0 = cv2.cvtColor(_frame((150, 110), 48)[0], cv2.COLOR_RGB2GRAY)
+    aligner = BoxAligner(gray0, np.array([150.0, 110.0]), np.array([48.0, 48.0]))
+    frame1, box1 = _frame((163, 104), 48 * 1.2)  # moved and 20 % larger
+    truth_center, truth_size = (box1[:2] + box1[2:]) / 2, box1[2:] - box1[:2]
+    fit = aligner.align(cv2.cvtColor(frame1, cv2.COLOR_RGB2GRAY), truth_center + (4.0, -3.0), truth_size / 1.1)
+    assert fit is not None
+    center, size, correlation = fit
+    assert correlation > 0.9
+    assert np.abs(center - truth_center).max() < 1.0, (center, truth_center)
+    assert np.abs(size / truth_size - 1).max() < 0.03, (size, truth_size)
+    # where the target is not (only background under the box), the fit does not correlate well
+    empty = cv2.cvtColor(_frame(None, 48)[0], cv2.COLOR_RGB2GRAY)
+    fit = aligner.align(empty, truth_center, truth_size)
+    assert fit is None or fit[2] < 0.7

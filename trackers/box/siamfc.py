@@ -13,6 +13,10 @@ that nearest-neighbour feature matching finds around the peak (fg_matching.py), 
 change aspect ratio, and that blob's foreground probability at the peak ("presence") is a second
 opinion on whether the target is there at all.
 
+Optionally (align_weight > 0) the target's grayscale box on its prompt frame is then fitted onto
+the frame by an affine ECC alignment started from that box (box_align.py); where it correlates well,
+it sets the box to sub-pixel precision (the scale pyramid's steps are coarse and biased).
+
 Confidence is the raw response at the chosen peak over the response the first template gets on
 its own frame. Below `lost_threshold` (and, with foreground matching, below `presence_threshold`
 presence) the target is reported not visible (its last box kept), the tracker stops moving it and
@@ -30,6 +34,7 @@ import torch
 from ..base import SequentialTracker, TrackerConfig
 from ..types import ObjectResult, Prompt
 from ..types import prompt_box
+from .box_align import BoxAligner
 from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .fg_matching import ForegroundMatcher
 from .template_bank import TemplateBank, TemplateUpdate
@@ -67,6 +72,11 @@ class SiamFCConfig(TrackerConfig):
     extent_weight: float = 0.0
     extent_max_change: float = 1.6  # an extent more than this factor off the current size is ignored
     extent_moves_center: bool = True  # False: the blob only resizes the box (the response places it)
+    # --- direct alignment of the target's prompt-frame appearance (box_align.py), blended in with
+    # this weight where it correlates at least align_min_correlation ---
+    align_weight: float = 0.0
+    align_min_correlation: float = 0.7
+    align_max_change: float = 1.6  # a fit that changes the size more than this factor is ignored
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -101,6 +111,7 @@ class _Target:
     ref_peak: float = 1.0
     lost_frames: int = 0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    aligner: BoxAligner | None = None  # template: the target on its prompt frame
 
 
 @dataclass
@@ -172,6 +183,8 @@ class SiamFCBase(SequentialTracker):
         feats = self.model.search(crop_square(frame, center, x_side, self.model.instance_size, border)[None])
         response = target.bank.blend(self.model.response(target.bank.kernels(), feats), None)
         target.ref_peak = max(float(response.max()), 1e-6)
+        if cfg.align_weight > 0:
+            target.aligner = BoxAligner(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), center, size)
         if cfg.extent_weight > 0:
             instance = self.model.instance_size
             corners = (box.reshape(2, 2) - 0.5 - center) * instance / x_side + (instance - 1) / 2.0 + 0.5
@@ -221,6 +234,9 @@ class SiamFCBase(SequentialTracker):
             size = target.size * scale
             if prob is not None:
                 target.center, size = self._blend_extent(target, located, prob, size)
+            if target.aligner is not None:
+                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+                target.center, size = self._blend_alignment(target, gray, size)
             self._set_size(target, size, (height, width))
             target.lost_frames = 0
             self._boxes[obj_id] = cxcywh_to_box(target.center, target.size)
@@ -266,6 +282,21 @@ class SiamFCBase(SequentialTracker):
         seg_center = corners.mean(0) if cfg.extent_moves_center else target.center
         return ((1 - weight) * target.center + weight * seg_center,
                 (1 - weight) * size + weight * seg_size)
+
+    def _blend_alignment(self, target: _Target, gray: np.ndarray, size: np.ndarray):
+        """Move the box towards the aligned template's box, when the fit is good and plausible."""
+        cfg = self.config
+        fit = target.aligner.align(gray, target.center, size)
+        if fit is None:
+            return target.center, size
+        center, fit_size, correlation = fit
+        ratio = fit_size / size
+        if (correlation < cfg.align_min_correlation or np.any(ratio > cfg.align_max_change)
+                or np.any(ratio < 1.0 / cfg.align_max_change)
+                or np.any(np.abs(center - target.center) > 0.5 * size)):
+            return target.center, size
+        weight = cfg.align_weight
+        return (1 - weight) * target.center + weight * center, (1 - weight) * size + weight * fit_size
 
     def _locate(self, frame: np.ndarray, target: _Target) -> _Located:
         cfg, model = self.config, self.model
