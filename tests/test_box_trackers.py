@@ -203,3 +203,22 @@ def test_box_alignment_recovers_position_and_size_of_a_rigid_target():
     empty = cv2.cvtColor(_frame(None, 48)[0], cv2.COLOR_RGB2GRAY)
     fit = aligner.align(empty, truth_center, truth_size)
     assert fit is None or fit[2] < 0.7
+
+
+def test_a_loose_box_stays_on_its_target_before_a_panning_camera():
+    """The camera follows the target: it stays put while the background inside and around its
+    (loose) box slides by. Weighting the kernel's cells by foreground keeps the box on the target;
+    unweighted, the background (most of the box) drags it away."""
+    scenery = _texture(HEIGHT, WIDTH * 3, 12, 5)
+    target = cv2.resize(OBJECT, (40, 40), interpolation=cv2.INTER_AREA)
+    frames = []
+    for t in range(20):
+        frame = scenery[:, 7 * t:7 * t + WIDTH].copy()
+        frame[100:140, 140:180] = target
+        frames.append(frame)
+    loose_box = np.array([125, 85, 195, 155], np.float32)  # two thirds of it background
+    truth = np.array([160.0, 120.0])
+    for config, follows in (({}, True), ({"foreground_kernel": False}, False)):
+        _, results = _run("siamfc-effnet", frames, loose_box, config)
+        centre = (results[-1].box[:2] + results[-1].box[2:]) / 2
+        assert (np.linalg.norm(centre - truth) < 8) == follows, (config, centre)

@@ -79,6 +79,20 @@ class ForegroundMatcher:
         prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
         return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
 
+    def own_cell_probability(self, features: torch.Tensor, top: int, left: int, rows: int, cols: int) -> np.ndarray:
+        """Foreground probability of the cells [top:top+rows, left:left+cols] of the prompt frame's
+        own map: each cell against the others of that window at least two cells away (matching
+        itself would say nothing) and against the background.  -> (rows, cols) float32"""
+        window = F.normalize(features, dim=0)[:, top:top + rows, left:left + cols]
+        flat = window.flatten(1).T  # (rows cols, C)
+        ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+        ys, xs = ys.flatten(), xs.flatten()
+        near = ((ys[:, None] - ys[None]).abs() <= 1) & ((xs[:, None] - xs[None]).abs() <= 1)
+        sim_fg = (flat @ flat.T).masked_fill(near.to(flat.device), -1.0).max(dim=1).values
+        sim_bg = (flat @ self.bg.T).max(dim=1).values if len(self.bg) else torch.full_like(sim_fg, -1.0)
+        prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
+        return prob.reshape(rows, cols).cpu().numpy().astype(np.float32)
+
     def presence(self, prob: np.ndarray, center_in_crop: np.ndarray) -> float:
         """Mean foreground probability of the 3 x 3 cells around a crop point: is the target there?"""
         col, row = np.clip((np.asarray(center_in_crop) // self.stride).astype(int), 0, np.array(prob.shape[::-1]) - 1)

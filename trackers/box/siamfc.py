@@ -13,6 +13,10 @@ that nearest-neighbour feature matching finds around the peak (fg_matching.py), 
 change aspect ratio, and that blob's foreground probability at the peak ("presence") is a second
 opinion on whether the target is there at all.
 
+With foreground_kernel, the kernel's cells are weighted by their foreground probability on the
+prompt frame (from the foreground matching above): the background inside a box would otherwise pull the
+response along with it (a dog running before a panning camera).
+
 Optionally (align_weight > 0) the target's grayscale box on its prompt frame is then fitted onto
 the frame by an affine ECC alignment started from that box (box_align.py); where it correlates well,
 it sets the box to sub-pixel precision (the scale pyramid's steps are coarse and biased).
@@ -72,6 +76,10 @@ class SiamFCConfig(TrackerConfig):
     extent_weight: float = 0.0
     extent_max_change: float = 1.6  # an extent more than this factor off the current size is ignored
     extent_moves_center: bool = True  # False: the blob only resizes the box (the response places it)
+    # with foreground matching, kernel cells are weighted by their foreground probability on the
+    # prompt frame (a box holds background too, which moves otherwise), at least this floor
+    foreground_kernel: bool = False
+    foreground_kernel_floor: float = 0.3
     # --- direct alignment of the target's prompt-frame appearance (box_align.py), blended in with
     # this weight where it correlates at least align_min_correlation ---
     align_weight: float = 0.0
@@ -112,6 +120,7 @@ class _Target:
     lost_frames: int = 0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     aligner: BoxAligner | None = None  # template: the target on its prompt frame
+    cell_weights: torch.Tensor | None = None  # (kh, kw) kernel cell weights, mean 1
 
 
 @dataclass
@@ -178,23 +187,40 @@ class SiamFCBase(SequentialTracker):
         max_cells = self.model.exemplar_size // stride
         cells = tuple(int(np.clip(2 * np.ceil(s / (2 * stride)), 2, max_cells)) for s in in_template[::-1])
         target = _Target(center, size, z_side, x_side, border, cells)
-        target.bank = TemplateBank(self._template(frame, target))
-        # the response the template gets on its own frame: what confidence 1 means
         feats = self.model.search(crop_square(frame, center, x_side, self.model.instance_size, border)[None])
-        response = target.bank.blend(self.model.response(target.bank.kernels(), feats), None)
-        target.ref_peak = max(float(response.max()), 1e-6)
-        if cfg.align_weight > 0:
-            target.aligner = BoxAligner(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), center, size)
         if cfg.extent_weight > 0:
             instance = self.model.instance_size
             corners = (box.reshape(2, 2) - 0.5 - center) * instance / x_side + (instance - 1) / 2.0 + 0.5
             target.matcher = ForegroundMatcher(feats[0], corners.ravel(),
                                                instance, self.model.total_stride)
+            if cfg.foreground_kernel:
+                target.cell_weights = self._cell_weights(feats[0], frame, target)
+        target.bank = TemplateBank(self._template(frame, target))
+        # the response the template gets on its own frame: what confidence 1 means
+        response = target.bank.blend(self.model.response(target.bank.kernels(), feats), None)
+        target.ref_peak = max(float(response.max()), 1e-6)
+        if cfg.align_weight > 0:
+            target.aligner = BoxAligner(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), center, size)
         return target
+
+    def _cell_weights(self, features: torch.Tensor, frame: np.ndarray, target: _Target) -> torch.Tensor | None:
+        """Kernel cell weights, mean 1, from the foreground probability of the same cells on the
+        prompt frame's search map (same pixel scale and centre as the template); None where the
+        kernel is larger than that map."""
+        kernel = self.model.template(crop_square(frame, target.center, target.z_side, self.model.exemplar_size,
+                                                 target.border)[None], target.kernel_cells)
+        kh, kw = kernel.shape[-2:]
+        height, width = features.shape[-2:]
+        if kh > height or kw > width:
+            return None
+        prob = target.matcher.own_cell_probability(features, (height - kh) // 2, (width - kw) // 2, kh, kw)
+        weights = np.clip(prob, self.config.foreground_kernel_floor, 1.0)
+        return torch.from_numpy(weights / weights.mean()).to(kernel)
 
     def _template(self, frame: np.ndarray, target: _Target) -> torch.Tensor:
         crop = crop_square(frame, target.center, target.z_side, self.model.exemplar_size, target.border)
-        return self.model.template(crop[None], target.kernel_cells)
+        kernel = self.model.template(crop[None], target.kernel_cells)
+        return kernel if target.cell_weights is None else kernel * target.cell_weights
 
     # -- stepping -------------------------------------------------------------------------------
     def _step(self, frame_idx, frame, obj_ids):
@@ -239,7 +265,9 @@ class SiamFCBase(SequentialTracker):
                 target.center, size = self._blend_alignment(target, gray, size)
             self._set_size(target, size, (height, width))
             target.lost_frames = 0
-            self._boxes[obj_id] = cxcywh_to_box(target.center, target.size)
+            # the part of the target inside the frame is what a box can show
+            self._boxes[obj_id] = np.clip(cxcywh_to_box(target.center, target.size), 0,
+                                          [width, height, width, height]).astype(np.float32)
             if target.bank.wants_update(self.update_policy, located.confidence):
                 target.bank.add(self._template(frame, target), self.update_policy)
         else:

@@ -25,15 +25,18 @@ class SiamFCAlexNetTracker(SiamFCBase):
 
 @dataclass
 class SiamFCEffNetConfig(SiamFCConfig):
-    # chosen on the shared DAVIS + synthetic clips (benchmarks/bench_box_quality.py); the dynamic
-    # template (update_interval) measured neutral there (+-0.01 AUC per clip), so it stays off
+    # chosen on the shared DAVIS + synthetic clips (benchmarks/bench_box_quality.py, AUC); the dynamic
+    # template (update_interval) measured neutral there (+-0.01 AUC per clip), so it stays off.
+    # Session 4: the aligned prompt-frame box (0.640 -> 0.691), then foreground-weighted kernel
+    # cells (-> 0.710; cell floor 0.2 / 0.5: 0.699 / 0.705; extent_weight 0.4: 0.696; single clips
+    # such as bmx-trees swing by +-0.1 between such neighbours)
     extent_weight: float = 0.5
     lost_threshold: float = 0.35
     found_threshold: float = 0.4
     presence_threshold: float = 0.1
     stride16_weight: float = 1.0  # share of the semantic stride-16 features in the descriptor
-    # the aligned prompt-frame appearance decides the box where it fits (AUC 0.640 -> 0.691)
     align_weight: float = 1.0
+    foreground_kernel: bool = True
 
 
 @register("siamfc-effnet", kind="box", priority=10,
