@@ -14,8 +14,8 @@ change aspect ratio, and that blob's foreground probability at the peak ("presen
 opinion on whether the target is there at all.
 
 With foreground_kernel, the kernel's cells are weighted by their foreground probability on the
-prompt frame (from the foreground matching above): the background inside a box would otherwise pull the
-response along with it (a dog running before a panning camera).
+prompt frame (from the foreground matching above): the background inside a box would otherwise
+pull the response along with it (a dog running before a panning camera).
 
 Optionally (align_weight > 0) the target's grayscale box on its prompt frame is then fitted onto
 the frame by an affine ECC alignment started from that box (box_align.py); where it correlates well,
@@ -193,9 +193,12 @@ class SiamFCBase(SequentialTracker):
             corners = (box.reshape(2, 2) - 0.5 - center) * instance / x_side + (instance - 1) / 2.0 + 0.5
             target.matcher = ForegroundMatcher(feats[0], corners.ravel(),
                                                instance, self.model.total_stride)
-            if cfg.foreground_kernel:
-                target.cell_weights = self._cell_weights(feats[0], frame, target)
-        target.bank = TemplateBank(self._template(frame, target))
+        kernel = self._template(frame, target)
+        if target.matcher is not None and cfg.foreground_kernel:
+            target.cell_weights = self._cell_weights(feats[0], kernel.shape[-2:], target.matcher)
+            if target.cell_weights is not None:
+                kernel = kernel * target.cell_weights
+        target.bank = TemplateBank(kernel)
         # the response the template gets on its own frame: what confidence 1 means
         response = target.bank.blend(self.model.response(target.bank.kernels(), feats), None)
         target.ref_peak = max(float(response.max()), 1e-6)
@@ -203,19 +206,17 @@ class SiamFCBase(SequentialTracker):
             target.aligner = BoxAligner(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), center, size)
         return target
 
-    def _cell_weights(self, features: torch.Tensor, frame: np.ndarray, target: _Target) -> torch.Tensor | None:
+    def _cell_weights(self, features: torch.Tensor, kernel_hw, matcher: ForegroundMatcher) -> torch.Tensor | None:
         """Kernel cell weights, mean 1, from the foreground probability of the same cells on the
         prompt frame's search map (same pixel scale and centre as the template); None where the
         kernel is larger than that map."""
-        kernel = self.model.template(crop_square(frame, target.center, target.z_side, self.model.exemplar_size,
-                                                 target.border)[None], target.kernel_cells)
-        kh, kw = kernel.shape[-2:]
+        kh, kw = kernel_hw
         height, width = features.shape[-2:]
         if kh > height or kw > width:
             return None
-        prob = target.matcher.own_cell_probability(features, (height - kh) // 2, (width - kw) // 2, kh, kw)
+        prob = matcher.own_cell_probability(features, (height - kh) // 2, (width - kw) // 2, kh, kw)
         weights = np.clip(prob, self.config.foreground_kernel_floor, 1.0)
-        return torch.from_numpy(weights / weights.mean()).to(kernel)
+        return torch.from_numpy(weights / weights.mean()).to(features)
 
     def _template(self, frame: np.ndarray, target: _Target) -> torch.Tensor:
         crop = crop_square(frame, target.center, target.z_side, self.model.exemplar_size, target.border)

@@ -3,8 +3,11 @@
 Every point object (one obj_id, `Prompt(point=...)`) is tracked jointly with the others. The walk
 goes through the frames in overlapping windows (`window` frames, stride `window // 2`): each
 window starts from the previous window's refined estimates, guesses the new frames with
-Lucas-Kanade, and the predictor refines all of it. A frame is reported once it leaves the overlap,
-so only one window of feature maps is ever held: memory does not grow with the video's length.
+Lucas-Kanade, and the predictor refines all of it. Every guess and every correction is aligned to
+the patch around the point's query (align.py: no drift), and an estimate whose feature no longer
+matches the query's or the track's latest trusted one is reported hidden and looked for again.
+A frame is reported once it leaves the overlap, so only one window of feature maps is ever held:
+memory does not grow with the video's length.
 Frames are resized to `internal_height` (the scale the model was trained at); results come back in
 original pixels.
 """
@@ -22,8 +25,8 @@ import torch.nn.functional as F
 from ..base import Tracker, TrackerConfig
 from ..registry import register
 from ..types import FrameResult, ObjectResult, Prompt
-from .corr import attention_heatmap
 from .align import PatchAligner
+from .corr import attention_heatmap
 from .init_flow import LK_TRACKING_PARAMS, lk_step, to_gray
 from .model import FEATURE_STRIDE, MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
 
