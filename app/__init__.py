@@ -1,2 +1,1 @@
-"""TrackStudio: label video by clicking; trackers carry the annotations through the clip."""
-__version__ = "0.1.0"
+"""The application: Qt-free model and video layers, the command line, and the PySide6 window (ui/)."""

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from trackstudio import __version__
 
 EXIT_USAGE = 2
 

@@ -14,7 +14,7 @@ def _user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(args):
-        from trackers.checkpoints import CheckpointError
+        from trackstudio.trackers.checkpoints import CheckpointError
 
         from .model import FormatError
         from .video import VideoError
@@ -36,7 +36,7 @@ def _open_video(path: str):
 
 
 def _tracker_names(args, kinds) -> dict[str, str]:
-    from trackers import registry
+    from trackstudio.trackers import registry
 
     chosen = {"box": args.box_tracker, "mask": args.mask_tracker, "point": args.point_tracker}
     names = {}
@@ -53,7 +53,7 @@ def _tracker_names(args, kinds) -> dict[str, str]:
 
 
 def _build_trackers(args, kinds) -> dict:
-    from trackers import registry
+    from trackstudio.trackers import registry
 
     checkpoints = {}
     for item in args.checkpoint:

@@ -218,7 +218,7 @@ def evaluate_trackers(seq: EvalSequence, box_tracker: str | None = "csrt", mask_
                       point_tracker: str | None = "lk", device: str = "auto") -> dict[str, float]:
     """Prompt the judged objects as the reference judge does (boxes and masks on frame 0, points on
     their query frames), track forward with the named trackers (None: skip that kind) and score."""
-    from trackers import Prompt, registry  # the metrics above need no torch; only this does
+    from trackstudio.trackers import Prompt, registry  # the metrics above need no torch; only this does
 
     judged = seq.judged()
     gt, num_frames = seq.gt, len(seq.frames)

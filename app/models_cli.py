@@ -11,16 +11,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import trackstudio_resources
-from trackers import registry
-from trackers.checkpoints import (OFFICIAL_WEIGHTS, CheckpointError, WeightsSpec, cache_dir, cached_path,
+from trackstudio import resources
+from trackstudio.trackers import registry
+from trackstudio.trackers.checkpoints import (OFFICIAL_WEIGHTS, CheckpointError, WeightsSpec, cache_dir, cached_path,
                                   import_checkpoint, is_cached, load_state_dict_file, remove_checkpoint,
                                   resolve_checkpoint)
-from trackers.types import KINDS
+from trackstudio.trackers.types import KINDS
 
 from .commands import CliError
 
-SHIPPED_WEIGHTS_DIR = ("weights",)  # under trackstudio_resources
+SHIPPED_WEIGHTS_DIR = ("weights",)  # under trackstudio.resources
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class WeightsRow:
     default: bool  # the tracker the GUI and `track` use for this kind unless told otherwise
     experimental: bool
     description: str
+    plugin: str | None  # "distribution version" of a plugin tracker; None: built in
     weights: WeightsSpec | None  # an official checkpoint, or None for built-in trackers
     shipped: tuple[Path, ...]  # trained files the tracker loads from the installed resources
     cached: bool  # present: in the cache, or (built-in rows) every shipped file installed
@@ -51,12 +52,16 @@ class WeightsRow:
 
     @property
     def licence(self) -> str:
-        return self.weights.license if self.weights is not None else "Apache-2.0 (TrackStudio)"
+        if self.weights is not None:
+            return self.weights.license
+        return f"see {self.plugin.split()[0]}" if self.plugin else "Apache-2.0 (TrackStudio)"
 
     @property
     def source(self) -> str:
         """Download URL, or the page where a person gets the file, or where built-in files live."""
         if self.weights is None:
+            if self.plugin:
+                return f"plugin: {self.plugin}"
             if not self.shipped:
                 return "no weights file needed"
             return "ships with TrackStudio" if self.cached else "ships with TrackStudio; missing from this install"
@@ -82,7 +87,7 @@ OPTIONAL_SHIPPED = {"siamfc_effnet_adjust.pt"}  # the tracker runs without it (u
 
 def shipped_weights() -> list[Path]:
     """Trained weights files installed with TrackStudio (resources/weights)."""
-    folder = trackstudio_resources.path(*SHIPPED_WEIGHTS_DIR)
+    folder = resources.path(*SHIPPED_WEIGHTS_DIR)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "__")))
@@ -90,7 +95,7 @@ def shipped_weights() -> list[Path]:
 
 def _shipped_for(tracker: str) -> tuple[Path, ...]:
     """The shipped files `tracker` loads: every required one, and the optional ones installed."""
-    paths = (trackstudio_resources.path(*SHIPPED_WEIGHTS_DIR, name) for name in SHIPPED_BY_TRACKER.get(tracker, ()))
+    paths = (resources.path(*SHIPPED_WEIGHTS_DIR, name) for name in SHIPPED_BY_TRACKER.get(tracker, ()))
     return tuple(p for p in paths if p.name not in OPTIONAL_SHIPPED or p.is_file())
 
 
@@ -101,7 +106,7 @@ def weights_table(cache: str | Path | None = None) -> list[WeightsRow]:
         specs = registry.specs(kind)
         for position, spec in enumerate(specs):
             common = dict(tracker=spec.name, kind=kind, default=position == 0, experimental=spec.experimental,
-                          description=spec.description)
+                          description=spec.description, plugin=spec.plugin)
             if not spec.weights:
                 shipped = _shipped_for(spec.name)
                 rows.append(WeightsRow(**common, weights=None, shipped=shipped,
@@ -212,6 +217,8 @@ def run_models(action: str, name: str | None, file: str | None) -> int:
         extra = unclaimed_shipped_weights()
         if extra:
             print("\nalso shipped: " + ", ".join(f"{p.name} ({format_size(p.stat().st_size)})" for p in extra))
+        for entry_point, why in registry.plugin_errors().items():
+            print(f"\nplugin {entry_point} did not load: {why}")
         print(f"\ncache: {cache_dir()} (set TRACKSTUDIO_CACHE to move it)")
         return 0
     if file and action != "import":

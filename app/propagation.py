@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from trackers.base import Tracker
-from trackers.types import FrameSequence, ObjectResult, Prompt
+from trackstudio.trackers.base import Tracker
+from trackstudio.trackers.types import FrameSequence, ObjectResult, Prompt
 
 from .model import AnnotationStore, FrameState, MaskRLE
 

@@ -13,10 +13,10 @@ import json
 import statistics
 import time
 
-import trackers  # noqa: F401  (allocator fix before torch allocates)
+import trackstudio.trackers  # noqa: F401  (allocator fix before torch allocates)
 import torch
 
-from trackers.backbones import EfficientNetLite0
+from trackstudio.trackers.backbones import EfficientNetLite0
 
 SIZES = ((256, 256), (480, 854))
 STRIDES = ((8,), (8, 16), (4, 8, 16))

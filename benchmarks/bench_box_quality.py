@@ -34,7 +34,7 @@ def judged_boxes(gt: dict) -> list[int]:
 
 
 def track_project(frames, gt, name: str, config: dict) -> tuple[list[np.ndarray], int]:
-    from trackers import Prompt, registry
+    from trackstudio.trackers import Prompt, registry
 
     tracker = registry.build(name, config=config, device="cpu")
     tracker.set_video(frames)

@@ -56,7 +56,7 @@ def _rates(stamps: list[float]) -> tuple[float, float]:
 
 
 def time_project(name: str, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, float]:
-    from trackers import Prompt, registry
+    from trackstudio.trackers import Prompt, registry
 
     tracker = registry.build(name, config=SPEED_ONLY_CONFIG.get(name), device="cpu")
     tracker.set_video(frames)
@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    import trackers  # noqa: F401  (allocator fix before torch allocates)
+    import trackstudio.trackers  # noqa: F401  (allocator fix before torch allocates)
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import trackers  # noqa: F401  (allocator fix before torch allocates)
-from trackers import Prompt, mask_to_box
-from trackers.registry import build
+import trackstudio.trackers  # noqa: F401  (allocator fix before torch allocates)
+from trackstudio.trackers import Prompt, mask_to_box
+from trackstudio.trackers.registry import build
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mask_quality import JpegFrames, judged_labels  # noqa: E402

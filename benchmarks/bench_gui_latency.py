@@ -25,12 +25,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 
-import trackers  # noqa: E402,F401  (allocator fix before torch allocates)
+import trackstudio.trackers  # noqa: E402,F401  (allocator fix before torch allocates)
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 
-from app.model import FrameState, Project  # noqa: E402
-from app.ui.main import MainWindow, application  # noqa: E402
-from app.video import open_video, write_video  # noqa: E402
+from trackstudio.app.model import FrameState, Project  # noqa: E402
+from trackstudio.app.ui.main import MainWindow, application  # noqa: E402
+from trackstudio.app.video import open_video, write_video  # noqa: E402
 
 WIDTH, HEIGHT = 854, 480
 TICK_MS = 5

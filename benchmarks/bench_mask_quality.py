@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import trackers  # noqa: F401  (allocator fix before torch allocates)
-from trackers import Prompt
-from trackers.registry import build
+import trackstudio.trackers  # noqa: F401  (allocator fix before torch allocates)
+from trackstudio.trackers import Prompt
+from trackstudio.trackers.registry import build
 
 EVAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 MIN_JUDGED_AREA = 400  # the judge skips smaller first-frame objects

@@ -16,9 +16,9 @@ import time
 import cv2
 import numpy as np
 
-import trackers  # noqa: F401  (allocator fix before torch allocates)
-from trackers import Prompt
-from trackers.registry import build
+import trackstudio.trackers  # noqa: F401  (allocator fix before torch allocates)
+from trackstudio.trackers import Prompt
+from trackstudio.trackers.registry import build
 
 HEIGHT, WIDTH = 480, 854
 RADIUS = 60

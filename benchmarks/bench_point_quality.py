@@ -34,7 +34,7 @@ def load_sequence(seq_dir: Path) -> tuple[list[np.ndarray], dict]:
 def track_sequence(tracker, frames, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prompt every judged point on its query frame, propagate forward. Returns (judged point
     indices, xy (T, n, 2), visible (T, n))."""
-    from trackers import Prompt
+    from trackstudio.trackers import Prompt
 
     points = np.flatnonzero(gt["point_query"] >= 0)
     T = len(frames)
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from trackers import registry
+    from trackstudio.trackers import registry
 
     torch.set_num_threads(args.threads)
     summary = {}

@@ -35,7 +35,7 @@ def load_clip(seq_dir: Path) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def score_clip(tracker, frames, masks, num_points: int, rng) -> tuple[float, float]:
-    from trackers import Prompt
+    from trackstudio.trackers import Prompt
 
     inner = cv2.erode((masks[0] > 0).astype(np.uint8), np.ones((11, 11), np.uint8))
     ys, xs = np.nonzero(inner)
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from trackers import registry
+    from trackstudio.trackers import registry
 
     torch.set_num_threads(args.threads)
     summary = {}

@@ -25,7 +25,7 @@ class PanningVideo:
     """A FrameSequence of `length` RGB frames (height, width) panning over a procedural canvas."""
 
     def __init__(self, length: int, height: int = 480, width: int = 854, seed: int = 0):
-        from trackers.point.synthetic import make_texture
+        from trackstudio.trackers.point.synthetic import make_texture
 
         rng = np.random.default_rng(seed)
         self.length, self.height, self.width = length, height, width
@@ -45,7 +45,7 @@ class PanningVideo:
 
 def run(name: str, num_frames: int, num_points: int) -> dict:
     """Track num_points points through a fresh video; returns fps and the peak RSS."""
-    from trackers import Prompt, registry
+    from trackstudio.trackers import Prompt, registry
 
     video = PanningVideo(num_frames)
     tracker = registry.build(name, device="cpu")
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    import trackers  # noqa: F401  (allocator fix first)
+    import trackstudio.trackers  # noqa: F401  (allocator fix first)
 
     torch.set_num_threads(args.threads)
     if args.child:  # one measurement in a fresh process, printed as JSON

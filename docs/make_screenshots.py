@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from app.model import FrameState
-from app.ui.demo import _wait, sample_project
-from app.ui.main import MainWindow, application
+from trackstudio.app.model import FrameState
+from trackstudio.app.ui.demo import _wait, sample_project
+from trackstudio.app.ui.main import MainWindow, application
 
 TRACK_TIMEOUT_S = 1800
 OVERLAYS = ("masks", "outlines", "boxes", "labels", "points", "attention")

@@ -1,7 +1,7 @@
 """Files that ship with TrackStudio (sample clip, icons, trained weights).
 
-Installed as the package `trackstudio_resources`, so both `app` and `trackers` find them in a source
-checkout, an installed wheel and a frozen bundle alike.
+Installed as `trackstudio.resources`, so both `trackstudio.app` and `trackstudio.trackers` find them
+in a source checkout, an installed wheel and a frozen bundle alike.
 """
 from __future__ import annotations
 

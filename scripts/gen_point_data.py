@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from trackers.point.synthetic import ClipSpec, generate_dataset
+from trackstudio.trackers.point.synthetic import ClipSpec, generate_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

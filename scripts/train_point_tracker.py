@@ -1,7 +1,7 @@
 """Train the point tracker: the same command as `python -m trackers.point.train` (see its --help)."""
 import sys
 
-from trackers.point.train import main
+from trackstudio.trackers.point.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

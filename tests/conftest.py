@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # without a display Qt aborts the run
 
-import trackers  # noqa: E402,F401  (applies the allocator fix before torch allocates)
+import trackstudio.trackers  # noqa: E402,F401  (applies the allocator fix before torch allocates)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRACKSTUDIO_SHARED", REPO.parent / "shared"))

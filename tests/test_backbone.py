@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from trackers.backbones import FEATURE_CHANNELS, EfficientNetLite0, normalize_rgb
-from trackers.backbones.efficientnet_lite import weights_path
+from trackstudio.trackers.backbones import FEATURE_CHANNELS, EfficientNetLite0, normalize_rgb
+from trackstudio.trackers.backbones.efficientnet_lite import weights_path
 
 BLACK_SWAN = 100  # ImageNet class index
 
@@ -158,7 +158,7 @@ def test_logits_are_a_proper_classifier(classifier):
 
 
 def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
-    from trackers.backbones import EfficientNetLite0
+    from trackstudio.trackers.backbones import EfficientNetLite0
 
     plain = EfficientNetLite0(out_strides=(8, 16))
     fused = EfficientNetLite0(out_strides=(8, 16)).fuse_batchnorm()

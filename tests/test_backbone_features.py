@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from trackers.backbones import EfficientNetLite0, FeatureExtractor, normalize_rgb
+from trackstudio.trackers.backbones import EfficientNetLite0, FeatureExtractor, normalize_rgb
 
 
 @pytest.fixture(scope="module")

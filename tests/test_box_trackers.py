@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from trackers import ObjectResult, Prompt, SequentialTracker, mask_to_box, registry
-from trackers.checkpoints import CheckpointError
-from trackers.box.ostrack_model import OSTrackNet
-from trackers.box.siamfc_models import SiamFCAlexNet
+from trackstudio.trackers import ObjectResult, Prompt, SequentialTracker, mask_to_box, registry
+from trackstudio.trackers.checkpoints import CheckpointError
+from trackstudio.trackers.box.ostrack_model import OSTrackNet
+from trackstudio.trackers.box.siamfc_models import SiamFCAlexNet
 
 HEIGHT, WIDTH = 240, 320
 
@@ -187,7 +187,7 @@ def test_mask_box_turns_masks_into_boxes_and_keeps_visibility(monkeypatch):
 
 
 def test_box_alignment_recovers_position_and_size_of_a_rigid_target():
-    from trackers.box.box_align import BoxAligner
+    from trackstudio.trackers.box.box_align import BoxAligner
 
     gray0 = cv2.cvtColor(_frame((150, 110), 48)[0], cv2.COLOR_RGB2GRAY)
     aligner = BoxAligner(gray0, np.array([150.0, 110.0]), np.array([48.0, 48.0]))

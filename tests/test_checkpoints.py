@@ -9,8 +9,8 @@ import threading
 import pytest
 import torch
 
-from trackers import checkpoints as ckpt
-from trackers.checkpoints import (OFFICIAL_WEIGHTS, UNWRAP_KEYS, CheckpointError, WeightsSpec, cache_dir,
+from trackstudio.trackers import checkpoints as ckpt
+from trackstudio.trackers.checkpoints import (OFFICIAL_WEIGHTS, UNWRAP_KEYS, CheckpointError, WeightsSpec, cache_dir,
                                   import_checkpoint, is_cached, load_state_dict_file, remove_checkpoint,
                                   resolve_checkpoint)
 

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from trackers import Prompt, registry
-from trackers.classical.grabcut import grabcut_mask
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.classical.grabcut import grabcut_mask
 
 HEIGHT, WIDTH = 180, 240
 

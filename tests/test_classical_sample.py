@@ -8,14 +8,14 @@ import runpy
 import cv2
 import numpy as np
 import pytest
-import trackstudio_resources
+from trackstudio import resources
 from pycocotools import mask as mask_utils
 
-from app.evaluation import box_iou
-from trackers import Prompt, registry
+from trackstudio.app.evaluation import box_iou
+from trackstudio.trackers import Prompt, registry
 
-SAMPLE = trackstudio_resources.path("sample")
-SCRIPT = trackstudio_resources.ROOT.parent / "scripts" / "make_sample_clip.py"
+SAMPLE = resources.path("sample")
+SCRIPT = resources.ROOT.parent / "scripts" / "make_sample_clip.py"
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from synthetic import moving_square_clip, write_frames
 
-from app import __version__
-from app.cli import main
-from app.model import AnnotationStore, FrameState
-from app.model.formats import load_json, save_json
-from app.video import VideoInfo
+from trackstudio import __version__
+from trackstudio.app.cli import main
+from trackstudio.app.model import AnnotationStore, FrameState
+from trackstudio.app.model.formats import load_json, save_json
+from trackstudio.app.video import VideoInfo
 
 
 @pytest.fixture()
@@ -85,7 +85,7 @@ def test_malformed_prompts_give_one_line_and_exit_2(tmp_path, clip_with_prompts,
     folder, _, _ = clip_with_prompts
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    r = subprocess.run([sys.executable, "-m", "app.cli", "track", str(folder), "--prompts", str(bad),
+    r = subprocess.run([sys.executable, "-m", "trackstudio", "track", str(folder), "--prompts", str(bad),
                         "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -104,7 +104,7 @@ def _garbage_file(path):
 def test_corrupt_or_missing_video_gives_one_line_and_exit_2(tmp_path, clip_with_prompts, make_video, needle):
     _, prompts, _ = clip_with_prompts
     video = make_video(tmp_path / "sample.mp4")
-    r = subprocess.run([sys.executable, "-m", "app.cli", "track", str(video), "--prompts", str(prompts),
+    r = subprocess.run([sys.executable, "-m", "trackstudio", "track", str(video), "--prompts", str(prompts),
                         "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and needle in r.stderr

@@ -14,10 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trackers import Prompt, registry
-from trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
-from trackers.point.cotracker3 import CoTracker3
-from trackers.point.cotracker3.model import (CORR_LEVELS, LATENT_DIM, TrackEstimate, motion_encoding,
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
+from trackstudio.trackers.point.cotracker3 import CoTracker3
+from trackstudio.trackers.point.cotracker3.model import (CORR_LEVELS, LATENT_DIM, TrackEstimate, motion_encoding,
                                              patch_offsets, sample_points, sincos_1d)
 
 FIXTURE = Path(__file__).parent / "data" / "cotracker3_official_keys.json"

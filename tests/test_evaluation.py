@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from app.evaluation import (box_scores, evaluate_predictions, evaluate_trackers, format_table, judged_objects,
+from trackstudio.app.evaluation import (box_scores, evaluate_predictions, evaluate_trackers, format_table, judged_objects,
                             load_sequence, mask_scores, tapvid_scores)
 
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.model import AnnotationStore, FormatError, FrameState
-from app.model.colors import davis_palette
-from app.model.formats import export_npz, export_png_masks, import_png_masks
-from app.video import VideoInfo
+from trackstudio.app.model import AnnotationStore, FormatError, FrameState
+from trackstudio.app.model.colors import davis_palette
+from trackstudio.app.model.formats import export_npz, export_png_masks, import_png_masks
+from trackstudio.app.video import VideoInfo
 
 VIDEO = VideoInfo("clip.mp4", num_frames=12, width=40, height=30, fps=10.0)
 

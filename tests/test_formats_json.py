@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from app.model import AnnotationStore, FormatError, FrameState, MaskRLE
-from app.model.formats import load_json, save_json
-from app.video import VideoInfo
+from trackstudio.app.model import AnnotationStore, FormatError, FrameState, MaskRLE
+from trackstudio.app.model.formats import load_json, save_json
+from trackstudio.app.video import VideoInfo
 
 VIDEO = VideoInfo("clip.mp4", num_frames=30, width=64, height=48, fps=25.0)
 

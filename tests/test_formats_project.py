@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-import app.model.atomic as atomic
-from app.model import AnnotationStore, Autosaver, FormatError, FrameState, Project
-from app.model.atomic import atomic_write_bytes
-from app.model.formats import export_npz, save_json
-from app.video import VideoInfo
+import trackstudio.app.model.atomic as atomic
+from trackstudio.app.model import AnnotationStore, Autosaver, FormatError, FrameState, Project
+from trackstudio.app.model.atomic import atomic_write_bytes
+from trackstudio.app.model.formats import export_npz, save_json
+from trackstudio.app.video import VideoInfo
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trackers import Prompt
-from trackers.registry import build, default_name, spec
+from trackstudio.trackers import Prompt
+from trackstudio.trackers.registry import build, default_name, spec
 
 HEIGHT, WIDTH = 176, 256
 SIZE = 44  # object side, px
@@ -209,7 +209,7 @@ def test_negative_click_removes_a_region(tracker):
 def test_memory_bank_keeps_prompts_and_only_the_latest_frames():
     import torch
 
-    from trackers.mask.sam2_lite.memory import Memory, MemoryBank
+    from trackstudio.trackers.mask.sam2_lite.memory import Memory, MemoryBank
 
     bank = MemoryBank(num_recent=3)
     for frame_idx in range(40):
@@ -224,7 +224,7 @@ def test_bad_config_is_a_clear_error():
 
 
 def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay():
-    from trackers.mask.sam2_lite.tracker import drop_stray_parts
+    from trackstudio.trackers.mask.sam2_lite.tracker import drop_stray_parts
 
     prob = np.zeros((100, 160), np.float32)
     prob[40:80, 40:80] = 0.9  # the object

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from app.model import AnnotationStore, FrameState, MaskRLE
-from app.model.rle import decode_counts
+from trackstudio.app.model import AnnotationStore, FrameState, MaskRLE
+from trackstudio.app.model.rle import decode_counts
 
 
 def runs_of(mask: np.ndarray) -> list[int]:

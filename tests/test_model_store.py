@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.model import AnnotationStore, FrameState, MaskRLE, ObjectsChanged, StatesChanged, TrackObject
-from app.model.colors import OBJECT_PALETTE
+from trackstudio.app.model import AnnotationStore, FrameState, MaskRLE, ObjectsChanged, StatesChanged, TrackObject
+from trackstudio.app.model.colors import OBJECT_PALETTE
 
 
 def box_state(x: float, keyframe: bool = False) -> FrameState:

@@ -10,11 +10,11 @@ import threading
 import pytest
 import torch
 
-from app import models_cli
-from app.cli import main
-from trackers import registry
-from trackers.base import Tracker
-from trackers.checkpoints import OFFICIAL_WEIGHTS, WeightsSpec
+from trackstudio.app import models_cli
+from trackstudio.app.cli import main
+from trackstudio.trackers import registry
+from trackstudio.trackers.base import Tracker
+from trackstudio.trackers.checkpoints import OFFICIAL_WEIGHTS, WeightsSpec
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB
 
@@ -192,9 +192,9 @@ def test_format_size():
 
 
 def test_shipped_weights_are_listed_as_built_in(cache, tmp_path, monkeypatch, capsys):
-    import trackstudio_resources
+    from trackstudio import resources
 
-    monkeypatch.setattr(trackstudio_resources, "ROOT", tmp_path / "resources")
+    monkeypatch.setattr(resources, "ROOT", tmp_path / "resources")
     monkeypatch.setitem(models_cli.SHIPPED_BY_TRACKER, "csrt", ("csrt_test.pt",))
     assert _row("csrt").status == "not installed" and "missing from this install" in _row("csrt").source
     weights = tmp_path / "resources" / "weights"

@@ -7,8 +7,8 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from app.ui import models_dialog  # noqa: E402
-from app.ui.models_dialog import ModelsDialog, ensure_weights  # noqa: E402
+from trackstudio.app.ui import models_dialog  # noqa: E402
+from trackstudio.app.ui.models_dialog import ModelsDialog, ensure_weights  # noqa: E402
 from test_models_cli import PAYLOAD, _register_test_tracker, _weights, cache, served  # noqa: E402,F401
 
 
@@ -63,7 +63,7 @@ def test_dialog_reports_offline_and_imports_a_local_file(qtbot, cache, tmp_path,
 
 
 def test_cancel_stops_a_download(qtbot, cache, test_net, monkeypatch):
-    monkeypatch.setattr("trackers.checkpoints._CHUNK", 1024)  # many progress calls: cancel lands mid-way
+    monkeypatch.setattr("trackstudio.trackers.checkpoints._CHUNK", 1024)  # many progress calls: cancel lands mid-way
     dialog = ModelsDialog(select_tracker="test-net")
     qtbot.addWidget(dialog)
     assert dialog.download_selected()

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BUILD_INPUTS = ("app", "trackers", "resources", "pyproject.toml", "setup.py", "README.md")
+BUILD_INPUTS = ("__init__.py", "__main__.py", "app", "trackers", "resources", "pyproject.toml", "setup.py",
+                "README.md")
 SKIP_NAMES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
@@ -55,17 +56,26 @@ def test_wheel_carries_packages_resources_and_entry_point(wheel):
         dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
         metadata = archive.read(f"{dist_info}/METADATA").decode()
+        top_level = archive.read(f"{dist_info}/top_level.txt").decode().split()
+    # one import package: nothing named app/, trackers/ or anything else beside trackstudio/
+    assert top_level == ["trackstudio"]
+    assert {n.split("/")[0] for n in names} == {"trackstudio", dist_info}
+    assert {"trackstudio/__init__.py", "trackstudio/__main__.py"} <= names
     for package in ("app", "trackers"):
-        expected = {f"{package}/{name}" for name in _source_files(REPO / package) if name.endswith(".py")}
+        expected = {f"trackstudio/{package}/{name}" for name in _source_files(REPO / package) if name.endswith(".py")}
         assert expected <= names, f"missing from the wheel: {sorted(expected - names)[:10]}"
-    shipped = {f"trackstudio_resources/{name}" for name in _source_files(REPO / "resources")}
+    shipped = {f"trackstudio/resources/{name}" for name in _source_files(REPO / "resources")}
     assert shipped <= names, f"resources missing from the wheel: {sorted(shipped - names)}"
     for needed in ("sample/sample.mp4", "sample/prompts.json", "icons/trackstudio.png", "icons/trackstudio.svg"):
-        assert f"trackstudio_resources/{needed}" in names
-    assert "trackstudio = app.cli:main" in entry_points
-    assert "Requires-Dist: torch==2.13.0" in metadata
-    assert "Requires-Dist: PySide6-Essentials==6.11.3" in metadata
-    assert not any(n.startswith(("tests/", "resources/")) for n in names)
+        assert f"trackstudio/resources/{needed}" in names
+    assert not any(n.startswith("trackstudio/" + folder) for n in names
+                   for folder in ("tests/", "benchmarks/", "scripts/", "docs/", "packaging/", "setup.py"))
+    assert "trackstudio = trackstudio.app.cli:main" in entry_points
+    # ranges in the metadata (a user's CUDA torch or newer Qt installs); exact pins only in constraints.txt
+    assert "Requires-Dist: torch>=2.1" in metadata
+    assert "Requires-Dist: PySide6-Essentials!=6.12.0,>=6.6" in metadata
+    requirements = [line.split(";")[0] for line in metadata.splitlines() if line.startswith("Requires-Dist")]
+    assert not [r for r in requirements if "==" in r], "exact pins belong in constraints.txt"
 
 
 @pytest.mark.slow
@@ -78,17 +88,24 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(site), "TRACKSTUDIO_CACHE": str(tmp_path / "cache")}
 
     def trackstudio(*args: str, code: str | None = None) -> str:
-        command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "app", *args]
+        command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "trackstudio", *args]
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
 
-    where = trackstudio(code="import app, trackers, trackstudio_resources as r; "
-                             "print(app.__file__); print(trackers.__file__); print(r.path('sample', 'sample.mp4'))")
+    # other distributions' top-level `trackers` (Roboflow's) and `app` in the same place stay theirs
+    for other in ("trackers", "app"):
+        (site / other).mkdir()
+        (site / other / "__init__.py").write_text(f"OWNER = 'another distribution of {other}'\n")
+    both = trackstudio(code="import trackers, app, trackstudio.trackers as t; from trackstudio.trackers import registry; "
+                            "print(trackers.OWNER, app.OWNER, 'csrt' in registry.names('box'), sep='|')")
+    assert both.strip() == "another distribution of trackers|another distribution of app|True"
+    where = trackstudio(code="import trackstudio.app as a, trackstudio.trackers as t; from trackstudio import "
+                             "resources as r; print(a.__file__); print(t.__file__); print(r.path('sample', 'sample.mp4'))")
     for line in where.split():
         assert Path(line).is_relative_to(site), f"{line} is not from the installed wheel"
     assert Path(where.split()[-1]).is_file()
-    from app import __version__
+    from trackstudio import __version__
 
     assert trackstudio("--version").strip() == f"trackstudio {__version__}"
     listing = trackstudio("models", "list")

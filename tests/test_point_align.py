@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from trackers import Prompt, registry
-from trackers.point.align import PatchAligner
-from trackers.point.synthetic import make_texture
-from trackers.point.tracker import default_weights
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.point.align import PatchAligner
+from trackstudio.trackers.point.synthetic import make_texture
+from trackstudio.trackers.point.tracker import default_weights
 
 
 def _texture(seed: int, size: int = 240) -> np.ndarray:

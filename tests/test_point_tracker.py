@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from trackers import Prompt, registry
-from trackers.point.synthetic import ClipSpec, generate_dataset, make_texture
-from trackers.point.tracker import default_weights
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.point.synthetic import ClipSpec, generate_dataset, make_texture
+from trackstudio.trackers.point.tracker import default_weights
 
 needs_weights = pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
 
@@ -118,7 +118,7 @@ def test_generator_writes_a_valid_layout(tmp_path):
 
 
 def test_training_runs_and_resumes(tmp_path):
-    from trackers.point.train import main
+    from trackstudio.trackers.point.train import main
 
     spec = ClipSpec(num_frames=8, height=64, width=96, object_radius=(8, 20), points_per_object=8,
                     background_points=16)
@@ -146,7 +146,7 @@ def test_training_runs_and_resumes(tmp_path):
 
 
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
-    from trackers.point.train import main
+    from trackstudio.trackers.point.train import main
 
     assert main(["--data_root", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from synthetic import moving_square_clip
 
-from app.model import AnnotationStore, FrameState
-from app.propagation import apply_update, plan_from_frame, plan_whole_video, run_passes
-from trackers import registry
+from trackstudio.app.model import AnnotationStore, FrameState
+from trackstudio.app.propagation import apply_update, plan_from_frame, plan_whole_video, run_passes
+from trackstudio.trackers import registry
 
 
 def _iou(a, b):

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from trackers import Prompt, registry
-from trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
-from trackers.mask.sam2_official import build_model
-from trackers.mask.sam2_official.config import IMAGE_MEAN, IMAGE_STD
-from trackers.mask.sam2_official.hiera import _from_windows, _to_windows
-from trackers.mask.sam2_official.memory import _axial_rope_angles, _rotate
-from trackers.mask.sam2_official.transforms import (fill_small_holes, logits_to_video, mask_to_input,
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
+from trackstudio.trackers.mask.sam2_official import build_model
+from trackstudio.trackers.mask.sam2_official.config import IMAGE_MEAN, IMAGE_STD
+from trackstudio.trackers.mask.sam2_official.hiera import _from_windows, _to_windows
+from trackstudio.trackers.mask.sam2_official.memory import _axial_rope_angles, _rotate
+from trackstudio.trackers.mask.sam2_official.transforms import (fill_small_holes, logits_to_video, mask_to_input,
                                                     preprocess_frame, prompt_points)
 
 FIXTURE = Path(__file__).parent / "data" / "sam2.1_official_keys.json"

@@ -13,10 +13,10 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 
-from app.model import Autosaver, FrameState, Project  # noqa: E402
-from app.model.formats import load_json  # noqa: E402
-from app.ui.main import MainWindow  # noqa: E402
-from app.video import write_video  # noqa: E402
+from trackstudio.app.model import Autosaver, FrameState, Project  # noqa: E402
+from trackstudio.app.model.formats import load_json  # noqa: E402
+from trackstudio.app.ui.main import MainWindow  # noqa: E402
+from trackstudio.app.video import write_video  # noqa: E402
 
 NUM_FRAMES, WIDTH, HEIGHT = 16, 160, 120
 RUN_TIMEOUT_MS = 60_000
@@ -329,7 +329,7 @@ def test_missing_official_weights_are_offered_not_crashed(qtbot, window, clip, t
     assert not win.tracking.running
     assert all(win.session.store.get_state(pts[0], f) is None for f in range(1, NUM_FRAMES))
     win.actions["models"].trigger()  # Track > Models and weights… lists the tracker as missing
-    from app.ui.models_dialog import ModelsDialog
+    from trackstudio.app.ui.models_dialog import ModelsDialog
 
     dialog = win.findChild(ModelsDialog)
     assert dialog is not None and dialog.isVisible()
@@ -339,7 +339,7 @@ def test_missing_official_weights_are_offered_not_crashed(qtbot, window, clip, t
 
 
 def test_attention_cache_keeps_a_whole_run_within_its_byte_budget():
-    from app.ui.session import AttentionCache
+    from trackstudio.app.ui.session import AttentionCache
 
     attention_map = np.zeros((144, 256), np.float32)  # a shrunk map: 144 KB
     cache = AttentionCache(max_bytes=100 * attention_map.nbytes)
@@ -359,7 +359,7 @@ def test_attention_cache_keeps_a_whole_run_within_its_byte_budget():
 
 
 def test_mask_name_tag_sits_on_the_largest_part_not_on_a_stray_speck():
-    from app.ui.overlays import main_part_box
+    from trackstudio.app.ui.overlays import main_part_box
 
     mask = np.zeros((120, 160), bool)
     mask[60:100, 80:120] = True  # the object

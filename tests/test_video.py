@@ -9,7 +9,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from app.video import FrameCache, VideoError, VideoInfo, natural_key, open_video, write_video
+from trackstudio.app.video import FrameCache, VideoError, VideoInfo, natural_key, open_video, write_video
 
 GRID = 4  # frames show their index as a GRID x GRID block pattern of bits: survives lossy codecs
 

@@ -2,11 +2,19 @@
 
 Tracker modules register themselves with `@register(...)` when imported; `_load_builtin()` imports
 the packages that hold the built-in trackers, so nobody has to import them by hand.
+
+Plugins: an installed distribution that declares an entry point in the group `trackstudio.trackers`
+(e.g. `[project.entry-points."trackstudio.trackers"] my-tracker = "my_package.tracker"`) has that
+object loaded after the built-ins; loading its module runs its `@register(...)` decorators, so its
+trackers show up in `trackstudio models`, the command line and the window. A plugin that fails to
+load is skipped with a warning (see `plugin_errors()`); it never stops the built-in trackers.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +23,9 @@ from .device import resolve_device
 from .types import KINDS
 
 # Packages whose import registers the built-in trackers.
-_BUILTIN_PACKAGES = ("trackers.classical", "trackers.mask", "trackers.box", "trackers.point")
+_BUILTIN_PACKAGES = ("trackstudio.trackers.classical", "trackstudio.trackers.mask", "trackstudio.trackers.box",
+                     "trackstudio.trackers.point")
+PLUGIN_GROUP = "trackstudio.trackers"
 
 
 @dataclass(frozen=True)
@@ -27,9 +37,11 @@ class TrackerSpec:
     priority: int  # the highest-priority tracker of a kind is its default
     weights: tuple = field(default=())  # trackers.checkpoints.WeightsSpec items it can load
     experimental: bool = False
+    plugin: str | None = None  # the distribution ("name version") that registered it; None: built in
 
 
 _REGISTRY: dict[str, TrackerSpec] = {}
+_PLUGIN_ERRORS: dict[str, str] = {}  # entry point name -> why it did not load
 _loaded = False
 
 
@@ -54,6 +66,28 @@ def _load_builtin() -> None:
         _loaded = True
         for pkg in _BUILTIN_PACKAGES:
             importlib.import_module(pkg)
+        _load_plugins()
+
+
+def _load_plugins() -> None:
+    for entry_point in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        dist = entry_point.dist
+        origin = f"{dist.name} {dist.version}" if dist is not None else entry_point.value
+        before = set(_REGISTRY)
+        try:
+            entry_point.load()
+        except Exception as exc:  # a broken plugin must not take the built-in trackers down with it
+            _PLUGIN_ERRORS[entry_point.name] = f"{origin}: {type(exc).__name__}: {exc}"
+            warnings.warn(f"tracker plugin {entry_point.name!r} ({origin}) failed to load: {exc}", stacklevel=2)
+            continue
+        for name in set(_REGISTRY) - before:
+            _REGISTRY[name] = dataclasses.replace(_REGISTRY[name], plugin=origin)
+
+
+def plugin_errors() -> dict[str, str]:
+    """Tracker plugins that are installed but did not load: entry point name -> reason."""
+    _load_builtin()
+    return dict(_PLUGIN_ERRORS)
 
 
 def specs(kind: str | None = None) -> list[TrackerSpec]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.video import VideoInfo
+from trackstudio.app.video import VideoInfo
 
 from .atomic import atomic_open, atomic_write_bytes
 from .errors import FormatError

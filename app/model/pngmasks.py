@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from app.video import VideoInfo
+from trackstudio.app.video import VideoInfo
 
 from .atomic import atomic_write_bytes
 from .colors import davis_palette

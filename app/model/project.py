@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from app.video import VideoInfo
+from trackstudio.app.video import VideoInfo
 
 from .atomic import atomic_write_bytes
 from .errors import FormatError

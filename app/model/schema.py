@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 
-from app.video import VideoInfo
-from app.video.source import DEFAULT_FPS
+from trackstudio.app.video import VideoInfo
+from trackstudio.app.video.source import DEFAULT_FPS
 
 from .colors import is_hex_color
 from .errors import FormatError

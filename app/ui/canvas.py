@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem
 
-from app.model import FrameState
+from trackstudio.app.model import FrameState
 
 from .overlays import OverlayOptions, compose_masks, heatmap_lut, main_part_box
 from .session import Session

@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-import trackstudio_resources
-from app.model import Project
-from app.model.formats import load_json
+from trackstudio import resources
+from trackstudio.app.model import Project
+from trackstudio.app.model.formats import load_json
 
 SELFTEST_TIMEOUT_S = 900
 
 
 def sample_project() -> tuple[Path, Project]:
     """The sample video's path and a project holding its prompts (nothing opened yet)."""
-    video_path = trackstudio_resources.path("sample", "sample.mp4")
-    store, info = load_json(trackstudio_resources.path("sample", "prompts.json"))
+    video_path = resources.path("sample", "sample.mp4")
+    store, info = load_json(resources.path("sample", "prompts.json"))
     info.path = str(video_path)
     return video_path, Project(info, store)
 

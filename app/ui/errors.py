@@ -1,13 +1,13 @@
 """Turn exceptions into messages that say what went wrong and what to do next."""
 from __future__ import annotations
 
-from app.model import FormatError
-from app.video import VideoError
+from trackstudio.app.model import FormatError
+from trackstudio.app.video import VideoError
 
 
 def _checkpoint_error_type() -> type[Exception] | None:
     try:
-        from trackers.checkpoints import CheckpointError
+        from trackstudio.trackers.checkpoints import CheckpointError
     except ImportError:  # the checkpoint manager is optional for classical-only installs
         return None
     return CheckpointError

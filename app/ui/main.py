@@ -18,11 +18,11 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar)
 
-from app.model import Autosaver, FormatError, FrameState, Project
-from app.model.atomic import atomic_write_bytes
-from app.model.formats import export_npz, export_png_masks, import_png_masks, load_json, save_json
-from app.model.project import PROJECT_SUFFIX
-from app.video import VIDEO_EXTENSIONS, VideoError, open_video
+from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
+from trackstudio.app.model.atomic import atomic_write_bytes
+from trackstudio.app.model.formats import export_npz, export_png_masks, import_png_masks, load_json, save_json
+from trackstudio.app.model.project import PROJECT_SUFFIX
+from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
 from . import models_dialog
 from .canvas import Canvas

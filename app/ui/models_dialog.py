@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from app import models_cli
-from app.commands import CliError
-from trackers.checkpoints import CheckpointError, WeightsSpec, cache_dir
+from trackstudio.app import models_cli
+from trackstudio.app.commands import CliError
+from trackstudio.trackers.checkpoints import CheckpointError, WeightsSpec, cache_dir
 
 COLUMNS = ("Tracker", "Kind", "Default", "Weights", "Size", "Licence", "Status", "Source")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.model import AnnotationStore, FrameState, ObjectsChanged, Project, StatesChanged
-from app.video import VideoSource
+from trackstudio.app.model import AnnotationStore, FrameState, ObjectsChanged, Project, StatesChanged
+from trackstudio.app.video import VideoSource
 
 
 class AttentionCache:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
-from app.model import FrameState
+from trackstudio.app.model import FrameState
 
 from .overlays import fill_region, paint_disc
 

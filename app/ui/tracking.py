@@ -5,7 +5,7 @@ from contextlib import ExitStack
 
 from PySide6.QtCore import QObject, Signal
 
-from app.propagation import FrameUpdate, Pass, apply_update, plan_from_frame, plan_whole_video
+from trackstudio.app.propagation import FrameUpdate, Pass, apply_update, plan_from_frame, plan_whole_video
 
 from .session import Session
 from .workers import PropagationRun, TrackerChoice, TrackerPool

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.propagation import FrameUpdate, Pass, run_passes
-from trackers import registry
-from trackers.types import ObjectResult, Prompt
+from trackstudio.app.propagation import FrameUpdate, Pass, run_passes
+from trackstudio.trackers import registry
+from trackstudio.trackers.types import ObjectResult, Prompt
 
 from .errors import describe
 

@@ -32,9 +32,9 @@ from .model import FEATURE_STRIDE, MIN_CORRECTION_PX, PointTrackPredictor, Predi
 
 
 def default_weights() -> Path:
-    import trackstudio_resources
+    from trackstudio import resources
 
-    return trackstudio_resources.path("weights", "point_tracker.pt")
+    return resources.path("weights", "point_tracker.pt")
 
 
 @dataclass
