@@ -9,10 +9,10 @@ import json
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.checkpoints import OFFICIAL_WEIGHTS, CheckpointError
@@ -96,13 +96,31 @@ def test_preprocessing_stretches_to_the_square_input_and_normalises_with_imagene
     expected = (np.array([200, 100, 50]) / 255.0 - np.array(IMAGE_MEAN)) / np.array(IMAGE_STD)
     assert np.allclose(x[0].mean(dim=(1, 2)).numpy(), expected, atol=1e-5)
     assert IMAGE_MEAN == (0.485, 0.456, 0.406) and IMAGE_STD == (0.229, 0.224, 0.225)
-    # enlarging is plain bilinear resampling between pixel centres (no letterbox, no aspect keeping)
+
+
+def _official_video_frame(frame: np.ndarray, path: Path, image_size: int) -> np.ndarray:
+    """The official video predictor's loading steps (sam2/utils/misc.py `_load_img_as_tensor`, then
+    `load_video_frames`), on a lossless file: PIL open, RGB, default resize, / 255, mean/std."""
+    Image.fromarray(frame).save(path)
+    pixels = np.array(Image.open(path).convert("RGB").resize((image_size, image_size))) / 255.0
+    chw = torch.from_numpy(pixels).permute(2, 0, 1).float()
+    return ((chw - torch.tensor(IMAGE_MEAN)[:, None, None]) / torch.tensor(IMAGE_STD)[:, None, None]).numpy()
+
+
+@pytest.mark.parametrize("hw, size", [((30, 50), 64), ((90, 70), 48)])  # enlarging, and shrinking
+def test_video_frames_are_resized_like_the_official_video_predictor(hw, size, tmp_path):
+    """PIL's default resize (bicubic on uint8), not bilinear on float pixels: the two differ by
+    several 1/255 steps on a textured frame."""
     rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
-    x = preprocess_frame(frame, 64, torch.device("cpu"))[0].permute(1, 2, 0).numpy()
-    reference = cv2.resize(frame.astype(np.float32) / 255.0, (64, 64), interpolation=cv2.INTER_LINEAR)
-    reference = (reference - np.array(IMAGE_MEAN, np.float32)) / np.array(IMAGE_STD, np.float32)
-    assert np.abs(x - reference).max() < 1e-4
+    frame = rng.integers(0, 256, hw + (3,), dtype=np.uint8)
+    x = preprocess_frame(frame, size, torch.device("cpu"))[0].numpy()
+    reference = _official_video_frame(frame, tmp_path / "00000.png", size)
+    assert x.shape == reference.shape == (3, size, size)
+    assert np.abs(x - reference).max() < 1e-6
+    bilinear = torch.nn.functional.interpolate(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0,
+                                               size=(size, size), mode="bilinear", antialias=True)[0]
+    bilinear = (bilinear - torch.tensor(IMAGE_MEAN)[:, None, None]) / torch.tensor(IMAGE_STD)[:, None, None]
+    assert np.abs(x - bilinear.numpy()).max() * 0.229 > 5 / 255  # the former resize is ruled out
 
 
 def test_prompts_are_scaled_to_model_input_pixels_with_the_box_first():
@@ -154,6 +172,20 @@ def test_rotary_encoding_makes_attention_depend_on_relative_position_only():
     score = lambda a, b: float(rq[a] @ rk[b])  # noqa: E731  (grid index = y * 8 + x)
     assert score(0, 1) == pytest.approx(score(8 * 3 + 4, 8 * 3 + 5), abs=1e-4)  # both: one step right
     assert score(0, 8) == pytest.approx(score(2, 10), abs=1e-4)  # both: one step down
+
+
+def test_the_tracker_encodes_frames_as_the_official_video_predictor_loads_them(random_tiny_checkpoint, tmp_path):
+    tracker = registry.build("sam2.1-hiera-tiny", config={"image_size": 128}, device="cpu",
+                             checkpoint=str(random_tiny_checkpoint))
+    encoded = []
+    encode_image = tracker.model.encode_image
+    tracker.model.encode_image = lambda x: encoded.append(x.clone()) or encode_image(x)
+    frame = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    tracker.set_video([frame])
+    tracker.add_prompt(0, 1, Prompt(point=np.array([40.0, 30.0], np.float32)))
+    assert len(encoded) == 1
+    reference = _official_video_frame(frame, tmp_path / "00000.png", 128)
+    assert np.abs(encoded[0][0].numpy() - reference).max() < 1e-6
 
 
 def test_end_to_end_propagation_yields_video_sized_masks(random_tiny_checkpoint):

@@ -6,17 +6,25 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .config import IMAGE_MEAN, IMAGE_STD
 
 
 def preprocess_frame(frame: np.ndarray, image_size: int, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, S, S) float: stretched (not letterboxed) to S x S with bilinear
-    (antialiased when shrinking) resampling of [0, 1] values, then ImageNet mean/std normalised."""
+    """(H, W, 3) uint8 RGB -> (1, 3, S, S) float, as the official video predictor loads frames
+    (sam2/utils/misc.py `_load_img_as_tensor`): stretched (not letterboxed) to S x S by PIL's default
+    resize of an RGB image (bicubic, on uint8), divided by 255, then ImageNet mean/std normalised.
+
+    The official image predictor (SAM2Transforms) resizes float pixels with torchvision's bilinear
+    filter instead; this tracker is the video predictor, which uses these frames for prompts too.
+    """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"SAM2 expects (H, W, 3) uint8 RGB frames, got {frame.shape} {frame.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float() / 255.0
-    x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    resized = Image.fromarray(np.ascontiguousarray(frame)).resize((image_size, image_size),
+                                                                  Image.Resampling.BICUBIC)
+    # float64 division, then float32, as the official loader fills its float32 frame buffer
+    x = torch.from_numpy(np.asarray(resized) / 255.0).float().to(device).permute(2, 0, 1)[None]
     mean = torch.tensor(IMAGE_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD, device=device).view(1, 3, 1, 1)
     return (x - mean) / std
