@@ -155,6 +155,104 @@ def test_ostrack_checkpoint_layout_loads_strictly_and_eliminates_candidates(tmp_
         registry.build("ostrack", device="cpu", checkpoint=str(path))
 
 
+def _official_sample_target(frame: np.ndarray, box_xywh, factor: float, out_size: int):
+    """OSTrack's `sample_target` step by step (lib/train/data/processing_utils.py)."""
+    x, y, w, h = box_xywh
+    crop_sz = math.ceil(math.sqrt(w * h) * factor)
+    x1 = round(x + 0.5 * w - crop_sz * 0.5)
+    y1 = round(y + 0.5 * h - crop_sz * 0.5)
+    x2, y2 = x1 + crop_sz, y1 + crop_sz
+    x1_pad, y1_pad = max(0, -x1), max(0, -y1)
+    x2_pad, y2_pad = max(x2 - frame.shape[1] + 1, 0), max(y2 - frame.shape[0] + 1, 0)
+    im_crop = frame[y1 + y1_pad:y2 - y2_pad, x1 + x1_pad:x2 - x2_pad, :]
+    padded = cv2.copyMakeBorder(im_crop, y1_pad, y2_pad, x1_pad, x2_pad, cv2.BORDER_CONSTANT)
+    return cv2.resize(padded, (out_size, out_size)), out_size / crop_sz
+
+
+def _official_preprocess(crop: np.ndarray) -> torch.Tensor:
+    """OSTrack's Preprocessor (lib/test/tracker/data_utils.py)."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view((1, 3, 1, 1))
+    std = torch.tensor([0.229, 0.224, 0.225]).view((1, 3, 1, 1))
+    return ((torch.tensor(crop).float().permute((2, 0, 1)).unsqueeze(dim=0) / 255.0) - mean) / std
+
+
+@pytest.mark.parametrize("box_xywh, factor, out_size", [
+    ([300.0, 210.0, 30.0, 30.0], 4.0, 256),  # past the bottom-right corner
+    ([-5.0, -8.0, 20.0, 24.0], 4.0, 256),  # past the top-left corner
+    ([290.0, 100.0, 20.0, 20.0], 2.0, 128),  # ends exactly on the right edge: the last column is lost
+    ([10.0, 10.0, 300.0, 220.0], 4.0, 256),  # larger than the frame on every side
+    ([100.5, 50.0, 31.0, 20.0], 2.0, 128),  # a half-pixel origin: Python's round (half to even)
+])
+def test_ostrack_crop_follows_the_official_sample_target(box_xywh, factor, out_size):
+    from trackstudio.trackers.box.crops import crop_whole_pixels
+    frame, _ = _frame((160, 120), 48)
+    crop, side, origin = crop_whole_pixels(frame, box_xywh, factor, out_size)
+    reference, resize_factor = _official_sample_target(frame, box_xywh, factor, out_size)
+    assert crop.shape == reference.shape == (out_size, out_size, 3)
+    assert np.array_equal(crop, reference)
+    assert out_size / side == resize_factor
+    x, y, w, h = box_xywh
+    assert origin == (round(x + w / 2 - side / 2), round(y + h / 2 - side / 2))
+
+
+def test_ostrack_clip_box_keeps_a_margin_inside_the_frame():
+    from trackstudio.trackers.box.ostrack import clip_box
+    assert clip_box([98.5, -72.0, 48.0, 64.0], 240, 320, margin=10) == [98.5, 0, 48.0, 10]
+    assert clip_box([315.0, 100.0, 40.0, 30.0], 240, 320, margin=10) == [310, 100.0, 10, 30.0]
+    assert clip_box([50.0, 60.0, 4.0, 3.0], 240, 320, margin=10) == [50.0, 60.0, 10, 10]
+    assert clip_box([-30.0, 230.0, 20.0, 40.0], 240, 320, margin=10) == [0, 230.0, 10, 10]
+
+
+class _ScriptedOSTrackNet:
+    """Stand-in for the network with chosen head outputs; records what it was given."""
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+        self.inputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, template, search):
+        self.inputs.append((template.clone(), search.clone()))
+        grid = self.geometry.search_grid
+        score = torch.zeros(1, 1, grid, grid)
+        score[0, 0, 1, 8] = 0.5  # near the top, near the middle: wins once windowed
+        score[0, 0, 15, 15] = 0.9  # the raw peak, in the corner: the Hann window suppresses it
+        offset = torch.zeros(1, 2, grid, grid)
+        offset[0, :, 1, 8] = torch.tensor([0.25, 0.5])
+        size = torch.zeros(1, 2, grid, grid)
+        size[0, :, 1, 8] = torch.tensor([0.3, 0.4])
+        return {"score_map": score, "offset_map": offset, "size_map": size,
+                "attention": torch.zeros(1, grid, grid), "eliminated_at": torch.full((1, grid, grid), -1)}
+
+
+def test_ostrack_maps_the_peak_back_clips_the_box_and_tracks_from_the_clipped_state():
+    """The official post-processing: Hann-windowed peak, box mapped back around the last box's
+    centre (`map_box_back`), clipped with a 10-pixel margin (`clip_box`), used as the next state."""
+    tracker = registry.build("ostrack", config={"random_weights": True}, device="cpu")
+    net = tracker.net = _ScriptedOSTrackNet(tracker.net.geometry)
+    frames = [_frame((160, 120), 48)[0] for _ in range(3)]
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(box=np.array([100.0, 5.0, 140.0, 45.0], np.float32)))
+    results = [r.objects[1] for r in tracker.propagate(0)]
+
+    template, search = net.inputs[0]
+    assert torch.allclose(template, _official_preprocess(_official_sample_target(frames[0], [100, 5, 40, 40], 2, 128)[0]),
+                          atol=1e-6)
+    crop, resize_factor = _official_sample_target(frames[1], [100, 5, 40, 40], 4, 256)
+    assert torch.allclose(search, _official_preprocess(crop), atol=1e-6)
+    # peak cell (x 8, y 1) + offset (0.25, 0.5), size (0.3, 0.4) of a 160-pixel crop around (120, 25)
+    cx, cy, w, h = (8.25 / 16 * 256 / resize_factor, 1.5 / 16 * 256 / resize_factor, 0.3 * 256 / resize_factor,
+                    0.4 * 256 / resize_factor)
+    half = 0.5 * 256 / resize_factor
+    mapped = [cx + 120 - half - w / 2, cy + 25 - half - h / 2, w, h]
+    assert np.allclose(mapped, [98.5, -72.0, 48.0, 64.0], atol=1e-4)  # above the frame
+    # clipped: y from -72 to 0, the height to the 10-pixel margin
+    assert np.allclose(results[1].box, [98.5, 0.0, 146.5, 10.0], atol=1e-4)
+    assert results[1].visible and results[1].score == pytest.approx(0.9)
+    # the next search region is cut around the clipped box
+    crop, _ = _official_sample_target(frames[2], [98.5, 0.0, 48.0, 10.0], 4, 256)
+    assert len(net.inputs) == 2 and torch.allclose(net.inputs[1][1], _official_preprocess(crop), atol=1e-6)
+
+
 class _FrameDifferenceMasks(SequentialTracker):
     """Test-only mask tracker: the object is whatever differs from the known background."""
 

@@ -1,10 +1,14 @@
 """Square crops around a target, as Siamese trackers take them (SiamFC, STARK, OSTrack).
 
-A crop is given by its centre (cx, cy) and side in frame pixels; it is resampled to out_size x
-out_size with one affine warp, and the parts that fall outside the frame are filled with a border
+`crop_square`: a crop given by its centre (cx, cy) and side in frame pixels, resampled to
+out_size x out_size with one affine warp; the parts outside the frame are filled with a border
 colour (SiamFC: the frame's mean colour) so that padding does not look like an edge.
+`crop_whole_pixels`: the crop of the official OSTrack / STARK code (`sample_target`), cut on whole
+pixels, zero padded, then resized.
 """
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -24,6 +28,31 @@ def crop_square(frame: np.ndarray, center: np.ndarray, side: float, out_size: in
     border_value = tuple(float(v) for v in (border if border is not None else frame.reshape(-1, 3).mean(0)))
     return cv2.warpAffine(frame, warp, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+
+
+def crop_whole_pixels(frame: np.ndarray, box_xywh, factor: float, out_size: int
+                      ) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """The official OSTrack `sample_target` (lib/train/data/processing_utils.py).
+
+    box_xywh = [x, y, w, h] (continuous frame coordinates); the crop is side = ceil(sqrt(w h) factor)
+    whole pixels from origin = Python-round(box centre - side / 2), zero padded past the frame and
+    resized to out_size x out_size with cv2.resize (bilinear). Returns (crop, side, origin (x, y)).
+    Like the official code, a crop that reaches the right (bottom) edge loses the frame's last
+    column (row) to the zero padding (its pad is `end - size + 1`).
+    """
+    x, y, w, h = (float(v) for v in box_xywh)
+    side = math.ceil(math.sqrt(w * h) * factor)
+    if side < 1:
+        raise ValueError(f"the box {list(box_xywh)} is too small to crop around")
+    x1, y1 = round(x + 0.5 * w - side * 0.5), round(y + 0.5 * h - side * 0.5)
+    height, width = frame.shape[:2]
+    left, top = max(0, -x1), max(0, -y1)
+    right, bottom = max(x1 + side - width + 1, 0), max(y1 + side - height + 1, 0)
+    canvas = np.zeros((side, side) + frame.shape[2:], frame.dtype)
+    rows, cols = side - top - bottom, side - left - right
+    if rows > 0 and cols > 0:  # (the official code cannot take a crop wholly outside the frame)
+        canvas[top:top + rows, left:left + cols] = frame[y1 + top:y1 + top + rows, x1 + left:x1 + left + cols]
+    return cv2.resize(canvas, (out_size, out_size)), side, (x1, y1)
 
 
 def crop_to_frame(points_in_crop: np.ndarray, center: np.ndarray, side: float, out_size: int) -> np.ndarray:

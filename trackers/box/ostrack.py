@@ -1,9 +1,12 @@
 """The OSTrack tracker (vitb_256_mae_ce_32x4_ep300 inference).
 
-Per frame: crop a search region search_factor x sqrt(w h) around the last box (256 px), run the
-one-stream network with the first-frame template (template_factor, 128 px), multiply the centre
-score map by a Hann window, take its peak cell, add the offset there and read the size there.
-The score peak (before the window) is the confidence; under `lost_threshold` the target is
+As the official tracker (lib/test/tracker/ostrack.py), per frame: crop a search region of
+search_factor x sqrt(w h) whole pixels around the last box (zero padded, resized to 256 px), run
+the one-stream network with the first-frame template (template_factor, 128 px), multiply the
+centre score map by a Hann window, take its peak cell, add the offset there and read the size
+there; map the box back around the last box's centre and clip it into the frame with a 10-pixel
+margin (`clip_box`); the clipped box is the next state. The score peak (before the window) is the
+confidence; under `lost_threshold` (off by default, as in the official tracker) the target is
 reported not visible and the last box is kept.
 
 No weights ship (the official release is a Google Drive folder): pass OSTrack_ep0300.pth.tar as
@@ -12,6 +15,7 @@ speed measurements and tests only.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,13 +26,14 @@ from ..checkpoints import OFFICIAL_WEIGHTS, CheckpointError, load_state_dict_fil
 from ..registry import register
 from ..types import ObjectResult, Prompt
 from ..types import prompt_box
-from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
+from .crops import crop_whole_pixels, paste_map
 from .ostrack_model import OSTrackGeometry, OSTrackNet
 
 OSTRACK_WEIGHTS = OFFICIAL_WEIGHTS["ostrack_vitb_256_mae_ce_32x4_ep300"]
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 ATTENTION_DOWNSCALE = 4
+CLIP_MARGIN = 10  # the official tracker keeps each box at least this many pixels inside the frame
 
 
 @dataclass
@@ -60,10 +65,25 @@ def load_ostrack_checkpoint(net: OSTrackNet, path) -> None:
                               f"{str(exc).splitlines()[0]}") from exc
 
 
+def hann_window(size: int) -> torch.Tensor:
+    """(size, size) float32 cosine window, the official `hann2d(..., centered=True)`."""
+    hann = 0.5 * (1 - torch.cos((2 * math.pi / (size + 1)) * torch.arange(1, size + 1).float()))
+    return hann[:, None] * hann[None, :]
+
+
+def clip_box(box_xywh: list[float], height: int, width: int, margin: float = 0) -> list[float]:
+    """The official `clip_box` (lib/utils/box_ops.py): corners clamped into the frame, at least
+    `margin` pixels of the box inside it and a size of at least `margin`."""
+    x1, y1, w, h = box_xywh
+    x2, y2 = x1 + w, y1 + h
+    x1, x2 = min(max(0, x1), width - margin), min(max(margin, x2), width)
+    y1, y2 = min(max(0, y1), height - margin), min(max(margin, y2), height)
+    return [x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)]
+
+
 @dataclass
 class _Target:
-    center: np.ndarray
-    size: np.ndarray
+    state: list[float]  # [x, y, w, h], the official tracker's state
     template: torch.Tensor  # (1, 3, 128, 128) normalised
 
 
@@ -81,8 +101,7 @@ class OSTrackTracker(SequentialTracker):
         if not self.config.random_weights:
             load_ostrack_checkpoint(self.net, resolve_checkpoint(checkpoint or OSTRACK_WEIGHTS, download=False))
         self.net.to(self.device).eval()
-        grid = geometry.search_grid
-        self.window = torch.from_numpy(np.outer(np.hanning(grid + 2)[1:-1], np.hanning(grid + 2)[1:-1])).float()
+        self.window = hann_window(geometry.search_grid)
         # what the last step saw, per object: the maps behind the attention overlay
         self.last_maps: dict[int, dict[str, np.ndarray]] = {}
 
@@ -94,12 +113,13 @@ class OSTrackTracker(SequentialTracker):
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         return ObjectResult(box=prompt_box(prompt, frame_idx, self.name), visible=prompt.visible)
 
-    def _patch(self, frame: np.ndarray, center: np.ndarray, size: np.ndarray, factor: float,
-               out_size: int) -> tuple[torch.Tensor, float]:
-        side = float(np.ceil(np.sqrt(size.prod()) * factor))
-        crop = crop_square(frame, center, side, out_size, border=(0, 0, 0))  # OSTrack pads with zeros
-        tensor = torch.from_numpy((crop.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD)
-        return tensor.permute(2, 0, 1)[None].to(self.device), side
+    def _patch(self, frame: np.ndarray, state: list[float], factor: float, out_size: int
+               ) -> tuple[torch.Tensor, int, tuple[int, int]]:
+        crop, side, origin = crop_whole_pixels(frame, state, factor, out_size)
+        # the official Preprocessor: float pixels / 255, then ImageNet mean / std
+        tensor = torch.from_numpy(crop).float().permute(2, 0, 1)[None]
+        tensor = (tensor / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        return tensor.to(self.device), side, origin
 
     def _anchor(self, frame_idx, frame, prompts):
         results = {}
@@ -108,9 +128,9 @@ class OSTrackTracker(SequentialTracker):
             box = prompt_box(prompt, frame_idx, self.name)
             self._boxes[obj_id] = box
             if prompt.visible:
-                center, size = box_to_cxcywh(box)
-                template, _ = self._patch(frame, center, size, self.config.template_factor, geometry.template_size)
-                self._targets[obj_id] = _Target(center, size, template)
+                state = [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+                template, _, _ = self._patch(frame, state, self.config.template_factor, geometry.template_size)
+                self._targets[obj_id] = _Target(state, template)
             else:
                 self._targets.pop(obj_id, None)
             results[obj_id] = ObjectResult(box=box.copy(), visible=prompt.visible)
@@ -129,33 +149,43 @@ class OSTrackTracker(SequentialTracker):
     @torch.no_grad()
     def _track(self, frame: np.ndarray, target: _Target, obj_id: int) -> ObjectResult:
         geometry = self.net.geometry
-        crop_center = target.center.copy()
-        search, side = self._patch(frame, target.center, target.size, self.config.search_factor,
-                                   geometry.search_size)
+        height, width = frame.shape[:2]
+        search, side, origin = self._patch(frame, target.state, self.config.search_factor, geometry.search_size)
+        resize_factor = geometry.search_size / side
         out = self.net(target.template, search)
         score = out["score_map"][0, 0].cpu()  # (G, G)
         confidence = float(score.max())
         windowed = score * self.window if self.config.hann_window else score
         grid = geometry.search_grid
         cell_y, cell_x = divmod(int(torch.argmax(windowed)), grid)
-        offset = out["offset_map"][0, :, cell_y, cell_x].cpu().numpy()
-        size_norm = out["size_map"][0, :, cell_y, cell_x].cpu().numpy()
-        centre_in_crop = (np.array([cell_x, cell_y]) + offset) / grid * geometry.search_size
+        offset = out["offset_map"][0, :, cell_y, cell_x].cpu()
+        size = out["size_map"][0, :, cell_y, cell_x].cpu()
+        # the official arithmetic, float32 up to here: (cx, cy, w, h) in crop units, in frame pixels
+        cells = torch.tensor([cell_x, cell_y], dtype=torch.float32)
+        pred = torch.cat([(cells + offset) / grid, size]) * geometry.search_size / resize_factor
         visible = confidence >= self.config.lost_threshold
         if visible:
-            height, width = frame.shape[:2]
-            center = crop_to_frame(centre_in_crop - 0.5, crop_center, side, geometry.search_size)
-            target.center = np.clip(center, [0.0, 0.0], [width - 1.0, height - 1.0])
-            target.size = np.clip(size_norm * side, 1.0, [width, height])
-            self._boxes[obj_id] = cxcywh_to_box(target.center, target.size)
+            target.state = clip_box(self._map_box_back(pred.tolist(), target.state, resize_factor),
+                                    height, width, margin=CLIP_MARGIN)
+            x, y, w, h = target.state
+            self._boxes[obj_id] = np.array([x, y, x + w, y + h], np.float32)
         attention_map = out["attention"][0].cpu().numpy()
         eliminated_at = out["eliminated_at"][0].cpu().numpy()
         self.last_maps[obj_id] = {"attention": attention_map, "eliminated_at": eliminated_at,
                                   "score": score.numpy()}
         attention = None
         if self.config.return_attention:
-            height, width = frame.shape[:2]
+            crop_center = np.array(origin, np.float64) + side / 2.0 - 0.5  # pixel-index coordinates
             attention = paste_map(attention_map, crop_center, (side, side), (height, width),
                                   (max(height // ATTENTION_DOWNSCALE, 1), max(width // ATTENTION_DOWNSCALE, 1)))
         return ObjectResult(box=self._boxes[obj_id].copy(), visible=bool(visible), score=confidence,
                             attention=attention)
+
+    def _map_box_back(self, pred_box: list[float], state: list[float], resize_factor: float) -> list[float]:
+        """Crop-relative (cx, cy, w, h) -> frame [x, y, w, h], as the official `map_box_back`: around
+        the last box's centre (not the whole-pixel crop origin)."""
+        cx_prev, cy_prev = state[0] + 0.5 * state[2], state[1] + 0.5 * state[3]
+        cx, cy, w, h = pred_box
+        half_side = 0.5 * self.net.geometry.search_size / resize_factor
+        cx_real, cy_real = cx + (cx_prev - half_side), cy + (cy_prev - half_side)
+        return [cx_real - 0.5 * w, cy_real - 0.5 * h, w, h]
