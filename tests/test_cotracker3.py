@@ -147,7 +147,7 @@ def test_long_walks_visit_every_frame_once_and_prompts_reanchor(name, checkpoint
     tracker = registry.build(name, config={"iters": 1}, device="cpu", checkpoint=str(checkpoints[mode]))
     features = _CheapNetwork()
     features.install(tracker)
-    # online: three 16-frame windows; offline: two chained 60-frame windows sharing frame 59
+    # online: three 16-frame windows; offline: one window over all 75 frames, as the official model
     num_frames, anchor = (25, 20) if mode == "online" else (75, 65)
     tracker.set_video(_clip(num_frames, hw=(24, 32)))
     tracker.add_prompt(5, 1, Prompt(point=[4.0, 6.0]))
@@ -157,8 +157,7 @@ def test_long_walks_visit_every_frame_once_and_prompts_reanchor(name, checkpoint
 
     results = list(tracker.propagate(0))
     assert [r.frame_idx for r in results] == list(range(num_frames))
-    shared = [] if mode == "online" else [59]  # a chained window starts on the previous one's last frame
-    assert sorted(features.frames_seen) == sorted(list(range(num_frames)) + shared)
+    assert sorted(features.frames_seen) == list(range(num_frames))
     assert 1 not in results[4].objects and 1 in results[5].objects
     assert results[5].objects[1].point.tolist() == [4.0, 6.0]
     assert results[anchor].objects[1].point.tolist() == [20.0, 10.0]
@@ -167,7 +166,7 @@ def test_long_walks_visit_every_frame_once_and_prompts_reanchor(name, checkpoint
     # each window nudges the tracks it runs by 0.25 feature units; running tracks carry the previous
     # window's estimate into the next, so the drift counts the windows a track went through
     unit = 0.25 * 4 * np.array([31 / 511, 23 / 383])  # feature units -> video pixels (32 x 24 clip)
-    windows_obj1, windows_obj3 = (2, 3) if mode == "online" else (1, 2)
+    windows_obj1, windows_obj3 = (2, 3) if mode == "online" else (1, 1)
     assert np.allclose(results[-1].objects[1].point, [20.0, 10.0] + windows_obj1 * unit, atol=1e-4)
     assert np.allclose(results[-1].objects[3].point, [16.0, 16.0] + windows_obj3 * unit, atol=1e-4)
     assert results[-1].objects[3].visible  # sigmoid(5) ** 2 > 0.6
@@ -177,3 +176,52 @@ def test_long_walks_visit_every_frame_once_and_prompts_reanchor(name, checkpoint
     by_frame = {r.frame_idx: r.objects for r in backward}
     assert 1 not in by_frame[anchor + 1] and by_frame[anchor][1].point.tolist() == [20.0, 10.0]
     assert 3 not in by_frame[num_frames - 1] and 3 in by_frame[8]
+
+
+def _official_time_embedding(emb: np.ndarray, length: int) -> np.ndarray:
+    """Linear resampling of (T, D) rows with half-pixel centres (F.interpolate(mode="linear"),
+    align_corners=False, as the official interpolate_time_embed calls it), written out."""
+    t = emb.shape[0]
+    out = np.empty((length, emb.shape[1]))
+    for i in range(length):
+        src = max((i + 0.5) * t / length - 0.5, 0.0)
+        lo = min(int(np.floor(src)), t - 1)
+        hi = min(lo + 1, t - 1)
+        out[i] = (1 - (src - lo)) * emb[lo] + (src - lo) * emb[hi]
+    return out
+
+
+def test_offline_tracks_a_clip_longer_than_its_window_as_one_window(checkpoints):
+    """The official offline model runs the whole clip as one window, its 60-frame time embedding
+    interpolated to the clip's length."""
+    tracker = registry.build("cotracker3-offline", config={"iters": 1}, device="cpu",
+                             checkpoint=str(checkpoints["offline"]))
+    # small random feature maps stand in for the CNN (too slow on a CPU); the refinement is the real one
+    cheap = _CheapNetwork()
+    cheap.install(tracker)
+    tracker.model.refine = CoTracker3.refine.__get__(tracker.model)
+    windows, embeddings = [], []  # frames of each refined window; time embeddings it used
+    refine, time_embedding = tracker.model.refine, tracker.model.time_embedding
+
+    def recording_refine(pyramid, patches, init, iters):
+        windows.append(init.coords.shape[1])
+        return refine(pyramid, patches, init, iters)
+
+    def recording_time_embedding(length):
+        embeddings.append(time_embedding(length))
+        return embeddings[-1]
+
+    tracker.model.refine, tracker.model.time_embedding = recording_refine, recording_time_embedding
+
+    num_frames = 75
+    tracker.set_video(_clip(num_frames, hw=(24, 32)))
+    tracker.add_prompt(3, 1, Prompt(point=[4.0, 6.0]))
+    tracker.add_prompt(70, 2, Prompt(point=[20.0, 10.0]))
+    results = list(tracker.propagate(0))
+    assert [r.frame_idx for r in results] == list(range(num_frames))
+    assert windows == [num_frames] and sorted(cheap.frames_seen) == list(range(num_frames))
+    assert len(embeddings) == 1 and embeddings[0].shape == (1, num_frames, 1110)
+    checkpoint_emb = torch.load(checkpoints["offline"], weights_only=True)["time_emb"][0].double().numpy()
+    assert checkpoint_emb.shape == (60, 1110)
+    assert np.abs(embeddings[0][0].double().numpy() - _official_time_embedding(checkpoint_emb, num_frames)).max() < 1e-5
+    assert np.isfinite(results[-1].objects[1].point).all() and results[-1].objects[2].point.shape == (2,)

@@ -104,7 +104,7 @@ class CoTracker3(nn.Module):
         r2 = 2 * CORR_RADIUS + 1
         offsets = patch_offsets(CORR_RADIUS, coords.device)
         scale = torch.tensor([MODEL_RESOLUTION[1], MODEL_RESOLUTION[0]], device=coords.device) / STRIDE
-        time_emb = self._time_embedding(s)
+        time_emb = self.time_embedding(s)
         for _ in range(iters):
             embeddings = []
             for level, (fmaps, patch) in enumerate(zip(pyramid, patches)):
@@ -125,7 +125,9 @@ class CoTracker3(nn.Module):
             conf = conf + delta[..., 3]
         return TrackEstimate(coords, vis, conf)
 
-    def _time_embedding(self, length: int) -> torch.Tensor:
+    def time_embedding(self, length: int) -> torch.Tensor:
+        """(1, length, 1110): the checkpoint's embedding, linearly interpolated (half-pixel centres)
+        to other window lengths, as the official `interpolate_time_embed`."""
         if length == self.time_emb.shape[1]:
             return self.time_emb
         emb = F.interpolate(self.time_emb.float().permute(0, 2, 1), size=length, mode="linear")

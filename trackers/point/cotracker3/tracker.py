@@ -2,8 +2,9 @@
 
 Every point prompt is a query on its frame; an object follows its latest query passed by the walk
 (later prompts re-anchor it). Online: 16-frame windows moving by 8, features of the overlap re-used,
-constant memory. Offline: 60-frame windows processed whole, chained by re-seeding each window from
-the previous one's last frame.
+constant memory. Offline: as the official offline model, the whole walk is one window (its 60-frame
+time embedding linearly interpolated to the walk's length), so memory and time grow with the clip and
+no frame comes out before the whole walk is tracked.
 """
 from __future__ import annotations
 
@@ -265,34 +266,17 @@ class CoTracker3OnlineTracker(CoTracker3Tracker):
 
 
 class CoTracker3OfflineTracker(CoTracker3Tracker):
-    window_len = 60
+    window_len = 60  # the length of the checkpoint's time embedding, not a limit on the clip
     config_cls = CoTracker3OfflineConfig
+    feature_chunk_frames = 200  # frames through the CNN at a time (the official fmaps_chunk_size)
 
     def _track_walk(self, walk, queries, video_hw):
-        S, n = self.window_len, len(queries)
-        carry: dict[int, tuple[int, np.ndarray]] = {}  # obj_id -> (its walk query, xy on the window's first frame)
-        seg_start = 0
         with torch.inference_mode(), autocast(self.device):
-            while True:
-                stop = min(seg_start + S, len(walk))
-                # each window starts its running objects afresh from where the last one left them
-                members = [(i, xy) for i, xy in carry.values() if queries[i].walk_pos < seg_start]
-                members += [(i, q.xy) for i, q in enumerate(queries) if seg_start <= q.walk_pos < stop]
-                positions = [max(queries[i].walk_pos - seg_start, 0) for i, _ in members]
-                out = self._segment(walk[seg_start:stop], [xy for _, xy in members], positions, video_hw)
-                first = 0 if seg_start == 0 else 1  # a later window's first frame ended the previous one
-                for t in range(first, stop - seg_start):
-                    yield seg_start + t, self._in_walk_order(out[t], [i for i, _ in members], n)
-                if stop >= len(walk):
-                    return
-                last_xy = self._in_walk_order(out[-1], [i for i, _ in members], n)[0]
-                for i, q in enumerate(queries):  # queries come in walk order: the latest one wins
-                    if q.walk_pos < stop:
-                        carry[q.obj_id] = (i, last_xy[i])
-                seg_start = stop - 1
+            out = self._track_clip(walk, [q.xy for q in queries], [q.walk_pos for q in queries], video_hw)
+        yield from enumerate(out)
 
-    def _segment(self, frame_idxs, xys, positions, video_hw):
-        """Track points xys (video px) queried at window positions over these frames."""
+    def _track_clip(self, frame_idxs, xys, positions, video_hw):
+        """Track points xys (video px) queried at walk positions over all these frames at once."""
         n = len(xys)
         if n == 0:
             return [(np.zeros((0, 2)), np.zeros(0, bool), np.zeros(0), None)] * len(frame_idxs)
@@ -300,7 +284,7 @@ class CoTracker3OfflineTracker(CoTracker3Tracker):
         xy0 = np.concatenate([self._to_model(np.stack(xys), video_hw), support])
         xy0_t = torch.from_numpy(xy0).to(self.device)
         pos_t = torch.tensor(positions + [0] * len(support), dtype=torch.int64, device=self.device)
-        pyramid = self.model.feature_pyramid(self._model_frames(frame_idxs))
+        pyramid = self._clip_pyramid(frame_idxs)
         patches = self.model.track_patches(pyramid, pos_t, xy0_t)
         t = len(frame_idxs)
         init = TrackEstimate(xy0_t[None, None].expand(1, t, -1, -1), xy0_t.new_zeros(1, t, len(xy0)),
@@ -309,16 +293,10 @@ class CoTracker3OfflineTracker(CoTracker3Tracker):
         heat = self._heatmaps(pyramid[0], patches[0][:n, CORR_RADIUS, CORR_RADIUS]) if self.config.return_attention else None
         return self._outputs(est, video_hw, n, heat, slice(0, t))
 
-    @staticmethod
-    def _in_walk_order(out, walk_index: list[int], n: int):
-        """Window track order -> walk query order (queries not in the window stay zero)."""
-        xy, visible, score, heat = out
-        full_xy = np.zeros((n, 2), np.float32)
-        full_vis = np.zeros(n, bool)
-        full_score = np.zeros(n, np.float32)
-        full_heat = [None] * n if heat is not None else None
-        for j, i in enumerate(walk_index):
-            full_xy[i], full_vis[i], full_score[i] = xy[j], visible[j], score[j]
-            if full_heat is not None:
-                full_heat[i] = heat[j]
-        return full_xy, full_vis, full_score, full_heat
+    def _clip_pyramid(self, frame_idxs: list[int]) -> list[torch.Tensor]:
+        """Feature pyramid of all the frames, the CNN run on chunks of frames (every step is per
+        frame, so chunks only bound the memory the CNN needs)."""
+        chunk = self.feature_chunk_frames
+        parts = [self.model.feature_pyramid(self._model_frames(frame_idxs[i:i + chunk]))
+                 for i in range(0, len(frame_idxs), chunk)]
+        return [torch.cat(levels) for levels in zip(*parts)]
