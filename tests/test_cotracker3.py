@@ -66,7 +66,7 @@ def test_random_checkpoint_in_official_layout_loads_strictly_through_the_registr
     assert set(loaded) == set(saved) and all(torch.equal(loaded[k], saved[k]) for k in saved)
     for name, key in (("cotracker3-online", "cotracker3_online"), ("cotracker3-offline", "cotracker3_offline")):
         spec = registry.spec(name)
-        assert spec.experimental and spec.kind == "point" and spec.weights == (OFFICIAL_WEIGHTS[key],)
+        assert not spec.experimental and spec.kind == "point" and spec.weights == (OFFICIAL_WEIGHTS[key],)
     assert not registry.spec(registry.default_name("point")).experimental
     # the offline file has a 60-frame time embedding: not an online checkpoint
     with pytest.raises(CheckpointError, match="scaled_offline.pth"):

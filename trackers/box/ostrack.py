@@ -87,7 +87,7 @@ class _Target:
     template: torch.Tensor  # (1, 3, 128, 128) normalised
 
 
-@register("ostrack", kind="box", priority=-20, weights=(OSTRACK_WEIGHTS,), experimental=True,
+@register("ostrack", kind="box", priority=-20, weights=(OSTRACK_WEIGHTS,),
           description="OSTrack ViT-B/16 with candidate elimination; needs OSTrack_ep0300.pth.tar (~0.5 s/frame on CPU)")
 class OSTrackTracker(SequentialTracker):
     kind = "box"

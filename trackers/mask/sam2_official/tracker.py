@@ -1,4 +1,4 @@
-"""The official SAM2.1 checkpoints as `Tracker`s (experimental until checked with real weights).
+"""The official SAM2.1 checkpoints as `Tracker`s, following the official video predictor.
 
 Per object: every prompted frame is a conditioning frame (kept for the whole walk), and the six
 most recent tracked frames plus up to 15 recent object pointers make the rest of its memory bank,

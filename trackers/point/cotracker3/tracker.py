@@ -1,4 +1,4 @@
-"""CoTracker3 checkpoints as point `Tracker`s (experimental until checked with real weights).
+"""CoTracker3 checkpoints as point `Tracker`s, walking clips as the official predictors do.
 
 Every point prompt is a query on its frame; an object follows its latest query passed by the walk
 (later prompts re-anchor it). Online: 16-frame windows moving by 8, features of the overlap re-used,
