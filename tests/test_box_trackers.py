@@ -235,8 +235,8 @@ def test_ostrack_maps_the_peak_back_clips_the_box_and_tracks_from_the_clipped_st
     results = [r.objects[1] for r in tracker.propagate(0)]
 
     template, search = net.inputs[0]
-    assert torch.allclose(template, _official_preprocess(_official_sample_target(frames[0], [100, 5, 40, 40], 2, 128)[0]),
-                          atol=1e-6)
+    template_crop, _ = _official_sample_target(frames[0], [100, 5, 40, 40], 2, 128)
+    assert torch.allclose(template, _official_preprocess(template_crop), atol=1e-6)
     crop, resize_factor = _official_sample_target(frames[1], [100, 5, 40, 40], 4, 256)
     assert torch.allclose(search, _official_preprocess(crop), atol=1e-6)
     # peak cell (x 8, y 1) + offset (0.25, 0.5), size (0.3, 0.4) of a 160-pixel crop around (120, 25)

@@ -290,7 +290,9 @@ class CoTracker3OfflineTracker(CoTracker3Tracker):
         init = TrackEstimate(xy0_t[None, None].expand(1, t, -1, -1), xy0_t.new_zeros(1, t, len(xy0)),
                              xy0_t.new_zeros(1, t, len(xy0)))
         est = self.model.refine(pyramid, patches, init, self.config.iters)
-        heat = self._heatmaps(pyramid[0], patches[0][:n, CORR_RADIUS, CORR_RADIUS]) if self.config.return_attention else None
+        heat = None
+        if self.config.return_attention:
+            heat = self._heatmaps(pyramid[0], patches[0][:n, CORR_RADIUS, CORR_RADIUS])
         return self._outputs(est, video_hw, n, heat, slice(0, t))
 
     def _clip_pyramid(self, frame_idxs: list[int]) -> list[torch.Tensor]:
