@@ -56,9 +56,11 @@ def test_occluded_flat_and_border_points_keep_their_estimate():
 
 
 @pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
-def test_tracker_holds_points_on_a_turning_object_to_a_pixel():
-    """A textured disc turning 1.5 degrees a frame and drifting right: chained frame-to-frame
-    estimates would drift; aligned to the query patch every point stays within a pixel."""
+@pytest.mark.parametrize(("degrees_per_frame", "num_frames", "tolerance_px"), [(1.5, 30, 1.0), (3.0, 31, 2.0)])
+def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames, tolerance_px):
+    """A textured disc turning (by 43.5 and by 90 degrees in all) and drifting right: chained
+    frame-to-frame estimates would drift, and the learned features are not rotation invariant;
+    aligned to the query patch, every point stays visible and within the tolerance."""
     torch.set_num_threads(2)
     rng = np.random.default_rng(5)
     background = make_texture(rng, 240, 400, "photo")
@@ -67,8 +69,8 @@ def test_tracker_holds_points_on_a_turning_object_to_a_pixel():
     cv2.circle(inside, (80, 80), 78, 1, -1)
     queries = np.array([[130.0, 100.0], [170.0, 140.0], [150.0, 160.0]], np.float32)  # on the disc at frame 0
     frames, tracks = [], []
-    for t in range(30):
-        matrix = _similarity(1.5 * t, 1.0, (80, 80), (70 + 2.0 * t, 40))  # disc pixels -> frame
+    for t in range(num_frames):
+        matrix = _similarity(degrees_per_frame * t, 1.0, (80, 80), (70 + 2.0 * t, 40))  # disc pixels -> frame
         warped = cv2.warpAffine(disc, matrix, (400, 240), flags=cv2.INTER_CUBIC)
         mask = cv2.warpAffine(inside, matrix, (400, 240), flags=cv2.INTER_NEAREST).astype(bool)
         frame = background.copy()
@@ -85,4 +87,4 @@ def test_tracker_holds_points_on_a_turning_object_to_a_pixel():
         for obj_id, obj in result.objects.items():
             truth = tracks[result.frame_idx][obj_id]
             assert obj.visible, f"frame {result.frame_idx}, point {obj_id} is in plain view"
-            assert np.linalg.norm(obj.point - truth) < 1.0, f"frame {result.frame_idx}, point {obj_id}: {obj.point} vs {truth}"
+            assert np.linalg.norm(obj.point - truth) < tolerance_px, f"frame {result.frame_idx}, point {obj_id}: {obj.point} vs {truth}"

@@ -84,6 +84,46 @@ def test_hidden_point_is_reported_and_picked_up_again(tracked):
         assert np.linalg.norm(obj.point - track[t]) < 4.0, f"frame {t}: {obj.point} vs {track[t]}"
 
 
+def exit_clip(num_frames: int = 40, speed: int = 8):
+    """A textured square moving right out of the frame (and staying out). Returns frames, three
+    points on the square (N, 2) on frame 0 and, per frame, whether each is still in the frame (T, N)."""
+    rng = np.random.default_rng(3)
+    background = make_texture(rng, H, W, "photo")
+    square = make_texture(rng, 80, 80, "blobs")
+    offsets = np.array([[40, 40], [20, 20], [60, 60]], np.float32)
+    frames, in_frame = [], []
+    for t in range(num_frames):
+        frame = background.copy()
+        x0 = 200 + speed * t
+        shown = max(0, min(80, W - x0))
+        frame[80:160, x0:x0 + shown] = square[:, :shown]
+        frames.append(frame)
+        in_frame.append(x0 + offsets[:, 0] < W)
+    return frames, offsets + (200, 80), np.array(in_frame)
+
+
+@needs_weights
+def test_point_that_leaves_the_frame_is_hidden_within_three_frames_and_stays_hidden():
+    frames, queries, in_frame = exit_clip()
+    tracker = registry.build("point_transformer", device="cpu")
+    tracker.set_video(frames)
+    for obj_id, query in enumerate(queries):
+        tracker.add_prompt(0, obj_id, Prompt(point=query))
+    visible = np.zeros(in_frame.shape, bool)
+    for result in tracker.propagate(0):
+        for obj_id, obj in result.objects.items():
+            visible[result.frame_idx, obj_id] = obj.visible
+    for obj_id in range(len(queries)):
+        left = int(np.argmin(in_frame[:, obj_id]))
+        assert visible[:left - 2, obj_id].all(), f"point {obj_id} is in view until frame {left}"
+        hidden_from = left + 3  # reported hidden within three frames of leaving ...
+        assert not visible[hidden_from:, obj_id].any(), (
+            f"point {obj_id} left on frame {left}; reported visible on {np.flatnonzero(visible[hidden_from:, obj_id]) + hidden_from}")
+        # ... and stays hidden while it is out: no flicker once hidden
+        first_hidden = left + int(np.argmin(visible[left:, obj_id]))
+        assert not visible[first_hidden:, obj_id].any()
+
+
 @needs_weights
 def test_backward_and_memory_window():
     """Queries on a middle frame track backward too; only one window of features is held."""

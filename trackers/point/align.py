@@ -59,6 +59,10 @@ class PatchAligner:
         self._templates[index] = _Template(patch, np.array([point[0] - x0, point[1] - y0], np.float32),
                                            np.eye(2, dtype=np.float32))
 
+    def has_template(self, index: int) -> bool:
+        """Can track `index` be aligned at all (its query patch was neither flat nor at the border)?"""
+        return self._templates.get(int(index)) is not None
+
     def align(self, gray: np.ndarray, points: np.ndarray, indices=None) -> tuple[np.ndarray, np.ndarray]:
         """points (N, 2) estimates on `gray` (full-resolution pixels) -> (N, 2) aligned points and
         (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks

@@ -4,8 +4,11 @@ Every point object (one obj_id, `Prompt(point=...)`) is tracked jointly with the
 goes through the frames in overlapping windows (`window` frames, stride `window // 2`): each
 window starts from the previous window's refined estimates, guesses the new frames with
 Lucas-Kanade, and the predictor refines all of it. Every guess and every correction is aligned to
-the patch around the point's query (align.py: no drift), and an estimate whose feature no longer
-matches the query's or the track's latest trusted one is reported hidden and looked for again.
+the patch around the point's query (align.py: no drift). A point is visible where that alignment
+holds or where the model says so; one whose feature no longer matches the query's or the track's
+latest trusted one is reported hidden and looked for again, and so is one outside the frame. Once
+hidden, a point comes back only on strong evidence (alignment, re-detection, or a confident
+visibility), so visibility does not flicker.
 A frame is reported once it leaves the overlap, so only one window of feature maps is ever held:
 memory does not grow with the video's length.
 Frames are resized to `internal_height` (the scale the model was trained at); results come back in
@@ -13,7 +16,7 @@ original pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -44,6 +47,10 @@ class PointTrackerConfig(TrackerConfig):
     internal_height: int = 256  # frames are resized to this height (aspect kept) for the model
     visibility_threshold: float = 0.5  # visible: visibility probability at least this ...
     confidence_threshold: float = 0.5  # ... and confidence at least this (chosen on own validation clips)
+    # A point reported hidden is reported visible again only where its patch alignment holds (or it
+    # is re-detected and the alignment confirms it), or its visibility probability reaches this
+    # (hysteresis: no flicker). None: points that have a query patch come back only by alignment.
+    reappear_visibility: float | None = 0.8
     # An estimate whose feature matches neither the track's query feature nor its latest trusted
     # one with a cosine similarity of at least this has lost the point (drifted onto an occluder
     # or the background): it is reported hidden and looked for again. None: no such check.
@@ -67,6 +74,12 @@ class PointTrackerConfig(TrackerConfig):
     # and only where the corrected point's feature is this much closer to the query's (cosine);
     # None: no such check
     verify_margin: float | None = 0.0
+
+
+# A point last seen at most this many frames ago whose motion then carries it out of the frame has
+# left the view (further back, the extrapolation says too little).
+OUT_OF_VIEW_STEPS = 3
+BORDER_PX = 4.0  # ... and whose estimate is within this (plus that motion) of the border it crosses
 
 
 def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredictor:
@@ -93,6 +106,11 @@ class _Track:
     query_feat: torch.Tensor  # (C,) feature at its latest visible prompt
     start_pos: int  # walk position where it joined the walk
     trusted_feat: torch.Tensor | None = None  # (C,) latest feature that matched query or trusted
+    shown: bool = True  # reported visible on the latest reported frame (hysteresis)
+    # where it was last reported visible (original pixels, walk position) and how it moved then
+    last_seen: tuple[np.ndarray, int] | None = None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per walk step
+    gone: bool = False  # left the frame: hidden until its query patch fits again
 
     def __post_init__(self):
         if self.trusted_feat is None:
@@ -146,6 +164,8 @@ class TransformerPointTracker(Tracker):
         aligner = (PatchAligner(self.config.align_half_size, self.config.align_min_correlation,
                                 self.config.align_max_shift_px) if self.config.align_half_size else None)
         coords: dict[int, np.ndarray] = {}  # walk position -> (N, 2) internal pixels
+        aligned: dict[int, np.ndarray] = {}  # walk position -> (N,) bool: the estimate fits its query patch
+        judged: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # walk position -> (N,) visibility, confidence
         anchors: dict[int, dict[int, np.ndarray]] = {}  # walk position -> track index -> point
         seen = 0  # walk positions [0, seen) have been guessed at least once
         pos = 0
@@ -155,58 +175,115 @@ class TransformerPointTracker(Tracker):
                 if p not in inputs:
                     inputs[p] = self._frame_inputs(walk[p], size)
             for p in range(seen, end):  # frames entering for the first time: joins and guesses
-                self._guess(p, walk[p], tracks, coords, anchors, inputs, scale, aligner)
+                self._guess(p, walk[p], tracks, coords, aligned, anchors, inputs, scale, aligner)
             seen = end
             positions = list(range(pos, end))
             last_window = end == len(walk)
             report_until = end if last_window else pos + stride
             if tracks:
-                refined, vis, conf, feats = self._refine(positions, tracks, coords, anchors, inputs, scale, aligner)
+                refined, vis, conf, feats = self._refine(positions, tracks, coords, aligned, anchors, inputs, scale,
+                                                         aligner)
                 for i, p in enumerate(positions):
                     coords[p] = refined[i]
+                if pos in judged:  # the window's first frame is pinned: its visibility is the last window's
+                    last_vis, last_conf = judged[pos]
+                    kept = [n for n in range(len(last_vis)) if n not in anchors.get(pos, {})]
+                    vis[0, kept], conf[0, kept] = last_vis[kept], last_conf[kept]
+                for i, p in enumerate(positions[1:], start=1):
+                    judged[p] = vis[i].copy(), conf[i].copy()
             for p in range(pos, report_until):
                 i = p - pos
                 results = {}
                 if tracks:
                     heat = (attention_heatmap(inputs[p][0][0][0], self.model.corr_proj(feats[i])).cpu().numpy()
                             if self.config.return_attention else None)
+                    visible = self._visible(tracks, coords[p] / scale, aligned[p], vis[i], conf[i], p, aligner)
                     for n, track in enumerate(tracks):
                         if p < track.start_pos:
                             continue
                         results[track.obj_id] = ObjectResult(
-                            point=(coords[p][n] / scale).astype(np.float32),
-                            visible=bool(vis[i, n] >= self.config.visibility_threshold
-                                         and conf[i, n] >= self.config.confidence_threshold),
-                            score=float(conf[i, n]),
-                            attention=heat[n] if heat is not None else None)
+                            point=(coords[p][n] / scale).astype(np.float32), visible=bool(visible[n]),
+                            score=float(conf[i, n]), attention=heat[n] if heat is not None else None)
                 for obj_id, prompt in self._prompts_at(walk[p]).items():  # keyframes are ground truth
                     results[obj_id] = ObjectResult(point=prompt.point, visible=prompt.visible, score=1.0,
                                                    attention=results.get(obj_id, ObjectResult()).attention)
+                    for track in tracks:
+                        if track.obj_id == obj_id:  # a keyframe restarts its visibility and motion
+                            track.shown = prompt.visible
+                            track.last_seen = (np.asarray(prompt.point, np.float32), p) if prompt.visible else None
+                            track.velocity = np.zeros(2, np.float32)
+                            track.gone = False
                 yield FrameResult(walk[p], results)
             if tracks and self.config.min_similarity is not None:
                 self._update_trusted(tracks, coords, vis, conf, inputs, range(pos, report_until), pos)
             for p in range(pos, report_until):  # constant memory: drop what no window needs again
                 inputs.pop(p, None)
                 coords.pop(p, None)
+                aligned.pop(p, None)
+                judged.pop(p, None)
                 anchors.pop(p, None)
             pos = report_until
+
+    def _visible(self, tracks, points, aligned, vis, conf, p, aligner) -> np.ndarray:
+        """(N,) what to report visible on walk position p (points (N, 2) in original pixels), and
+        each track's state updated: a point that left the frame (its estimate, or where its motion
+        when last seen, at most OUT_OF_VIEW_STEPS ago, carries it, is outside: estimates of a point
+        that left the view stop at the border, on whatever is there) is hidden until its query patch
+        fits again; a shown point stays
+        shown while its patch alignment holds or the model sees it; a hidden one needs its alignment,
+        a re-detection or a confident visibility to come back."""
+        height, width = self.frames[0].shape[:2]
+        seen = aligned | ((vis >= self.config.visibility_threshold) & (conf >= self.config.confidence_threshold))
+        visible = np.zeros(len(tracks), bool)
+        for n, track in enumerate(tracks):
+            if p < track.start_pos:
+                continue
+            if aligned[n]:
+                track.gone = False
+            elif not (0 <= points[n][0] <= width - 1 and 0 <= points[n][1] <= height - 1):
+                track.gone = True
+            elif track.last_seen is not None and abs(p - track.last_seen[1]) <= OUT_OF_VIEW_STEPS:
+                steps = abs(p - track.last_seen[1])
+                expected = track.last_seen[0] + track.velocity * steps
+                # the estimate stopped at the border the motion crosses
+                reach = np.abs(track.velocity) * OUT_OF_VIEW_STEPS + BORDER_PX
+                track.gone |= bool(any(
+                    (expected[axis] < 0 and points[n][axis] <= reach[axis])
+                    or (expected[axis] > size - 1 and points[n][axis] >= size - 1 - reach[axis])
+                    for axis, size in ((0, width), (1, height))))
+            if self.config.reappear_visibility is not None:
+                back = aligned[n] or vis[n] >= self.config.reappear_visibility
+            else:
+                back = aligned[n] if aligner is not None and aligner.has_template(n) else seen[n]
+            visible[n] = not track.gone and (seen[n] if track.shown else back)
+            track.shown = bool(visible[n])
+            if visible[n]:
+                if track.last_seen is not None:
+                    last_point, last_p = track.last_seen
+                    step = (points[n] - last_point) / max(abs(p - last_p), 1)
+                    track.velocity = 0.5 * track.velocity + 0.5 * step.astype(np.float32)
+                track.last_seen = (points[n].copy(), p)
+        return visible
 
     def _prompts_at(self, frame_idx: int) -> dict[int, Prompt]:
         return {obj_id: prompt for obj_id, prompt in self.prompts.get(frame_idx, {}).items()
                 if prompt.point is not None}
 
-    def _guess(self, p, frame_idx, tracks, coords, anchors, inputs, scale, aligner) -> None:
+    def _guess(self, p, frame_idx, tracks, coords, aligned, anchors, inputs, scale, aligner) -> None:
         """First guess for walk position p (new to the walk): move the known points on from p - 1
         (and align them to their query patches), then (re)start the objects prompted on this frame."""
         if p > 0 and (p - 1) in coords and len(coords[p - 1]):
             prev = coords[p - 1] / scale
             guess = (lk_step(inputs[p - 1][1], inputs[p][1], prev, LK_TRACKING_PARAMS) if self.config.init == "lk"
                      else prev.copy())
+            fits = np.zeros(len(guess), bool)
             if aligner is not None:
-                guess = aligner.align(inputs[p][1], guess)[0]
+                guess, fits = aligner.align(inputs[p][1], guess)
             coords[p] = guess * scale
+            aligned[p] = fits
         else:
             coords[p] = np.zeros((len(tracks), 2), np.float32)
+            aligned[p] = np.zeros(len(tracks), bool)
         level0 = inputs[p][0][0]  # (1, h, w, C)
         for obj_id, prompt in self._prompts_at(frame_idx).items():
             point = prompt.point * scale
@@ -219,14 +296,16 @@ class TransformerPointTracker(Tracker):
                 index = len(tracks) - 1
                 for q in coords:
                     coords[q] = np.concatenate([coords[q], point[None].astype(np.float32)])
+                    aligned[q] = np.append(aligned[q], False)
             else:  # re-anchored: the latest keyframe's feature is the best description
                 tracks[index].query_feat = tracks[index].trusted_feat = query_feat
             if aligner is not None:
                 aligner.set_template(index, inputs[p][1], prompt.point)
             coords[p][index] = point
+            aligned[p][index] = True  # the prompt itself
             anchors.setdefault(p, {})[index] = point
 
-    def _refine(self, positions, tracks, coords, anchors, inputs, scale, aligner):
+    def _refine(self, positions, tracks, coords, aligned, anchors, inputs, scale, aligner):
         """Run the predictor on one window -> coords (T, N, 2), vis (T, N), conf (T, N), feats (T, N, C)."""
         T, N = len(positions), len(tracks)
         device = self.device
@@ -256,6 +335,11 @@ class TransformerPointTracker(Tracker):
             accept = (query_similarity(pyramid[0], refined, query_feats[0]) >
                       query_similarity(pyramid[0], init[0], query_feats[0]) + self.config.verify_margin)
         refined = gate_corrections(init[0], refined, self.config.min_correction_px, accept)
+        # an estimate that fits its query patch under an affine warp is measured against the query's
+        # own appearance: the predictor does not move it, and it is neither lost nor looked for elsewhere
+        # (features are not rotation invariant; the patch fit follows rotation and scale)
+        fits = torch.from_numpy(np.stack([aligned[p] for p in positions])).to(device)
+        refined = torch.where(fits[..., None], init[0], refined)
         conf_prob = torch.sigmoid(conf[-1][0])
         lost = torch.zeros_like(vis_prob, dtype=torch.bool)
         if self.config.min_similarity is not None:
@@ -263,8 +347,10 @@ class TransformerPointTracker(Tracker):
             similarity = torch.maximum(query_similarity(pyramid[0], refined, query_feats[0]),
                                        query_similarity(pyramid[0], refined, trusted_feats))
             lost = (similarity < self.config.min_similarity) & ~anchor_mask[0]
+        lost &= ~fits
+        redetected = set()
         if self.config.redetect_similarity is not None:
-            self._redetect(pyramid[0], query_feats[0], refined, vis_prob, conf_prob, lost)
+            redetected = self._redetect(pyramid[0], query_feats[0], refined, vis_prob, conf_prob, lost, fits)
         vis_prob[lost] = 0.0
         refined = refined.cpu().numpy()
         if aligner is not None:  # what the predictor or the re-detection moved is aligned again
@@ -272,7 +358,12 @@ class TransformerPointTracker(Tracker):
             for i, p in enumerate(positions):
                 indices = np.flatnonzero(moved[i])
                 if len(indices):
-                    refined[i] = aligner.align(inputs[p][1], refined[i] / scale, indices)[0] * scale
+                    realigned, fits_now = aligner.align(inputs[p][1], refined[i] / scale, indices)
+                    refined[i] = realigned * scale
+                    aligned[p][indices] = fits_now[indices]
+            for i, n in redetected:  # a re-detection counts once the query patch fits there too
+                if aligner.has_template(n) and not aligned[positions[i]][n]:
+                    vis_prob[i, n] = 0.0
         return refined, vis_prob.cpu().numpy(), conf_prob.cpu().numpy(), feats[0]
 
     def _update_trusted(self, tracks, coords, vis, conf, inputs, reported, window_start) -> None:
@@ -293,14 +384,16 @@ class TransformerPointTracker(Tracker):
                         and similarity[n] >= self.config.trust_similarity):
                     track.trusted_feat = feats[n]
 
-    def _redetect(self, level0, query_feats, coords, vis_prob, conf_prob, lost) -> None:
+    def _redetect(self, level0, query_feats, coords, vis_prob, conf_prob, lost, fits) -> set[tuple[int, int]]:
         """Look for hidden and lost points near their estimate (in place): the best match of the
-        query feature within the radius, if it is strong. A lost point found again is no longer lost."""
+        query feature within the radius, if it is strong. A lost point found again is no longer lost.
+        Points that fit their query patch (`fits`, (T, N) bool) are where they are: not looked for.
+        Returns the (window frame, track) pairs found again."""
         hidden = ((vis_prob < self.config.visibility_threshold) | (conf_prob < self.config.confidence_threshold)
-                  | lost)
+                  | lost) & ~fits
         frames_idx, points_idx = torch.nonzero(hidden, as_tuple=True)
         if len(frames_idx) == 0:
-            return
+            return set()
         T, h, w, C = level0.shape
         maps = F.normalize(level0, dim=-1)[frames_idx]  # (K, h, w, C)
         queries = F.normalize(query_feats, dim=-1)[points_idx]  # (K, C)
@@ -324,3 +417,4 @@ class TransformerPointTracker(Tracker):
             for later in range(t + 1, T):
                 if hidden[later, n] and (later, n) not in redetected:
                     coords[later, n] = coords[t, n]
+        return redetected
