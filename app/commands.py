@@ -145,8 +145,38 @@ def _check_frames(store, num_frames: int, source: str) -> None:
 @_user_errors
 def cmd_export(args) -> int:
     store, info = _load_annotations(args.src)
-    _save(store, info, Path(args.out))
+    if args.format is None:
+        _save(store, info, Path(args.out))
+        return 0
+    from .model.interop import export
+
+    frame_times = None
+    if args.video:
+        with _open_video(args.video) as video:
+            _check_same_size(info, video.info, args.src, args.video)
+            frame_times = video.frame_times()
+    export(store, info, args.out, args.format, frame_times=frame_times)
     return 0
+
+
+@_user_errors
+def cmd_import(args) -> int:
+    from .interop_cli import import_into_file
+
+    return import_into_file(args.file, args.format, args.video, Path(args.out), tracked=args.tracked)
+
+
+@_user_errors
+def cmd_render(args) -> int:
+    from .interop_cli import render_file
+
+    return render_file(args)
+
+
+def _check_same_size(ref, info, ref_name: str, video_name: str) -> None:
+    if (ref.width, ref.height) != (info.width, info.height):
+        raise CliError(f"{ref_name} is for a {ref.width}x{ref.height} video but {video_name} is "
+                       f"{info.width}x{info.height}")
 
 
 @_user_errors

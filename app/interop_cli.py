@@ -1,0 +1,63 @@
+"""`trackstudio import` and `trackstudio render`: the work behind the two sub-commands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .commands import CliError, _check_same_size, _load_annotations, _open_video
+
+
+def import_into_file(file: str, fmt: str | None, video_path: str, out: Path, *, tracked: bool) -> int:
+    """Import FILE's labels as new objects into OUT (created, or added to when it exists)."""
+    from .model import AnnotationStore, Project
+    from .model.formats import save_json
+    from .model.interop import guess_format, import_file
+
+    if out.suffix.lower() not in (".tsproj", ".json"):
+        raise CliError(f"--out must end in .tsproj or .json, got {out.name!r}")
+    fmt = fmt or guess_format(file)
+    if fmt is None:
+        raise CliError(f"{file}: cannot tell its format from the name; give --format")
+    with _open_video(video_path) as video:
+        info = video.info
+    if out.exists():
+        store, existing = _load_annotations(str(out))
+        _check_same_size(existing, info, str(out), video_path)
+    else:
+        store = AnnotationStore()
+    created = import_file(file, fmt, store, info, tracked=tracked)
+    if out.suffix.lower() == ".tsproj":
+        Project(video=info, store=store).save(out)
+    else:
+        save_json(store, info, out)
+    states = sum(len(store.frames(obj.obj_id)) for obj in created)
+    print(f"imported {len(created)} objects ({states} annotated frames) from {file} into {out}")
+    return 0
+
+
+def render_file(args) -> int:
+    """Ctrl+C cancels: render_video removes the partial file."""
+    from tqdm import tqdm
+
+    from .model import AnnotationStore
+    from .model.interop import import_file
+    from .render import RenderOptions, render_video, snapshot
+
+    with _open_video(args.video) as video:
+        info = video.info
+        if args.format in (None, "json") or Path(args.annotations).suffix.lower() == ".tsproj":
+            store, ref = _load_annotations(args.annotations)
+            _check_same_size(ref, info, args.annotations, args.video)
+        else:
+            store = AnnotationStore()
+            import_file(args.annotations, args.format, store, info)
+        if not 0 <= args.crf <= 51:
+            raise CliError(f"--crf must be 0..51, got {args.crf}")
+        with tqdm(total=len(video), unit="frame", desc="rendering", disable=args.quiet, leave=False) as bar:
+            try:
+                render_video(video, snapshot(store), args.out, side_by_side=args.side_by_side, crf=args.crf,
+                             options=RenderOptions(trail_length=max(0, args.trail)),
+                             progress=lambda done, total: bar.update(done - bar.n))
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+    print(f"wrote {args.out} ({len(video)} frames, H.264)")
+    return 0
