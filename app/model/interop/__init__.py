@@ -36,7 +36,7 @@ Reader = Callable[[Path, VideoInfo], list[ImportedTrack]]
 @dataclass(frozen=True)
 class Format:
     name: str
-    title: str  # for menus and --help
+    title: str  # for menus: what it is and what it is written to
     suffix: str  # what the output path ends with; "" for a folder
     kinds: tuple[str, ...]  # object kinds the format holds
     write: Writer
@@ -49,17 +49,17 @@ def _plain(writer) -> Writer:
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("json", "TrackStudio JSON", ".json", ("box", "mask", "point"), _plain(save_json), read_json_tracks),
-    Format("npz", "TrackStudio NumPy arrays (Point Odyssey layout)", ".npz", ("box", "mask", "point"),
+    Format("json", "TrackStudio JSON (.json)", ".json", ("box", "mask", "point"), _plain(save_json), read_json_tracks),
+    Format("npz", "TrackStudio NumPy arrays, Point Odyssey layout (.npz)", ".npz", ("box", "mask", "point"),
            _plain(export_npz), read_npz_tracks),
     Format("png", "DAVIS PNG masks (folder)", "", ("mask",), _plain(export_png_masks), read_png_tracks),
-    Format("coco", "COCO JSON for video (track ids, RLE masks, keypoints)", ".json", ("box", "mask", "point"),
+    Format("coco", "COCO for video: track ids, RLE masks, keypoints (.json)", ".json", ("box", "mask", "point"),
            write_coco, read_coco),
     Format("yolo", "YOLO detection / segmentation (folder)", "", ("box", "mask"), write_yolo, read_yolo),
-    Format("mot", "MOT Challenge gt.txt", ".txt", ("box", "mask"), write_mot, read_mot),
-    Format("cvat", "CVAT for video 1.1 XML", ".xml", ("box", "mask", "point"), write_cvat, read_cvat),
-    Format("dlc", "DeepLabCut CSV", ".csv", ("point",), write_dlc, read_dlc),
-    Format("sleap", "SLEAP labels (.slp)", ".slp", ("point",), write_slp, read_slp),
+    Format("mot", "MOT Challenge (gt.txt, or a folder)", ".txt", ("box", "mask"), write_mot, read_mot),
+    Format("cvat", "CVAT for video 1.1 (.xml)", ".xml", ("box", "mask", "point"), write_cvat, read_cvat),
+    Format("dlc", "DeepLabCut (.csv)", ".csv", ("point",), write_dlc, read_dlc),
+    Format("sleap", "SLEAP (.slp)", ".slp", ("point",), write_slp, read_slp),
     Format("tapvid", "TAP-Vid point tracks (.npz or .pkl)", ".npz", ("point",), write_tapvid_npz, read_tapvid),
 )}
 
