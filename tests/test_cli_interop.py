@@ -1,6 +1,7 @@
 """`trackstudio export --format`, `import` and `render` end to end, as a user drives them."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -167,3 +168,19 @@ def test_render_cancel_leaves_no_file(tmp_path, clip):
                                 should_stop=lambda: len(calls) >= 3)
     assert finished is False and calls == [1, 2, 3]
     assert not out.exists() and list(tmp_path.iterdir()) == [folder]
+
+
+def test_export_keeps_the_frame_times_of_a_variable_rate_video(tmp_path):
+    from test_video_exact import write_clip
+
+    video = tmp_path / "vfr.mkv"
+    pts_ms = write_clip(video, 9, durations_ms=(20, 40, 100))
+    store = AnnotationStore()
+    car = store.add_object("box", "car")
+    store.set_state(car.obj_id, 4, FrameState(box=[1, 2, 10, 12], keyframe=True))
+    src = tmp_path / "a.json"
+    save_json(store, VideoInfo(str(video), 9, 64, 48, 25.0), src)
+    out = tmp_path / "coco.json"
+    assert main(["export", str(src), "--format", "coco", "--video", str(video), "--out", str(out)]) == 0
+    images = json.loads(out.read_text())["images"]
+    assert [image["timestamp"] for image in images] == pytest.approx([t / 1000 for t in pts_ms])

@@ -35,7 +35,7 @@ def accept_with(monkeypatch, dialog_class, fill):
     monkeypatch.setattr(dialog_class, "exec", exec_)
 
 
-def test_import_menu_adds_keyframe_objects_in_one_undo_step(qtbot, window, clip, tmp_path, monkeypatch):
+def test_import_menu_adds_keyframe_objects_in_one_undo_step(qtbot, window, clip, tmp_path, monkeypatch):  # noqa: F811 (fixtures from test_ui_flows)
     win = window
     open_clip(win, clip)
     gt = tmp_path / "gt.txt"
@@ -62,7 +62,7 @@ def test_import_menu_adds_keyframe_objects_in_one_undo_step(qtbot, window, clip,
     assert "bad.txt: line 1: expected 6 to 10 values" in win.last_error and len(store.objects) == 1
 
 
-def test_export_menu_writes_the_chosen_format(qtbot, window, clip, tmp_path, monkeypatch):
+def test_export_menu_writes_the_chosen_format(qtbot, window, clip, tmp_path, monkeypatch):  # noqa: F811 (fixtures from test_ui_flows)
     win = window
     open_clip(win, clip)
     store = win.session.store
@@ -80,7 +80,7 @@ def test_export_menu_writes_the_chosen_format(qtbot, window, clip, tmp_path, mon
     assert track.get("label") == "vehicle" and track.find("box").get("frame") == "2"
 
 
-def test_export_video_in_a_worker_with_progress(qtbot, window, clip, tmp_path, monkeypatch):
+def test_export_video_in_a_worker_with_progress(qtbot, window, clip, tmp_path, monkeypatch):  # noqa: F811 (fixtures from test_ui_flows)
     win = window
     open_clip(win, clip)
     store = win.session.store
@@ -102,7 +102,7 @@ def test_export_video_in_a_worker_with_progress(qtbot, window, clip, tmp_path, m
     assert "Exported the review video" in win.last_message and not win.video_exporter.running
 
 
-def test_export_video_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):
+def test_export_video_cancel_writes_nothing(qtbot, window, tmp_path, monkeypatch):  # noqa: F811 (fixtures from test_ui_flows)
     win = window
     open_clip(win, square_clip(tmp_path / "long.mp4", num_frames=300))
     out = tmp_path / "cancelled.mp4"

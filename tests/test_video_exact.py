@@ -9,7 +9,6 @@ import fractions
 
 import av
 import numpy as np
-import pytest
 
 from trackstudio.app.video import open_video
 from trackstudio.app.video.frame_index import load_cached_index

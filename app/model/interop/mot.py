@@ -1,9 +1,10 @@
 """MOT Challenge ground truth: `gt.txt`, one CSV line per object and frame.
 
 `frame, id, bb_left, bb_top, bb_width, bb_height, conf, class, visibility` with 1-based frames
-and 1-based pixel coordinates (MOT16/17 layout; the top-left pixel is (1, 1)). Box objects and mask objects (their tight box) are written with conf 1
-(consider the entry), class 1 and visibility 1; frames where an object is hidden are left out.
-Writing to a folder gives the benchmark layout (`gt/gt.txt` + `seqinfo.ini`) TrackEval reads.
+and 1-based pixel coordinates (MOT16/17 layout; the top-left pixel is (1, 1)). Box objects and mask
+objects (their tight box) are written with conf 1 (consider the entry), class 1 and visibility 1;
+frames where an object is hidden are left out. Writing to a folder gives the benchmark layout
+(`gt/gt.txt` + `seqinfo.ini`) TrackEval reads.
 
 Reading takes 6 to 10 columns (detections with id -1 become one object each); lines with
 conf 0 (ignored regions in MOT ground truth) are skipped; visibility 0 becomes a hidden state.

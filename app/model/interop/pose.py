@@ -94,8 +94,8 @@ def _labels(store: AnnotationStore, video: VideoInfo):
             if user:
                 instance = sio.Instance.from_numpy(xy, skeleton=skeleton, track=track)
             else:
-                instance = sio.PredictedInstance.from_numpy(xy, skeleton=skeleton, point_scores=scores,
-                                                            score=float(scores[visible].mean()) if visible.any() else 0.0,
+                score = float(scores[visible].mean()) if visible.any() else 0.0
+                instance = sio.PredictedInstance.from_numpy(xy, skeleton=skeleton, point_scores=scores, score=score,
                                                             track=track)
             instance.points["visible"] = visible & ~np.isnan(xy[:, 0])
             instances.append(instance)
@@ -182,7 +182,10 @@ def read_slp(path: Path, video: VideoInfo) -> list[ImportedTrack]:
         except FormatError as exc:
             raise exc.in_file(path) from None
         for i, instance in enumerate(lf.instances):
-            individual = instance.track.name if instance.track is not None else ("" if len(lf.instances) == 1 else str(i))
+            if instance.track is not None:
+                individual = instance.track.name
+            else:  # untracked: one animal is unnamed, several are told apart by their order
+                individual = "" if len(lf.instances) == 1 else str(i)
             predicted = isinstance(instance, sio.PredictedInstance)
             points = instance.points
             for node, row in zip(instance.skeleton.node_names, points):
