@@ -9,7 +9,7 @@ from .commands import CliError, _check_same_size, _load_annotations, _open_video
 def import_into_file(file: str, fmt: str | None, video_path: str, out: Path, *, tracked: bool) -> int:
     """Import FILE's labels as new objects into OUT (created, or added to when it exists)."""
     from .model import AnnotationStore, Project
-    from .model.formats import save_json
+    from .model.formats import load_json, save_json
     from .model.interop import guess_format, import_file
 
     if out.suffix.lower() not in (".tsproj", ".json"):
@@ -19,14 +19,17 @@ def import_into_file(file: str, fmt: str | None, video_path: str, out: Path, *, 
         raise CliError(f"{file}: cannot tell its format from the name; give --format")
     with _open_video(video_path) as video:
         info = video.info
-    if out.exists():
-        store, existing = _load_annotations(str(out))
+    is_project = out.suffix.lower() == ".tsproj"
+    if out.exists():  # add to it, keeping its objects, settings and unknown keys
+        project = Project.load(out) if is_project else None
+        store, existing = (project.store, project.video) if is_project else load_json(out)
         _check_same_size(existing, info, str(out), video_path)
     else:
-        store = AnnotationStore()
+        project = Project(video=info, store=AnnotationStore()) if is_project else None
+        store = project.store if is_project else AnnotationStore()
     created = import_file(file, fmt, store, info, tracked=tracked)
-    if out.suffix.lower() == ".tsproj":
-        Project(video=info, store=store).save(out)
+    if is_project:
+        project.save(out)
     else:
         save_json(store, info, out)
     states = sum(len(store.frames(obj.obj_id)) for obj in created)

@@ -76,6 +76,13 @@ def test_import_adds_to_an_existing_project_and_guesses_the_format(tmp_path, cli
     assert names == ["kept", "track 1"]
     assert result.keyframes(result.objects[1].obj_id) == []  # --tracked: tracker output, free to re-track
 
+    project = tmp_path / "shot.tsproj"
+    Project(VideoInfo(str(folder), 12, 160, 120, 30.0), settings={"box_tracker": "csrt"}).save(project)
+    assert main(["import", str(out), "--video", str(folder), "--out", str(project)]) == 0
+    loaded = Project.load(project)
+    assert [o.name for o in loaded.store.objects] == ["kept", "track 1"]
+    assert loaded.settings == {"box_tracker": "csrt"}  # adding objects keeps the project's settings
+
 
 def test_import_errors_are_one_line(tmp_path, clip, capsys):
     folder, _ = clip

@@ -334,6 +334,7 @@ BAD_FILES = [
     ("dlc", "bad.csv", "scorer,a,a\nbodyparts,nose,nose\ncoords,x,y\nimg0001.png,3,oops\n",
      r"bad\.csv: line 4: nose y: expected a number"),
     ("tapvid", "bad.npz", None, r"bad\.npz: occluded: the array is missing"),
+    ("sleap", "bad.slp", "not an HDF5 file", r"bad\.slp: not a readable SLEAP file"),
 ]
 
 
