@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file or folder (png, yolo, mot folders)")
     p.add_argument("--format", choices=list(FORMATS),
                    help="output format; default: from --out (.json, .npz, .tsproj, a folder for PNG masks)")
-    p.add_argument("--video", help="the video, for its frame timestamps (COCO, TAP-Vid)")
+    p.add_argument("--video", help="the video: its frame times go into COCO and TAP-Vid, its frames into YOLO's "
+                                   "images/")
 
     p = sub.add_parser("import", help=f"bring labels from another tool in as new objects ({formats})")
     p.add_argument("file", help="annotation file or folder (YOLO dataset, MOT sequence, PNG masks)")

@@ -150,12 +150,12 @@ def cmd_export(args) -> int:
         return 0
     from .model.interop import export
 
-    frame_times = None
-    if args.video:
-        with _open_video(args.video) as video:
-            _check_same_size(info, video.info, args.src, args.video)
-            frame_times = video.frame_times()
-    export(store, info, args.out, args.format, frame_times=frame_times)
+    if not args.video:
+        export(store, info, args.out, args.format)
+        return 0
+    with _open_video(args.video) as video:
+        _check_same_size(info, video.info, args.src, args.video)
+        export(store, info, args.out, args.format, frame_times=video.frame_times(), frames=video)
     return 0
 
 

@@ -191,3 +191,24 @@ def test_export_keeps_the_frame_times_of_a_variable_rate_video(tmp_path):
     assert main(["export", str(src), "--format", "coco", "--video", str(video), "--out", str(out)]) == 0
     images = json.loads(out.read_text())["images"]
     assert [image["timestamp"] for image in images] == pytest.approx([t / 1000 for t in pts_ms])
+
+
+def test_yolo_export_with_the_video_writes_matching_images(tmp_path, clip):
+    import cv2
+
+    folder, boxes = clip
+    store = AnnotationStore()
+    square = store.add_object("box", "square", label="square")
+    for f, b in enumerate(boxes):
+        store.set_state(square.obj_id, f, FrameState(box=b, keyframe=True))
+    src = tmp_path / "a.json"
+    save_json(store, VideoInfo(str(folder), 12, 160, 120, 30.0), src)
+    out = tmp_path / "dataset"
+    assert main(["export", str(src), "--format", "yolo", "--video", str(folder), "--out", str(out)]) == 0
+    images = sorted((out / "images").glob("*.jpg"))
+    assert [p.stem for p in images] == [p.stem for p in sorted((out / "labels").glob("*.txt"))]
+    originals = [cv2.imread(str(p)).astype(int) for p in sorted(folder.glob("*.png"))]
+    for frame_idx in (0, 7, 11):  # each image is its own frame (JPEG-close), not a neighbour
+        image = cv2.imread(str(images[frame_idx])).astype(int)
+        errors = [np.abs(image - original).mean() for original in originals]
+        assert int(np.argmin(errors)) == frame_idx and errors[frame_idx] < 12

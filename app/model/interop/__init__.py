@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trackstudio.app.video import VideoInfo
+from trackstudio.app.video import VideoInfo, VideoSource
 
 from ..errors import FormatError
 from ..formats import export_npz, export_png_masks, save_json
@@ -27,7 +27,7 @@ from .cvat import read_cvat, write_cvat
 from .mot import read_mot, write_mot
 from .pose import read_dlc, read_slp, write_dlc, write_slp
 from .tapvid import read_tapvid, write_tapvid_npz, write_tapvid_pkl
-from .yolo import read_yolo, write_yolo
+from .yolo import read_yolo, write_yolo, write_yolo_images
 
 Writer = Callable[[AnnotationStore, VideoInfo, Path, "np.ndarray | None"], None]
 Reader = Callable[[Path, VideoInfo], list[ImportedTrack]]
@@ -41,6 +41,7 @@ class Format:
     kinds: tuple[str, ...]  # object kinds the format holds
     write: Writer
     read: Reader
+    write_frames: Callable[[VideoSource, Path], None] | None = None  # formats that can hold the images too
 
 
 def _plain(writer) -> Writer:
@@ -55,7 +56,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("png", "DAVIS PNG masks (folder)", "", ("mask",), _plain(export_png_masks), read_png_tracks),
     Format("coco", "COCO for video: track ids, RLE masks, keypoints (.json)", ".json", ("box", "mask", "point"),
            write_coco, read_coco),
-    Format("yolo", "YOLO detection / segmentation (folder)", "", ("box", "mask"), write_yolo, read_yolo),
+    Format("yolo", "YOLO detection / segmentation (folder)", "", ("box", "mask"), write_yolo, read_yolo,
+           write_yolo_images),
     Format("mot", "MOT Challenge (gt.txt, or a folder)", ".txt", ("box", "mask"), write_mot, read_mot),
     Format("cvat", "CVAT for video 1.1 (.xml)", ".xml", ("box", "mask", "point"), write_cvat, read_cvat),
     Format("dlc", "DeepLabCut (.csv)", ".csv", ("point",), write_dlc, read_dlc),
@@ -72,17 +74,20 @@ def get_format(name: str) -> Format:
 
 
 def export(store: AnnotationStore, video: VideoInfo, path: str | os.PathLike, fmt: str,
-           frame_times: np.ndarray | None = None) -> Path:
+           frame_times: np.ndarray | None = None, frames: VideoSource | None = None) -> Path:
     """Write `store` as format `fmt` to `path` (a folder for png and yolo); returns the path.
 
     `frame_times` (T,) seconds (from `VideoSource.frame_times()`) goes into the formats that keep
-    time stamps (COCO images, TAP-Vid npz).
+    time stamps (COCO images, TAP-Vid npz); `frames`, the opened video, adds the images to formats
+    that hold them (YOLO's images/ folder).
     """
     spec = get_format(fmt)
     path = Path(path)
     writer = write_tapvid_pkl if spec.name == "tapvid" and path.suffix.lower() == ".pkl" else spec.write
     path.parent.mkdir(parents=True, exist_ok=True)
     writer(store, video, path, frame_times)
+    if frames is not None and spec.write_frames is not None:
+        spec.write_frames(frames, path)
     return path
 
 

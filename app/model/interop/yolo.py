@@ -2,8 +2,9 @@
 
 Layout written:  OUT/data.yaml (class names)  OUT/labels/000012.txt (frame 12), one line per object:
 `class cx cy w h` for box objects, `class x1 y1 x2 y2 ...` (the mask's outline) for mask objects,
-all normalised to 0..1. Classes are the objects' labels (their kind when unlabelled). Frames are
-not written: extract them with `ffmpeg -i VIDEO -start_number 0 OUT/images/%06d.jpg`.
+all normalised to 0..1. Classes are the objects' labels (their kind when unlabelled). Given the
+video, `write_yolo_images` adds OUT/images/000012.jpg, decoded frame-exactly, so a dataset trains as
+it is.
 
 YOLO has no track ids: on import, a line joins the object of its class on the previous labelled
 frame that it overlaps most (IoU >= 0.3), else it starts a new object.
@@ -13,10 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
-from trackstudio.app.video import VideoInfo
+from trackstudio.app.video import VideoInfo, VideoSource
 
 from ..atomic import atomic_write_bytes
 from ..errors import FormatError
@@ -51,6 +53,18 @@ def write_yolo(store: AnnotationStore, video: VideoInfo, path: str | os.PathLike
     data = {"path": str(out.resolve()), "train": "images", "val": "images", "nc": len(names),
             "names": dict(enumerate(names))}
     atomic_write_bytes(out / "data.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode())
+
+
+def write_yolo_images(video: VideoSource, path: str | os.PathLike) -> None:
+    """The frames beside the labels (OUT/images/000012.jpg), as Ultralytics pairs them."""
+    images = Path(path) / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for frame_idx in range(len(video)):
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(video[frame_idx], cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise FormatError(f"frame {frame_idx} could not be encoded as JPEG", file=images)
+        atomic_write_bytes(images / f"{frame_idx:06d}.jpg", jpeg.tobytes())
 
 
 def _line(kind: str, state: FrameState, size: np.ndarray) -> str | None:
