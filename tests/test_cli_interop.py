@@ -212,3 +212,22 @@ def test_yolo_export_with_the_video_writes_matching_images(tmp_path, clip):
         image = cv2.imread(str(images[frame_idx])).astype(int)
         errors = [np.abs(image - original).mean() for original in originals]
         assert int(np.argmin(errors)) == frame_idx and errors[frame_idx] < 12
+
+
+def test_render_needs_no_qt(tmp_path, clip):
+    """`trackstudio render` on a machine without PySide6: the drawing is Qt-free."""
+    import sys
+
+    folder, boxes = clip
+    store = AnnotationStore()
+    square = store.add_object("box", "square")
+    store.set_state(square.obj_id, 0, FrameState(box=boxes[0], keyframe=True))
+    annotations = tmp_path / "a.json"
+    save_json(store, VideoInfo(str(folder), 12, 160, 120, 30.0), annotations)
+    out = tmp_path / "noqt.mp4"
+    script = ("import sys; sys.modules['PySide6'] = None\n"  # any PySide6 import now fails
+              "from trackstudio.app.cli import main\n"
+              f"sys.exit(main(['render', {str(folder)!r}, {str(annotations)!r}, '--out', {str(out)!r}, '--quiet']))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "PySide6" not in run.stderr and ffmpeg_probe(out) == ("h264", 12)
