@@ -98,7 +98,8 @@ def _save(store, info, out: Path) -> None:
     elif suffix == "":
         export_png_masks(store, info, out)
     else:
-        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks")
+        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks, "
+                       "or give --format")
 
 
 def _load_annotations(path: str):
@@ -144,18 +145,22 @@ def _check_frames(store, num_frames: int, source: str) -> None:
 
 @_user_errors
 def cmd_export(args) -> int:
+    from .model.interop import export, guess_format
+
     store, info = _load_annotations(args.src)
-    if args.format is None:
+    fmt = args.format
+    if fmt is None and Path(args.out).suffix.lower() in (".xml", ".slp", ".csv", ".txt", ".pkl"):
+        fmt = guess_format(args.out)  # cvat, sleap, dlc, mot, tapvid: no other format ends so
+    if fmt is None:
         _save(store, info, Path(args.out))
         return 0
-    from .model.interop import export
 
     if not args.video:
-        export(store, info, args.out, args.format)
+        export(store, info, args.out, fmt)
         return 0
     with _open_video(args.video) as video:
         _check_same_size(info, video.info, args.src, args.video)
-        export(store, info, args.out, args.format, frame_times=video.frame_times(), frames=video)
+        export(store, info, args.out, fmt, frame_times=video.frame_times(), frames=video)
     return 0
 
 

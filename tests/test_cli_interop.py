@@ -114,6 +114,10 @@ def test_export_every_format(tmp_path, fmt):
     out = tmp_path / f"out{FORMATS[fmt].suffix}"
     assert main(["export", str(src), "--format", fmt, "--out", str(out)]) == 0
     assert out.exists() and (out.is_file() or any(out.iterdir()))
+    if FORMATS[fmt].suffix in (".xml", ".slp", ".csv", ".txt"):  # these suffixes name the format alone
+        guessed = tmp_path / f"guessed{FORMATS[fmt].suffix}"
+        assert main(["export", str(src), "--out", str(guessed)]) == 0
+        assert guessed.read_bytes()[:20] == out.read_bytes()[:20]
 
 
 def ffmpeg_probe(path) -> tuple[str, int]:
