@@ -145,23 +145,9 @@ def _check_frames(store, num_frames: int, source: str) -> None:
 
 @_user_errors
 def cmd_export(args) -> int:
-    from .model.interop import export, guess_format
+    from .interop_cli import export_file
 
-    store, info = _load_annotations(args.src)
-    fmt = args.format
-    if fmt is None and Path(args.out).suffix.lower() in (".xml", ".slp", ".csv", ".txt", ".pkl"):
-        fmt = guess_format(args.out)  # cvat, sleap, dlc, mot, tapvid: no other format ends so
-    if fmt is None:
-        _save(store, info, Path(args.out))
-        return 0
-
-    if not args.video:
-        export(store, info, args.out, fmt)
-        return 0
-    with _open_video(args.video) as video:
-        _check_same_size(info, video.info, args.src, args.video)
-        export(store, info, args.out, fmt, frame_times=video.frame_times(), frames=video)
-    return 0
+    return export_file(args)
 
 
 @_user_errors
@@ -176,12 +162,6 @@ def cmd_render(args) -> int:
     from .interop_cli import render_file
 
     return render_file(args)
-
-
-def _check_same_size(ref, info, ref_name: str, video_name: str) -> None:
-    if (ref.width, ref.height) != (info.width, info.height):
-        raise CliError(f"{ref_name} is for a {ref.width}x{ref.height} video but {video_name} is "
-                       f"{info.width}x{info.height}")
 
 
 @_user_errors
