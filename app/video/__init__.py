@@ -28,6 +28,8 @@ def open_video(path: str | os.PathLike, cache_bytes: int = DEFAULT_CACHE_BYTES, 
 
     `backend` for files: "auto" (PyAV, else OpenCV), "pyav" or "opencv".
     """
+    if backend not in ("auto", "pyav", "opencv"):
+        raise ValueError(f"backend must be 'auto', 'pyav' or 'opencv', got {backend!r}")
     path = Path(path).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, cache_bytes)

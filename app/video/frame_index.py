@@ -98,6 +98,7 @@ def save_cached_index(video_path: Path, index: FrameIndex) -> None:
     doc = {"version": _INDEX_VERSION, "pts": index.pts.tolist(), "keyframes": index.keyframes.tolist(),
            "time_base": [index.time_base.numerator, index.time_base.denominator],
            "claimed_frames": index.claimed_frames, "packets": index.packets}
+    tmp = None
     try:
         target = _cache_file(video_path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,5 +106,9 @@ def save_cached_index(video_path: Path, index: FrameIndex) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f)
         os.replace(tmp, target)  # readers see the old index or the new one, never half of one
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
