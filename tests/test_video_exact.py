@@ -9,6 +9,7 @@ import fractions
 
 import av
 import numpy as np
+import pytest
 
 from trackstudio.app.video import open_video
 from trackstudio.app.video.frame_index import load_cached_index
@@ -89,7 +90,9 @@ def test_bframe_heavy_clip(tmp_path):
     assert_seek_equals_sequential(path, 60)
 
 
-def test_index_is_cached_by_path_size_and_mtime(tmp_path, frame_index_cache):
+def test_index_is_cached_by_path_size_and_mtime(tmp_path, frame_index_cache, monkeypatch):
+    from trackstudio.app.video import pyav_files
+
     path = tmp_path / "clip.mp4"
     write_clip(path, 12)
     assert load_cached_index(path) is None
@@ -97,6 +100,10 @@ def test_index_is_cached_by_path_size_and_mtime(tmp_path, frame_index_cache):
         pass
     index = load_cached_index(path)
     assert index is not None and len(index) == 12
+    with monkeypatch.context() as patch:  # a second open reads the cache: it does not demux again
+        patch.setattr(pyav_files, "build_index", lambda *_: pytest.fail("the index was built again"))
+        with open_video(path) as src:
+            assert isinstance(src, PyAVFileSource) and len(src) == 12
     write_clip(path, 15)  # the same path, another file: the old index must not be used
     assert load_cached_index(path) is None
     with open_video(path) as src:
