@@ -3,7 +3,9 @@
     trackstudio [PATH]                         open the GUI (on a video, image folder or project)
     trackstudio demo [--selftest]              the GUI on the bundled sample clip
     trackstudio track VIDEO --prompts P.json --out R.json|R.npz
-    trackstudio export IN --out OUT            convert between annotation formats
+    trackstudio export IN --out OUT [--format coco|yolo|mot|cvat|dlc|sleap|tapvid|...]
+    trackstudio import FILE --format F --video VIDEO --out P.tsproj|P.json
+    trackstudio render VIDEO ANNOTATIONS --out OUT.mp4 [--side-by-side]
     trackstudio info VIDEO                     describe a video
     trackstudio eval SEQ_DIR...                metrics on sequences with ground truth
     trackstudio models [list|download|remove|import]
@@ -49,10 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_tracker_options(p)
 
-    p = sub.add_parser("export", help="convert annotations between formats (json, npz, png folder, tsproj)")
+    from .model.interop import FORMATS
+
+    formats = ", ".join(FORMATS)
+    p = sub.add_parser("export", help=f"write annotations in another format ({formats}, tsproj)")
     p.add_argument("src", help="TrackStudio JSON or .tsproj project")
-    p.add_argument("--out", required=True, help=".json, .npz, .tsproj, or a folder for PNG masks")
-    p.add_argument("--video", help="video the annotations belong to (needed for PNG import)")
+    p.add_argument("--out", required=True, help="output file or folder (png, yolo, mot folders)")
+    p.add_argument("--format", choices=list(FORMATS),
+                   help="output format; default: from --out (.json, .npz, .tsproj, a folder for PNG masks)")
+    p.add_argument("--video", help="the video: its frame times go into COCO and TAP-Vid, its frames into YOLO's "
+                                   "images/")
+
+    p = sub.add_parser("import", help=f"bring labels from another tool in as new objects ({formats})")
+    p.add_argument("file", help="annotation file or folder (YOLO dataset, MOT sequence, PNG masks)")
+    p.add_argument("--format", choices=list(FORMATS), help="default: guessed from the file")
+    p.add_argument("--video", required=True, help="the video the labels belong to")
+    p.add_argument("--out", required=True, help=".tsproj or .json; when it exists, the objects are added to it")
+    p.add_argument("--tracked", action="store_true",
+                   help="import as tracked frames (the file's own keyframes stay keyframes); default: keyframes")
+
+    p = sub.add_parser("render", help="draw the annotations into the video: an H.264 review video")
+    p.add_argument("video", help="video file or folder of frames")
+    p.add_argument("annotations", help="TrackStudio JSON or .tsproj (or any import format, with --format)")
+    p.add_argument("--out", required=True, help="output video (.mp4, .mov or .mkv)")
+    p.add_argument("--format", choices=list(FORMATS), help="read the annotations as this format")
+    p.add_argument("--side-by-side", action="store_true", help="original | overlay, next to each other")
+    p.add_argument("--trail", type=int, default=15, help="frames of point trails (0: none)")
+    p.add_argument("--crf", type=int, default=20, help="H.264 quality, 0 (lossless) .. 51; lower is better")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("info", help="describe a video or image folder")
     p.add_argument("video")
@@ -72,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings are noise to users
     argv = sys.argv[1:] if argv is None else list(argv)
-    known = {"gui", "demo", "track", "export", "info", "eval", "models", "-h", "--help", "--version"}
+    known = {"gui", "demo", "track", "export", "import", "render", "info", "eval", "models", "-h", "--help",
+             "--version"}
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `trackstudio PATH` opens the GUI
     args = build_parser().parse_args(argv)

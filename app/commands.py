@@ -98,7 +98,8 @@ def _save(store, info, out: Path) -> None:
     elif suffix == "":
         export_png_masks(store, info, out)
     else:
-        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks")
+        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks, "
+                       "or give --format")
 
 
 def _load_annotations(path: str):
@@ -144,9 +145,23 @@ def _check_frames(store, num_frames: int, source: str) -> None:
 
 @_user_errors
 def cmd_export(args) -> int:
-    store, info = _load_annotations(args.src)
-    _save(store, info, Path(args.out))
-    return 0
+    from .interop_cli import export_file
+
+    return export_file(args)
+
+
+@_user_errors
+def cmd_import(args) -> int:
+    from .interop_cli import import_into_file
+
+    return import_into_file(args.file, args.format, args.video, Path(args.out), tracked=args.tracked)
+
+
+@_user_errors
+def cmd_render(args) -> int:
+    from .interop_cli import render_file
+
+    return render_file(args)
 
 
 @_user_errors

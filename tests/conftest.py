@@ -38,3 +38,18 @@ def no_modal_dialogs(monkeypatch):
         monkeypatch.setattr(QMessageBox, name, refuse)
     for name in ("getOpenFileName", "getSaveFileName", "getExistingDirectory"):
         monkeypatch.setattr(QFileDialog, name, refuse)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def frame_index_cache(tmp_path_factory):
+    """Video timestamp indexes go to a temporary folder, not the user's cache."""
+    from trackstudio.app.video.frame_index import INDEX_CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("frame-index")
+    previous = os.environ.get(INDEX_CACHE_ENV)
+    os.environ[INDEX_CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(INDEX_CACHE_ENV, None)
+    else:
+        os.environ[INDEX_CACHE_ENV] = previous

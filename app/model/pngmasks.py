@@ -56,6 +56,19 @@ def import_png_masks(folder: str | os.PathLike, store: AnnotationStore, video: V
     scales other sizes to it (nearest neighbour). Every file is checked before the store changes.
     """
     folder = Path(folder)
+    masks_by_label = read_png_masks(folder, video, resize=resize)
+    created = []
+    with store.macro(f"Import masks from {folder.name}"):
+        for label, masks in sorted(masks_by_label.items()):
+            obj = store.add_object("mask", obj_id=None if label in store else label)
+            for frame_idx, mask in masks.items():
+                store.set_state(obj.obj_id, frame_idx, FrameState(mask=mask, keyframe=keyframe))
+            created.append(obj)
+    return created
+
+
+def read_png_masks(folder: Path, video: VideoInfo, *, resize: bool = False) -> dict[int, dict[int, MaskRLE]]:
+    """{label value: {frame_idx: mask}} from a folder of label-map PNGs, every file checked."""
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not files:
         raise FormatError(f"no PNG masks in {folder}")
@@ -66,14 +79,7 @@ def import_png_masks(folder: str | os.PathLike, store: AnnotationStore, video: V
         for label in np.unique(labels):
             if label != 0:
                 masks_by_label.setdefault(int(label), {})[frame_idx] = MaskRLE.encode(labels == label)
-    created = []
-    with store.macro(f"Import masks from {folder.name}"):
-        for label, masks in sorted(masks_by_label.items()):
-            obj = store.add_object("mask", obj_id=None if label in store else label)
-            for frame_idx, mask in masks.items():
-                store.set_state(obj.obj_id, frame_idx, FrameState(mask=mask, keyframe=keyframe))
-            created.append(obj)
-    return created
+    return masks_by_label
 
 
 def _frame_index(path: Path, video: VideoInfo) -> int:

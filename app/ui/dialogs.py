@@ -6,11 +6,9 @@ from pathlib import Path
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-EXPORT_FORMATS = {  # label -> (key, suffix; "" = a folder)
-    "TrackStudio JSON (.json)": ("json", ".json"),
-    "NumPy arrays (.npz)": ("npz", ".npz"),
-    "DAVIS PNG masks (folder)": ("png", ""),
-}
+from trackstudio.app.model.interop import FORMATS
+
+EXPORT_FORMATS = {spec.title: (spec.name, spec.suffix) for spec in FORMATS.values()}  # (key, suffix; "" = a folder)
 
 
 class ExportDialog(QDialog):
@@ -32,8 +30,9 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow("Format:", self.format)
         form.addRow("Save to:", row)
-        note = QLabel("JSON keeps everything (re-open it with File > Import). NPZ holds point tracks, boxes and a "
-                      "mask label map per frame. PNG writes one indexed mask image per frame into a folder.")
+        note = QLabel("JSON keeps everything (re-open it with File > Import). COCO, CVAT and TrackStudio NPZ hold "
+                      "every kind; YOLO and MOT hold boxes and masks; DLC, SLEAP and TAP-Vid hold points; PNG holds "
+                      "masks. Formats ending in (folder) write a folder. See docs/formats.md.")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -53,12 +52,14 @@ class ExportDialog(QDialog):
     def _default_path(self) -> None:
         suffix = EXPORT_FORMATS[self.format.currentText()][1]
         stem = self._stem
-        self.path.setText(str(stem.with_name(stem.name + "_masks")) if not suffix else str(stem.with_suffix(suffix)))
+        key = EXPORT_FORMATS[self.format.currentText()][0]
+        name = stem.name if key == "json" else f"{stem.name}_{key}"  # coco and json both end in .json
+        self.path.setText(str(stem.with_name(name + suffix)))
 
     def _browse(self) -> None:
         key, suffix = EXPORT_FORMATS[self.format.currentText()]
-        if key == "png":
-            path = QFileDialog.getExistingDirectory(self, "Folder for PNG masks", str(self._stem.parent))
+        if not suffix:
+            path = QFileDialog.getExistingDirectory(self, "Folder to export into", str(self._stem.parent))
         else:
             path, _ = QFileDialog.getSaveFileName(self, "Export annotations", self.path.text(), f"*{suffix}")
         if path:

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
-from trackstudio.app.model.formats import export_npz, export_png_masks, import_png_masks, load_json, save_json
+from trackstudio.app.model.formats import import_png_masks, load_json
+from trackstudio.app.model.interop import export, import_file
 from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
@@ -28,6 +29,7 @@ from . import models_dialog
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
+from .exchange import ImportDialog, VideoExportDialog, VideoExporter
 from .objects_panel import ObjectsPanel
 from .session import Session
 from .timeline import ScorePlot, Timeline
@@ -61,6 +63,8 @@ class MainWindow(QMainWindow):
         self.tracking = TrackingController(self.session, self)
         self.prompts = PromptService(self)
         self.autosaver = Autosaver()
+        self.video_exporter = VideoExporter(self)
+        self.video_exporter.finished.connect(self._on_video_exported)
         self.last_error = ""
         self._shut_down = False
         self.last_message = ""
@@ -139,6 +143,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self._action("import", "&Import annotations…", self.import_dialog, "Ctrl+I"))
         file_menu.addAction(self._action("export", "&Export annotations…", self.export_dialog, "Ctrl+E"))
+        file_menu.addAction(self._action("export_video", "Export &video…", self.export_video_dialog, "Ctrl+Shift+E"))
         file_menu.addSeparator()
         file_menu.addAction(self._action("quit", "&Quit", self.close, "Ctrl+Q"))
 
@@ -514,13 +519,13 @@ class MainWindow(QMainWindow):
             self.export_to(dialog.result_format(), dialog.result_path())
 
     def export_to(self, fmt: str, path) -> bool:
-        """Write the annotations as 'json', 'npz' or 'png' (a folder)."""
+        """Write the annotations in format `fmt` (a name in app.model.interop.FORMATS: json, coco, yolo, ...)."""
         project = self.session.project
         if project is None:
             return False
-        writers = {"json": save_json, "npz": export_npz, "png": export_png_masks}
         try:
-            writers[fmt](project.store, project.video, path)
+            frame_times = self.session.video.frame_times() if self.session.video is not None else None
+            export(project.store, project.video, path, fmt, frame_times=frame_times)
         except Exception as exc:  # noqa: BLE001
             self.show_error("Export failed", exc)
             return False
@@ -531,12 +536,50 @@ class MainWindow(QMainWindow):
         if self.session.project is None:
             self.show_message("Open the video first, then import its annotations.")
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import annotations (JSON), or cancel to pick a PNG folder",
-                                              self._last_dir(), "TrackStudio JSON (*.json)")
-        if not path:
-            path = QFileDialog.getExistingDirectory(self, "Folder of DAVIS PNG masks", self._last_dir())
-        if path:
-            self.import_from(path)
+        dialog = ImportDialog(self._last_dir(), self)
+        if dialog.exec() and dialog.path.text():
+            self.import_as(dialog.result_path(), dialog.result_format(), tracked=dialog.tracked.isChecked())
+
+    def import_as(self, path, fmt: str, tracked: bool = False) -> bool:
+        """Add a file's labels as new objects (one undo step): keyframes, or tracked frames when `tracked`."""
+        if self.session.project is None or self._locked():
+            return False
+        path = Path(path)
+        try:
+            created = import_file(path, fmt, self.session.store, self.session.project.video, tracked=tracked)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error(f"Cannot import {path.name}", exc)
+            return False
+        frames = sum(len(self.session.store.frames(obj.obj_id)) for obj in created)
+        self.show_message(f"Imported {len(created)} objects ({frames} annotated frames) from {path.name}")
+        return True
+
+    def export_video_dialog(self) -> None:
+        project = self.session.project
+        if project is None or self.session.video is None:
+            self.show_message("Nothing to render yet: open a video and annotate it first.")
+            return
+        stem = Path(project.path or project.video.path)
+        dialog = VideoExportDialog(stem.with_name(stem.stem + "_review.mp4"), self)
+        if dialog.exec():
+            self.export_video(Path(dialog.path.text()).expanduser(), dialog.side_by_side.isChecked())
+
+    def export_video(self, path, side_by_side: bool = False) -> bool:
+        """Render the review video in a worker; progress and Cancel in a dialog, the result in the status bar."""
+        if self.session.project is None or self.session.video is None:
+            return False
+        if self.video_exporter.running:
+            self.show_message("A video is being rendered already.")
+            return False
+        return self.video_exporter.start(self.session.video, self.session.store, path, side_by_side, self)
+
+    def _on_video_exported(self, completed: bool, path: str, error: str) -> None:
+        if error:
+            self.show_error("Export video failed", error)
+        elif completed:
+            self.show_message(f"Exported the review video to {path}")
+        else:
+            self.show_message("Video export cancelled (nothing written)")
 
     def import_from(self, path) -> bool:
         """A TrackStudio JSON replaces the annotations (undo: reopen); a PNG folder adds mask objects (undoable)."""
@@ -797,6 +840,7 @@ class MainWindow(QMainWindow):
         self.tracking.shutdown()
         self.timeline.set_playing(False)
         self.prompts.shutdown()
+        self.video_exporter.shutdown()
         self._save_settings()
         self.session.close()
 

@@ -50,6 +50,10 @@ class VideoSource:
     def __len__(self) -> int:
         return self.info.num_frames
 
+    def frame_times(self) -> np.ndarray:
+        """(T,) float64 seconds of each frame from the first; sources that know timestamps override it."""
+        return np.arange(len(self), dtype=np.float64) / self.info.fps
+
     def __getitem__(self, frame_idx: int) -> np.ndarray:
         frame_idx = self._check_index(frame_idx)
         frame = self.cache.get(frame_idx)
