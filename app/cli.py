@@ -3,6 +3,7 @@
     trackstudio [PATH]                         open the GUI (on a video, image folder or project)
     trackstudio demo [--selftest]              the GUI on the bundled sample clip
     trackstudio track VIDEO --prompts P.json --out R.json|R.npz
+    trackstudio batch INPUT --out DIR [--format F] [--jobs N] [--ray auto|ADDRESS]
     trackstudio export IN --out OUT            convert between annotation formats
     trackstudio info VIDEO                     describe a video
     trackstudio eval SEQ_DIR...                metrics on sequences with ground truth
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_tracker_options(p)
 
+    from .batch_cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub, _add_tracker_options)
+
     p = sub.add_parser("export", help="convert annotations between formats (json, npz, png folder, tsproj)")
     p.add_argument("src", help="TrackStudio JSON or .tsproj project")
     p.add_argument("--out", required=True, help=".json, .npz, .tsproj, or a folder for PNG masks")
@@ -72,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings are noise to users
     argv = sys.argv[1:] if argv is None else list(argv)
-    known = {"gui", "demo", "track", "export", "info", "eval", "models", "-h", "--help", "--version"}
+    known = {"gui", "demo", "track", "batch", "export", "info", "eval", "models", "-h", "--help", "--version"}
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `trackstudio PATH` opens the GUI
     args = build_parser().parse_args(argv)
