@@ -22,6 +22,7 @@ def add_parser(sub, add_tracker_options) -> None:
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run one Ray task per video: auto (this machine's cluster), local (start Ray here) or "
                         "ray://HOST:10001")
+    p.add_argument("--ray-cpus", type=int, help="with --ray local: CPUs of the local Ray instance (default: all)")
     p.add_argument("--task-cpus", type=float, default=1.0, help="CPUs each Ray task asks for (default: 1)")
     p.add_argument("--task-gpus", type=float, default=0.0,
                    help="GPUs each Ray task asks for (default: 0; e.g. 1, or 0.5 to share a GPU)")
@@ -66,7 +67,7 @@ def run(args, checkpoints: dict[str, str]) -> int:
         if args.ray:
             from .batch_ray import run_ray
 
-            run_ray(todo, settings, args.ray, args.task_cpus, args.task_gpus, args.retries, on_result)
+            run_ray(todo, settings, args.ray, args.task_cpus, args.task_gpus, args.retries, on_result, args.ray_cpus)
         else:
             run_local(todo, settings, args.jobs, on_result)
     except KeyboardInterrupt:

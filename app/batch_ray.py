@@ -24,14 +24,15 @@ def ray_module():
     return ray
 
 
-def connect(address: str) -> None:
+def connect(address: str, local_cpus: int | None = None) -> None:
     """Join a running cluster ("auto": the one this machine belongs to, or "ray://host:10001"), or
-    start a Ray instance on this machine ("local"). An already connected session is reused."""
+    start a Ray instance on this machine ("local", with `local_cpus` CPUs; default all). An already
+    connected session is reused."""
     ray = ray_module()
     if ray.is_initialized():
         return
     if address == "local":
-        ray.init(include_dashboard=False)
+        ray.init(num_cpus=local_cpus, include_dashboard=False)
         return
     try:
         ray.init(address=address)
@@ -40,18 +41,19 @@ def connect(address: str) -> None:
                          "`ray up cluster.yaml`, or use --ray local") from None
 
 
-def _task(job: VideoJob, settings: BatchSettings) -> JobResult:
+def track_video_task(job: VideoJob, settings: BatchSettings) -> JobResult:
+    """One video (the process title of a Ray worker running it is `ray::track_video_task`)."""
     return run_job(job, settings)
 
 
 def run_ray(jobs: list[VideoJob], settings: BatchSettings, address: str = "auto", task_cpus: float = 1.0,
-            task_gpus: float = 0.0, max_retries: int = 3,
-            on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+            task_gpus: float = 0.0, max_retries: int = 3, on_result: Callable[[JobResult], None] = lambda r: None,
+            local_cpus: int | None = None) -> list[JobResult]:
     """Run one Ray task per job; results in finishing order. Ctrl+C cancels the tasks not yet done."""
     ray = ray_module()
-    connect(address)
+    connect(address, local_cpus)
     settings = dataclasses.replace(settings, frame_progress=False)  # workers' bars would interleave in the log
-    remote = ray.remote(_task).options(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries,
+    remote = ray.remote(track_video_task).options(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries,
                                        retry_exceptions=False)  # run_job reports bad input itself; no retry
     jobs_by_ref = {remote.remote(job, settings): job for job in jobs}
     pending, results = list(jobs_by_ref), []
