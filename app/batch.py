@@ -86,6 +86,7 @@ def _should_stop() -> bool:
 
 def _write_atomically(result, target: Path, fmt: str, export) -> None:
     """Files are written by atomic writers; a PNG folder is written beside and renamed into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix:
         export(result, target, fmt)
         return
