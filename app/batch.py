@@ -143,6 +143,7 @@ def run_local(jobs: list[VideoJob], settings: BatchSettings, workers: int = 1,
         results.append(result)
         on_result(result)
 
+    workers = min(workers, len(jobs))
     if workers <= 1:
         with _stop_on_signals(lambda: None):
             for job in jobs:

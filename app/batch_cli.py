@@ -44,6 +44,9 @@ def run(args, checkpoints: dict[str, str]) -> int:
     check_format(args.format)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.ray and args.jobs != 1:
+        raise ValueError("--jobs is for local processes; with --ray, Ray runs as many tasks at once as the "
+                         "cluster has room for (--task-cpus / --task-gpus per task)")
     chosen = {"box": args.box_tracker, "mask": args.mask_tracker, "point": args.point_tracker}
     trackers = {kind: name for kind, name in chosen.items() if name}
     tracker_names(trackers, **{f"{kind}_tracker": name for kind, name in trackers.items()})  # fail now, not 20 times

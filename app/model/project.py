@@ -114,15 +114,6 @@ class Project:
         self.videos.append(entry)
         return entry
 
-    def remove_video(self, index: int) -> ProjectVideo:
-        """Drop a video and its annotations (a project keeps at least one video)."""
-        if len(self.videos) == 1:
-            raise ValueError("a project needs at least one video")
-        entry = self.videos.pop(index)
-        if self.current >= index and self.current > 0:
-            self.current -= 1
-        return entry
-
     def all_labels(self) -> list[str]:
         """The label schema: `labels`, then labels objects use that it does not list yet."""
         out = list(self.labels)

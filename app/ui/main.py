@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
         s.frame_changed.connect(self._show_frame_info)
         s.video_changed.connect(lambda: self.video_list.set_project(s.project))
         for signal in (s.objects_changed, s.states_changed):
-            signal.connect(lambda *_: self.video_list.refresh())
+            signal.connect(lambda *_: self.video_list.refresh(current_only=True))
         self.video_list.video_chosen.connect(self.switch_video)
         self.video_list.add_requested.connect(self.add_videos_dialog)
         self.video_list.reviewed_changed.connect(self.set_reviewed)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from trackstudio.app.model import Project
+from trackstudio.app.model.project import STATUSES
 
 STATUS_COLORS = {"not started": "#9e9e9e", "prompted": "#f0a030", "tracked": "#3c8ce6", "reviewed": "#3cb450"}
 
@@ -27,12 +29,14 @@ class VideoListPanel(QWidget):
         self.add_button = QPushButton("Add videos…")
         self.reviewed = QCheckBox("Reviewed")
         self.reviewed.setToolTip("Mark the current video as checked (its status becomes 'reviewed')")
+        self.counts = QLabel()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.reviewed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.list)
+        layout.addWidget(self.counts)
         layout.addLayout(buttons)
         self.list.itemClicked.connect(lambda item: self._choose(self.list.row(item)))
         self.list.itemActivated.connect(lambda item: self._choose(self.list.row(item)))
@@ -51,12 +55,15 @@ class VideoListPanel(QWidget):
             self.list.addItem(QListWidgetItem())
         self.refresh()
 
-    def refresh(self) -> None:
-        """Statuses and the current row (after edits, tracking runs and switches)."""
+    def refresh(self, current_only: bool = False) -> None:
+        """Statuses and the current row; `current_only` after edits (only the open video changes, and
+        a tracking run edits it on every frame)."""
         project = self.project
         if project is None or self.list.count() != len(project.videos):
             return
-        for index, entry in enumerate(project.videos):
+        rows = [project.current] if current_only else range(len(project.videos))
+        for index in rows:
+            entry = project.videos[index]
             item = self.list.item(index)
             status = entry.status
             item.setText(f"{entry.name}  —  {status}")
@@ -69,6 +76,9 @@ class VideoListPanel(QWidget):
             item.setFont(font)
         self.list.setCurrentRow(project.current)
         self.reviewed.setChecked(project.entry.reviewed)
+        statuses = self.statuses()
+        self.counts.setText(f"{len(statuses)} video{'s' if len(statuses) != 1 else ''}: " + ", ".join(
+            f"{statuses.count(status)} {status}" for status in STATUSES if status in statuses))
 
     def statuses(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
