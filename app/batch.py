@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import glob
 import multiprocessing
 import os
 import shutil
@@ -112,7 +113,7 @@ def _one_line(exc: BaseException) -> str:
 def _clean_leftovers(job: VideoJob, settings: BatchSettings) -> None:
     """Temporary files of a run that was killed while writing this video's result."""
     target = result_path(job, settings)
-    for leftover in target.parent.glob(f".{target.name}.*"):
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*"):
         if leftover.name.endswith((".tmp", ".partial")):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -143,11 +143,11 @@ def test_folder_project_and_jsonl_inputs(tmp_path):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(json.dumps(row) for row in [
         {"video": "folder/clip00.avi", "prompts": "folder/clip00.json", "name": "first", "box_tracker": "csrt",
-         "config": {"csrt": {"padding": 2.5}}},
+         "config": {"lk": {"window": 31}}},
         {"video": str(clips[2]["video"]), "prompts": inline, "device": "cpu"}]))
     first, last = read_jobs(manifest)
     assert (first.name, first.video, first.trackers, first.configs) == (
-        "first", str(tmp_path / "folder" / "clip00.avi"), {"box": "csrt"}, {"csrt": {"padding": 2.5}})
+        "first", str(tmp_path / "folder" / "clip00.avi"), {"box": "csrt"}, {"lk": {"window": 31}})
     assert (last.name, last.prompts, last.device) == ("clip02", inline, "cpu")
 
 
@@ -182,3 +182,27 @@ def test_png_results_are_folders_moved_into_place(tmp_path):
     assert proc.returncode == 0
     assert _results(tmp_path / "out") == ["clip00", "clip01"]
     assert len(list((tmp_path / "out" / "clip00").glob("*.png"))) == 5
+
+
+def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path, monkeypatch):
+    from trackstudio.app import batch
+    from trackstudio.app.batch_jobs import VideoJob
+    from trackstudio.trackers import registry
+
+    built, real_build = [], registry.build
+
+    def counting_build(name, **kwargs):
+        built.append((name, kwargs.get("config")))
+        return real_build(name, **kwargs)
+
+    monkeypatch.setattr(registry, "build", counting_build)
+    monkeypatch.setattr(batch, "_pool", None)  # a fresh worker
+    clips = write_batch_clips(tmp_path / "clips", 4, num_frames=5)
+    jobs = [VideoJob(c["name"], str(c["video"]), str(c["prompts"])) for c in clips[:3]]
+    jobs.append(VideoJob("odd", str(clips[3]["video"]), str(clips[3]["prompts"]), configs={"csrt": {"padding": 2}}))
+    settings = batch.BatchSettings(str(tmp_path / "out"), trackers={"box": "csrt"}, device="cpu",
+                                   frame_progress=False)
+    results = batch.run_local(jobs, settings)
+    assert [r.status for r in results] == [batch.DONE] * 3 + [batch.FAILED]
+    assert "cannot build tracker 'csrt'" in results[3].error and "padding" in results[3].error
+    assert built == [("csrt", None), ("csrt", {"padding": 2})]  # one model for three videos
