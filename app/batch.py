@@ -57,6 +57,7 @@ def result_path(job: VideoJob, settings: BatchSettings) -> Path:
 _pool = None  # this process's TrackerPool: models are built on first use and reused
 _stop = None  # an Event set by the parent to stop between frames
 _position: int | None = None  # this worker's progress bar line
+_started = None  # a Queue: worker processes announce each video they start
 
 
 def run_job(job: VideoJob, settings: BatchSettings) -> JobResult:
@@ -151,46 +152,62 @@ def run_local(jobs: list[VideoJob], settings: BatchSettings, workers: int = 1,
                 report(run_job(job, settings))
         return results
     context = multiprocessing.get_context("spawn")  # fork would copy the parent's threads and CUDA state
-    stop, slots = context.Event(), context.Queue()
-    for slot in range(workers):
-        slots.put(slot + 1)
+    stop, slots, started = context.Event(), context.Queue(), context.Queue()
     threads = max(1, (os.cpu_count() or 1) // workers)
-    attempts = {job.name: 0 for job in jobs}
+    crashes = {job.name: 0 for job in jobs}
     pending = list(jobs)
     while pending:
-        retry = []
+        for slot in range(workers):  # each worker of a (fresh) pool takes a progress bar line
+            slots.put(slot + 1)
+        running, retry = set(), []
         executor = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                          initargs=(stop, slots, threads))
+                                          initargs=(stop, slots, started, threads))
         with _stop_on_signals(stop.set), executor:
-            futures = {executor.submit(run_job, job, settings): job for job in pending}
+            futures = {executor.submit(_run_in_worker, job, settings): job for job in pending}
             try:
                 for future in cf.as_completed(futures):
                     job = futures[future]
                     try:
                         report(future.result())
-                    except cf.process.BrokenProcessPool:
-                        attempts[job.name] += 1
-                        if attempts[job.name] < _CRASH_ATTEMPTS:
+                    except cf.process.BrokenProcessPool:  # a worker died: every unfinished future fails
+                        running.update(_drain(started))
+                        if job.name in running:  # it was being tracked when the worker died
+                            crashes[job.name] += 1
+                        if crashes[job.name] < _CRASH_ATTEMPTS:
                             retry.append(job)
                         else:
                             report(JobResult(job.name, job.video, FAILED,
                                              error=f"its worker process died {_CRASH_ATTEMPTS} times"))
+                    finally:
+                        running.update(_drain(started))
+                        running.discard(job.name)
             except KeyboardInterrupt:
                 stop.set()  # running videos stop at their next frame; queued ones never start
                 executor.shutdown(wait=True, cancel_futures=True)
                 raise
         pending = retry
-        for slot in range(workers):  # a fresh pool: its workers take the lines again
-            slots.put(slot + 1)
     return results
 
 
-def _init_worker(stop, slots, threads: int) -> None:
+def _drain(queue) -> list:
+    items = []
+    with contextlib.suppress(Exception):  # queue.Empty, or the queue's feeder died with its worker
+        while True:
+            items.append(queue.get_nowait())
+    return items
+
+
+def _run_in_worker(job: VideoJob, settings: BatchSettings) -> JobResult:
+    _started.put(job.name)  # the parent charges a worker's death to the video it was tracking
+    return run_job(job, settings)
+
+
+def _init_worker(stop, slots, started, threads: int) -> None:
     """Runs once in each worker process: the stop flag, a progress line, a share of the CPU cores."""
     import cv2
 
-    global _stop, _position
-    _stop, _position = stop, slots.get()
+    global _stop, _position, _started
+    _stop, _position, _started = stop, slots.get(), started
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; workers stop between frames
     cv2.setNumThreads(threads)
     with contextlib.suppress(ImportError):

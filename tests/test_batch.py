@@ -206,3 +206,39 @@ def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path,
     assert [r.status for r in results] == [batch.DONE] * 3 + [batch.FAILED]
     assert "cannot build tracker 'csrt'" in results[3].error and "padding" in results[3].error
     assert built == [("csrt", None), ("csrt", {"padding": 2})]  # one model for three videos
+
+
+def _pool_workers(parent_pid: int) -> list[int]:
+    """The spawned worker processes of a batch (not multiprocessing's resource tracker)."""
+    workers = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent_pid and b"spawn_main" in cmdline:
+            workers.append(int(entry))
+    return workers
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes through /proc")
+def test_a_worker_process_killed_mid_video_is_replaced_and_the_video_redone(tmp_path):
+    clips = write_batch_clips(tmp_path / "clips", 6, num_frames=40, size=(240, 320))
+    out = tmp_path / "out"
+    proc = _batch(_manifest(tmp_path, clips), "--out", out, "--jobs", 2, "--quiet")
+    deadline = time.monotonic() + 240
+    while not [n for n in _results(out) if not n.startswith(".")]:  # workers are warm and busy
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    workers = _pool_workers(proc.pid)
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stdout + stderr
+    assert "6 done, 0 failed, 0 skipped" in stdout
+    for clip in clips:
+        store, _ = load_json(out / f"{clip['name']}.json")
+        assert store.frames(1) == list(range(40))
