@@ -52,3 +52,20 @@ def test_track_leaves_the_prompts_alone_and_checks_them(tmp_path):
         ts.track(clip["video"], [{"id": 1, "kind": "box", "frames": {"9": {"box": [1, 2, 3, 4], "keyframe": True}}}])
     with pytest.raises(TypeError, match="prompts must be"):
         ts.track(clip["video"], 42)
+
+
+def test_load_picks_a_video_of_a_project(tmp_path):
+    from trackstudio.app.model import FrameState, Project
+    from trackstudio.app.video import VideoInfo
+
+    project = Project(VideoInfo(str(tmp_path / "a.avi"), 5, 16, 12, 30.0))
+    second = project.add_video(VideoInfo(str(tmp_path / "b.avi"), 7, 16, 12, 30.0))
+    second.store.add_object("point")
+    second.store.set_state(1, 3, FrameState(point=[4, 5], keyframe=True))
+    path = project.save(tmp_path / "p.tsproj")
+    assert ts.load(path).video.num_frames == 5  # the current video
+    for which in (1, "b.avi"):
+        picked = ts.load(path, video=which)
+        assert picked.video.num_frames == 7 and picked.store.keyframes(1) == [3]
+    with pytest.raises(ValueError, match="no video 'c.avi'; it has a.avi, b.avi"):
+        ts.load(path, video="c.avi")
