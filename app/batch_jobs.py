@@ -37,8 +37,9 @@ class VideoJob:
 
 
 def read_jobs(source: str | Path) -> list[VideoJob]:
-    """The jobs a project, a folder of videos or a manifest (.csv / .jsonl) describes."""
-    source = Path(source)
+    """The jobs a project, a folder of videos or a manifest (.csv / .jsonl) describes; their paths are
+    absolute, so worker processes and Ray tasks find the files whatever their working folder."""
+    source = Path(source).expanduser().absolute()
     if source.is_dir():
         jobs = _folder_jobs(source)
     elif not source.exists():
