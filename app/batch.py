@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,7 @@ def run_local(jobs: list[VideoJob], settings: BatchSettings, workers: int = 1,
 
     workers = min(workers, len(jobs))
     if workers <= 1:
-        with _stop_on_signals(lambda: None):
+        with stop_on_signals(lambda: None):
             for job in jobs:
                 report(run_job(job, settings))
         return results
@@ -162,7 +163,7 @@ def run_local(jobs: list[VideoJob], settings: BatchSettings, workers: int = 1,
         running, retry = set(), []
         executor = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                           initargs=(stop, slots, started, threads))
-        with _stop_on_signals(stop.set), executor:
+        with stop_on_signals(stop.set), executor:
             futures = {executor.submit(_run_in_worker, job, settings): job for job in pending}
             try:
                 for future in cf.as_completed(futures):
@@ -217,12 +218,15 @@ def _init_worker(stop, slots, started, threads: int) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: Callable[[], None]):
+def stop_on_signals(stop: Callable[[], None]):
     """SIGTERM acts like Ctrl+C: `stop()` asks the workers to stop, then KeyboardInterrupt ends the batch."""
     def handler(signum, frame):
         stop()
         raise KeyboardInterrupt
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield

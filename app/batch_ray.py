@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from .batch import FAILED, BatchSettings, JobResult, run_job
+from .batch import FAILED, BatchSettings, JobResult, stop_on_signals, run_job
 from .batch_jobs import VideoJob
 
 
@@ -53,24 +53,26 @@ def run_ray(jobs: list[VideoJob], settings: BatchSettings, address: str = "auto"
     ray = ray_module()
     connect(address, local_cpus)
     settings = dataclasses.replace(settings, frame_progress=False)  # workers' bars would interleave in the log
-    remote = ray.remote(track_video_task).options(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries,
-                                       retry_exceptions=False)  # run_job reports bad input itself; no retry
+    remote = ray.remote(track_video_task).options(
+        num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries,
+        retry_exceptions=False)  # run_job reports bad input itself: only a dead worker is a reason to retry
     jobs_by_ref = {remote.remote(job, settings): job for job in jobs}
     pending, results = list(jobs_by_ref), []
-    try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                job = jobs_by_ref[ref]
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
-                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    result = JobResult(job.name, job.video, FAILED, error=f"Ray: {message}")
-                results.append(result)
-                on_result(result)
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
+    with stop_on_signals(lambda: None):  # SIGTERM: cancel like Ctrl+C
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    job = jobs_by_ref[ref]
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
+                        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                        result = JobResult(job.name, job.video, FAILED, error=f"Ray: {message}")
+                    results.append(result)
+                    on_result(result)
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
     return results
