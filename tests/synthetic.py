@@ -52,8 +52,10 @@ def write_batch_clips(folder: Path, count: int, num_frames: int = 8, size: tuple
     h, w = size
     clips = []
     for i in range(count):
-        frames, boxes = moving_square_clip(num_frames, size, start=(10 + 3 * (i % 7), 12 + 2 * (i % 5)),
-                                           velocity=(1 + i % 4, 1 + i % 3))
+        start = (10 + 3 * (i % 7), 12 + 2 * (i % 5))
+        room = ((w - 32 - start[0]) / max(num_frames - 1, 1), (h - 32 - start[1]) / max(num_frames - 1, 1))
+        velocity = (min(1 + i % 4, room[0]), min(1 + i % 3, room[1]))  # long clips: slower, still inside
+        frames, boxes = moving_square_clip(num_frames, size, start=start, velocity=velocity)
         video = folder / f"clip{i:02d}.avi"
         write_video(frames, video)
         store = AnnotationStore()
