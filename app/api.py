@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from trackstudio.app.model import AnnotationStore, FormatError, Project
+from trackstudio.app.model import KINDS, AnnotationStore, FormatError, Project
 from trackstudio.app.model.export import export_annotations
 from trackstudio.app.model.formats import load_json
+from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.model.schema import objects_to_json, store_from_json
 from trackstudio.app.video import VideoInfo, VideoSource, open_video
-
-PROJECT_SUFFIX = ".tsproj"
-KINDS = ("box", "mask", "point")
-
 
 class Cancelled(Exception):
     """`should_stop()` said to stop: tracking ended between two frames."""

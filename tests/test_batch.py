@@ -21,7 +21,6 @@ from trackstudio.app.model import FrameState, Project
 from trackstudio.app.model.formats import load_json
 from trackstudio.app.video import VideoInfo
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _manifest(tmp_path, clips, extra_rows=()) -> Path:
