@@ -162,9 +162,19 @@ def test_bad_manifests_name_the_line(tmp_path, rows, message):
     with pytest.raises(ValueError) as info:
         read_jobs(manifest)
     assert message in str(info.value)
-    r = subprocess.run([sys.executable, "-m", "trackstudio", "batch", str(manifest), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("video,prompts,colour\na.avi,a.json,red\n")
+    for args, message in (([manifest], "line 2: unknown column(s) 'colour'"),
+                          ([tmp_path / "nothing.csv"], "No such file or directory"),
+                          ([manifest, "--format", "gif"], "unknown format 'gif'"),
+                          ([manifest, "--jobs", "2", "--ray", "auto"], "--jobs is for local processes")):
+        r = subprocess.run([sys.executable, "-m", "trackstudio", "batch", *map(str, args), "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_png_results_are_folders_moved_into_place(tmp_path):
