@@ -307,3 +307,16 @@ def test_version_1_project_errors_still_name_the_field(tmp_path):
     path.write_text(json.dumps({"format": "trackstudio-project", "version": 1, "objects": []}))
     with pytest.raises(FormatError, match="video"):
         Project.load(path)
+
+
+def test_removing_videos_keeps_the_current_one(video_file, tmp_path):
+    project = Project(VideoInfo(str(video_file), 20, 32, 24, 25.0))
+    for name in ("b", "c"):
+        project.add_video(VideoInfo(str(tmp_path / f"{name}.mp4"), 5, 32, 24, 25.0))
+    project.current = 2
+    project.remove_video(0)
+    assert [e.name for e in project.videos] == ["b.mp4", "c.mp4"] and project.entry.name == "c.mp4"
+    project.remove_video(1)  # the current one: its neighbour becomes current
+    assert project.entry.name == "b.mp4"
+    with pytest.raises(ValueError, match="at least one video"):
+        project.remove_video(0)

@@ -73,5 +73,12 @@ def test_add_switch_review_save_reopen(qtbot, window, clip, tmp_path, monkeypatc
         click_row(qtbot, other, 1)
         assert other.session.video.info.path == str(second)
         assert other.session.store.frames(1) == list(range(10))
+        asked = []
+        other.ask = lambda title, text: asked.append(text) or True
+        qtbot.mouseClick(other.video_list.remove_button, Qt.MouseButton.LeftButton)
+        assert "second.mp4" in asked[0]
+        assert [e.name for e in other.session.project.videos] == ["square.mp4"]
+        assert other.session.video.info.path == str(clip) and other.session.project.dirty
+        assert not other.video_list.remove_button.isEnabled()  # the last video stays
     finally:
         other.shutdown()

@@ -114,6 +114,16 @@ class Project:
         self.videos.append(entry)
         return entry
 
+    def remove_video(self, index: int) -> ProjectVideo:
+        """Drop video `index` and its annotations; `current` keeps pointing at the same video (or the
+        previous one when the current video is removed). A project keeps at least one video."""
+        if len(self.videos) == 1:
+            raise ValueError("a project needs at least one video")
+        entry = self.videos.pop(index)
+        if self.current > index or (self.current == index and index == len(self.videos)):
+            self.current -= 1
+        return entry
+
     def all_labels(self) -> list[str]:
         """The label schema: `labels`, then labels objects use that it does not list yet."""
         out = list(self.labels)

@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
             signal.connect(lambda *_: self.video_list.refresh(current_only=True))
         self.video_list.video_chosen.connect(self.switch_video)
         self.video_list.add_requested.connect(self.add_videos_dialog)
+        self.video_list.remove_requested.connect(self.remove_current_video)
         self.video_list.reviewed_changed.connect(self.set_reviewed)
         s.frame_changed.connect(lambda _f: self._prepare_timer.start())
 
@@ -401,6 +402,24 @@ class MainWindow(QMainWindow):
         self.session.set_document(video, project)
         self.show_message(f"Video {index + 1} of {len(project.videos)}: {project.entry.name} "
                           f"({project.entry.status}).")
+        return True
+
+    def remove_current_video(self) -> bool:
+        """Drop the open video and its annotations from the project (after asking); the window shows a neighbour."""
+        project = self.session.project
+        if project is None or len(project.videos) == 1:
+            self.show_message("A project keeps at least one video.")
+            return False
+        entry, index = project.entry, project.current
+        if entry.store.objects and not self.ask("Remove video", f"Remove {entry.name} and its "
+                                                f"{len(entry.store.objects)} object(s) from the project?"):
+            return False
+        if not self.switch_video(index - 1 if index > 0 else 1):
+            return False
+        project.remove_video(index)
+        self.video_list.set_project(project)
+        self._update_title()
+        self.show_message(f"Removed {entry.name} from the project.")
         return True
 
     def set_reviewed(self, reviewed: bool) -> None:

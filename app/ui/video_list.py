@@ -1,7 +1,8 @@
 """The project's videos: one row each with its status (not started / prompted / tracked / reviewed).
 
 Clicking a row asks the window to switch to that video (it opens the file only then); "Add
-videos…" asks it to add files; "Reviewed" marks the current video as checked by a person.
+videos…" asks it to add files, "Remove" to drop the open video; "Reviewed" marks the current video
+as checked by a person.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ STATUS_COLORS = {"not started": "#9e9e9e", "prompted": "#f0a030", "tracked": "#3
 class VideoListPanel(QWidget):
     video_chosen = Signal(int)  # index into project.videos
     add_requested = Signal()
+    remove_requested = Signal()
     reviewed_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
@@ -27,11 +29,14 @@ class VideoListPanel(QWidget):
         self.list = QListWidget()
         self.list.setToolTip("The project's videos; click one to open it")
         self.add_button = QPushButton("Add videos…")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the open video and its annotations from the project")
         self.reviewed = QCheckBox("Reviewed")
         self.reviewed.setToolTip("Mark the current video as checked (its status becomes 'reviewed')")
         self.counts = QLabel()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
         buttons.addWidget(self.reviewed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -41,6 +46,7 @@ class VideoListPanel(QWidget):
         self.list.itemClicked.connect(lambda item: self._choose(self.list.row(item)))
         self.list.itemActivated.connect(lambda item: self._choose(self.list.row(item)))
         self.add_button.clicked.connect(self.add_requested)
+        self.remove_button.clicked.connect(self.remove_requested)
         self.reviewed.clicked.connect(self.reviewed_changed)
         self.setEnabled(False)
 
@@ -76,6 +82,7 @@ class VideoListPanel(QWidget):
             item.setFont(font)
         self.list.setCurrentRow(project.current)
         self.reviewed.setChecked(project.entry.reviewed)
+        self.remove_button.setEnabled(len(project.videos) > 1)
         statuses = self.statuses()
         self.counts.setText(f"{len(statuses)} video{'s' if len(statuses) != 1 else ''}: " + ", ".join(
             f"{statuses.count(status)} {status}" for status in STATUSES if status in statuses))
