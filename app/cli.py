@@ -3,6 +3,7 @@
     trackstudio [PATH]                         open the GUI (on a video, image folder or project)
     trackstudio demo [--selftest]              the GUI on the bundled sample clip
     trackstudio track VIDEO --prompts P.json --out R.json|R.npz
+    trackstudio batch INPUT --out DIR [--format F] [--jobs N] [--ray auto|ADDRESS]
     trackstudio export IN --out OUT [--format coco|yolo|mot|cvat|dlc|sleap|tapvid|...]
     trackstudio import FILE --format F --video VIDEO --out P.tsproj|P.json
     trackstudio render VIDEO ANNOTATIONS --out OUT.mp4 [--side-by-side]
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_tracker_options(p)
 
+    from .batch_cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub, _add_tracker_options)
+
     from .model.interop import FORMATS
 
     formats = ", ".join(FORMATS)
@@ -98,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's own warnings are noise to users
     argv = sys.argv[1:] if argv is None else list(argv)
-    known = {"gui", "demo", "track", "export", "import", "render", "info", "eval", "models", "-h", "--help",
-             "--version"}
+    known = {"gui", "demo", "track", "batch", "export", "import", "render", "info", "eval", "models", "-h",
+             "--help", "--version"}
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `trackstudio PATH` opens the GUI
     args = build_parser().parse_args(argv)

@@ -36,52 +36,22 @@ def _open_video(path: str):
 
 
 def _tracker_names(args, kinds) -> dict[str, str]:
-    from trackstudio.trackers import registry
+    from .api import tracker_names
 
-    chosen = {"box": args.box_tracker, "mask": args.mask_tracker, "point": args.point_tracker}
-    names = {}
-    for kind in kinds:
-        name = chosen[kind] or registry.default_name(kind)
-        try:
-            spec = registry.spec(name)
-        except KeyError as exc:
-            raise CliError(exc.args[0]) from None
-        if spec.kind != kind:
-            raise CliError(f"{name!r} is a {spec.kind} tracker, not a {kind} tracker")
-        names[kind] = name
-    return names
+    try:
+        return tracker_names(kinds, args.box_tracker, args.mask_tracker, args.point_tracker)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
-def _build_trackers(args, kinds) -> dict:
-    from trackstudio.trackers import registry
-
+def _checkpoints(args) -> dict[str, str]:
     checkpoints = {}
     for item in args.checkpoint:
         name, sep, path = item.partition("=")
         if not sep:
             raise CliError(f"--checkpoint expects TRACKER=PATH, got {item!r}")
         checkpoints[name] = path
-    trackers = {}
-    for kind, name in _tracker_names(args, kinds).items():
-        try:
-            trackers[kind] = registry.build(name, device=args.device, checkpoint=checkpoints.get(name))
-        except ValueError as exc:
-            raise CliError(f"cannot build tracker {name!r}: {exc}") from None
-    return trackers
-
-
-def track_store(store, video, trackers, progress: bool = True, desc: str = "tracking") -> None:
-    """Track every object of `store` through `video` in place (keyframes stay untouched)."""
-    from tqdm import tqdm
-
-    from .propagation import apply_update, plan_whole_video, run_passes
-
-    passes = plan_whole_video(store, len(video))
-    total = sum(p.num_frames for p in passes)
-    with tqdm(total=total, unit="frame", desc=desc, disable=not progress, leave=False) as bar:
-        for update in run_passes(passes, trackers, video):
-            apply_update(store, update)
-            bar.update(1)
+    return checkpoints
 
 
 def _save(store, info, out: Path) -> None:
@@ -118,29 +88,29 @@ def _load_annotations(path: str):
 
 @_user_errors
 def cmd_track(args) -> int:
-    store, ref = _load_annotations(args.prompts)
+    from .api import export, track
+
     out = Path(args.out)
     if out.suffix.lower() not in (".json", ".npz"):
         raise CliError(f"--out must end in .json or .npz, got {out.name!r}")
-    with _open_video(args.video) as video:
-        info = video.info
-        if ref is not None and ref.width and ref.height and (ref.width, ref.height) != (info.width, info.height):
-            raise CliError(f"{args.prompts} is for a {ref.width}x{ref.height} video but {args.video} is "
-                           f"{info.width}x{info.height}")
-        _check_frames(store, len(video), args.prompts)
-        kinds = sorted({obj.kind for obj in store.objects if store.keyframes(obj.obj_id)})
-        trackers = _build_trackers(args, kinds)
-        track_store(store, video, trackers, progress=not args.quiet)
-        _save(store, info, out)
+    try:
+        result = track(args.video, args.prompts, box_tracker=args.box_tracker, mask_tracker=args.mask_tracker,
+                       point_tracker=args.point_tracker, device=args.device, checkpoints=_checkpoints(args),
+                       progress=not args.quiet)
+    except ValueError as exc:  # FormatError included: it names the file and field
+        raise CliError(str(exc)) from None
+    export(result, out)
     return 0
 
 
-def _check_frames(store, num_frames: int, source: str) -> None:
-    for obj in store.objects:
-        frames = store.frames(obj.obj_id)
-        if frames and frames[-1] >= num_frames:
-            raise CliError(f"{source}: object {obj.obj_id} ({obj.name}) is annotated on frame {frames[-1]} "
-                           f"but the video has {num_frames} frames")
+@_user_errors
+def cmd_batch(args) -> int:
+    from .batch_cli import run
+
+    try:
+        return run(args, _checkpoints(args))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 @_user_errors

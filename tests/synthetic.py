@@ -39,3 +39,29 @@ def write_frames(frames: list[np.ndarray], folder: Path) -> Path:
     for t, frame in enumerate(frames):
         cv2.imwrite(str(folder / f"{t:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     return folder
+
+
+def write_batch_clips(folder: Path, count: int, num_frames: int = 8, size: tuple[int, int] = (120, 160)) -> list[dict]:
+    """`count` short .avi clips of a moving square (each its own start and velocity) and, beside each,
+    `<name>.json` prompting the square's box on frame 0. Returns [{name, video, prompts, boxes}]."""
+    from trackstudio.app.model import AnnotationStore, FrameState
+    from trackstudio.app.model.formats import save_json
+    from trackstudio.app.video import VideoInfo, write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    clips = []
+    for i in range(count):
+        start = (10 + 3 * (i % 7), 12 + 2 * (i % 5))
+        room = ((w - 32 - start[0]) / max(num_frames - 1, 1), (h - 32 - start[1]) / max(num_frames - 1, 1))
+        velocity = (min(1 + i % 4, room[0]), min(1 + i % 3, room[1]))  # long clips: slower, still inside
+        frames, boxes = moving_square_clip(num_frames, size, start=start, velocity=velocity)
+        video = folder / f"clip{i:02d}.avi"
+        write_video(frames, video)
+        store = AnnotationStore()
+        obj_id = store.add_object("box", name="square").obj_id
+        store.set_state(obj_id, 0, FrameState(box=boxes[0], keyframe=True))
+        prompts = folder / f"clip{i:02d}.json"
+        save_json(store, VideoInfo(str(video), num_frames, w, h, 30.0), prompts)
+        clips.append({"name": video.stem, "video": video, "prompts": prompts, "boxes": boxes})
+    return clips

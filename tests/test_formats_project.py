@@ -54,11 +54,12 @@ def test_round_trip(tmp_path, video_file):
 def test_file_layout_and_relative_video_path(tmp_path, video_file):
     path = make_project(video_file).save(tmp_path / "p.tsproj")
     doc = json.loads(path.read_text())
-    assert (doc["format"], doc["version"]) == ("trackstudio-project", 1)
-    assert doc["video"]["path"] == os.path.join("media", "clip.mp4")
-    assert doc["video"]["absolute_path"] == str(video_file.resolve())
+    assert (doc["format"], doc["version"]) == ("trackstudio-project", 2)
+    video = doc["videos"][0]["video"]
+    assert video["path"] == os.path.join("media", "clip.mp4")
+    assert video["absolute_path"] == str(video_file.resolve())
     assert doc["settings"]["box_tracker"] == "csrt"
-    assert doc["objects"][1]["frames"] == {"7": {"box": [1.0, 2.0, 3.0, 4.0], "score": 0.25}}
+    assert doc["videos"][0]["objects"][1]["frames"] == {"7": {"box": [1.0, 2.0, 3.0, 4.0], "score": 0.25}}
 
 
 def test_moving_project_with_its_video_and_alone(tmp_path, video_file):
@@ -88,10 +89,13 @@ def test_unknown_keys_survive_a_load_save_cycle(tmp_path, video_file):
     (lambda d: d.update(format="trackstudio"), "format", 'expected "trackstudio-project"'),
     (lambda d: d.update(version=3), "version", "unsupported version 3"),
     (lambda d: d.update(settings=[]), "settings", "expected an object"),
-    (lambda d: d["video"].update(absolute_path=5), "video.absolute_path", "expected a string"),
-    (lambda d: d["objects"][0].update(kind="blob"), "objects[0].kind", "got \"blob\""),
-    (lambda d: d["objects"][0]["frames"]["0"]["mask"].update(size=[24, 33]), 'objects[0].frames["0"].mask.size',
-     "expected [H, W] = [24, 32]"),
+    (lambda d: d["videos"][0]["video"].update(absolute_path=5), "videos[0].video.absolute_path", "expected a string"),
+    (lambda d: d["videos"][0]["objects"][0].update(kind="blob"), "videos[0].objects[0].kind", "got \"blob\""),
+    (lambda d: d["videos"][0]["objects"][0]["frames"]["0"]["mask"].update(size=[24, 33]),
+     'videos[0].objects[0].frames["0"].mask.size', "expected [H, W] = [24, 32]"),
+    (lambda d: d.update(videos=[]), "videos", "at least one video"),
+    (lambda d: d.update(current=1), "current", "expected a video index 0..0"),
+    (lambda d: d["videos"][0].update(reviewed="yes"), "videos[0].reviewed", "expected true or false"),
 ])
 def test_malformed_project_names_the_field(tmp_path, video_file, change, field, message):
     path = make_project(video_file).save(tmp_path / "p.tsproj")
@@ -223,7 +227,7 @@ def test_json_and_project_share_the_object_layout(tmp_path, video_file):
     project = make_project(video_file)
     project.save(tmp_path / "p.tsproj")
     save_json(project.store, project.video, tmp_path / "a.json")
-    as_project = json.loads((tmp_path / "p.tsproj").read_text())["objects"]
+    as_project = json.loads((tmp_path / "p.tsproj").read_text())["videos"][0]["objects"]
     as_json = json.loads((tmp_path / "a.json").read_text())["objects"]
     assert as_project == as_json
 
@@ -232,3 +236,87 @@ def test_empty_store_project(tmp_path):
     project = Project(VideoInfo("", 5, 8, 8, 30.0), AnnotationStore())
     loaded = Project.load(project.save(tmp_path / "e.tsproj"))
     assert loaded.store.objects == [] and loaded.video.path == "" and loaded.settings == {}
+
+
+def test_multi_video_project_round_trips(tmp_path, video_file):
+    project = make_project(video_file)
+    second_path = tmp_path / "media" / "second.mp4"
+    second_path.write_bytes(b"another referenced video")
+    second = project.add_video(VideoInfo(str(second_path), 10, 16, 12, 30.0))
+    person = second.store.add_object("box", name="runner", label="person").obj_id
+    second.store.set_state(person, 4, FrameState(box=[1, 1, 5, 6], keyframe=True))
+    project.store.update_object(2, label="car")
+    project.labels = ["person", "dog"]
+    project.current = 1
+    second.reviewed = True
+    with pytest.raises(ValueError, match="already in the project"):
+        project.add_video(VideoInfo(str(second_path), 10, 16, 12, 30.0))
+
+    loaded = Project.load(project.save(tmp_path / "many.tsproj"))
+    assert [e.video for e in loaded.videos] == [e.video for e in project.videos]
+    assert loaded.current == 1 and loaded.video.path == str(second_path) and loaded.store.keyframes(1) == [4]
+    assert loaded.labels == ["person", "dog", "car"]  # the schema, then labels objects use
+    assert [e.status for e in loaded.videos] == ["tracked", "reviewed"]
+    for before, after in zip(project.videos, loaded.videos):
+        assert after.store.objects == before.store.objects
+        for obj in before.store.objects:
+            assert after.store.states(obj.obj_id) == before.store.states(obj.obj_id)
+    assert not loaded.dirty
+    loaded.videos[0].reviewed = True
+    assert loaded.dirty
+
+
+def test_video_status_follows_the_annotations(video_file):
+    project = Project(VideoInfo(str(video_file), 20, 32, 24, 25.0))
+    entry = project.entry
+    assert entry.status == "not started"
+    obj = project.store.add_object("box").obj_id
+    assert entry.status == "not started"  # an object without any annotation is not a prompt
+    project.store.set_state(obj, 3, FrameState(box=[1, 2, 8, 9], keyframe=True))
+    assert entry.status == "prompted"
+    project.store.apply_tracked(obj, 4, FrameState(box=[2, 2, 9, 9]))
+    assert entry.status == "tracked"
+    entry.reviewed = True
+    assert entry.status == "reviewed"
+
+
+def test_version_1_project_is_migrated(tmp_path, video_file):
+    """A file written by TrackStudio before multi-video projects opens as a one-video project."""
+    v1 = {"format": "trackstudio-project", "version": 1,
+          "video": {"path": "media/clip.mp4", "absolute_path": str(video_file), "num_frames": 20, "width": 32,
+                    "height": 24, "fps": 25.0},
+          "objects": [{"id": 1, "name": "ball", "kind": "box", "color": "#ff0000", "label": "toy",
+                       "frames": {"3": {"box": [1, 2, 3, 4], "keyframe": True}, "4": {"box": [2, 2, 4, 4]}}}],
+          "settings": {"tracker": {"device": "cpu"}}, "written_by": "TrackStudio 0.1"}
+    path = tmp_path / "old.tsproj"
+    path.write_text(json.dumps(v1))
+    project = Project.load(path)
+    assert len(project.videos) == 1 and project.video.path == str(video_file)
+    assert project.store.keyframes(1) == [3] and project.store.frames(1) == [3, 4]
+    assert project.settings == {"tracker": {"device": "cpu"}} and project.extra == {"written_by": "TrackStudio 0.1"}
+    assert project.all_labels() == ["toy"] and not project.dirty
+    project.save()
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 2 and "video" not in doc and doc["videos"][0]["objects"][0]["name"] == "ball"
+    assert doc["written_by"] == "TrackStudio 0.1"
+    assert Project.load(path).store.frames(1) == [3, 4]
+
+
+def test_version_1_project_errors_still_name_the_field(tmp_path):
+    path = tmp_path / "old.tsproj"
+    path.write_text(json.dumps({"format": "trackstudio-project", "version": 1, "objects": []}))
+    with pytest.raises(FormatError, match="video"):
+        Project.load(path)
+
+
+def test_removing_videos_keeps_the_current_one(video_file, tmp_path):
+    project = Project(VideoInfo(str(video_file), 20, 32, 24, 25.0))
+    for name in ("b", "c"):
+        project.add_video(VideoInfo(str(tmp_path / f"{name}.mp4"), 5, 32, 24, 25.0))
+    project.current = 2
+    project.remove_video(0)
+    assert [e.name for e in project.videos] == ["b.mp4", "c.mp4"] and project.entry.name == "c.mp4"
+    project.remove_video(1)  # the current one: its neighbour becomes current
+    assert project.entry.name == "b.mp4"
+    with pytest.raises(ValueError, match="at least one video"):
+        project.remove_video(0)

@@ -74,6 +74,7 @@ def test_wheel_carries_packages_resources_and_entry_point(wheel):
     # ranges in the metadata (a user's CUDA torch or newer Qt installs); exact pins only in constraints.txt
     assert "Requires-Dist: torch>=2.1" in metadata
     assert "Requires-Dist: PySide6-Essentials!=6.12.0,>=6.6" in metadata
+    assert "Provides-Extra: cluster" in metadata and 'Requires-Dist: ray>=2.9; extra == "cluster"' in metadata
     requirements = [line.split(";")[0] for line in metadata.splitlines() if line.startswith("Requires-Dist")]
     assert not [r for r in requirements if "==" in r], "exact pins belong in constraints.txt"
 

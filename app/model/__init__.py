@@ -8,7 +8,7 @@ from .objects import KINDS, FrameState, TrackObject
 from .rle import MaskRLE
 from .store import AnnotationStore
 from .undo import UndoStack
-from .project import Autosaver, Project  # noqa: E402  (imports formats, which needs the above)
+from .project import Autosaver, Project, ProjectVideo  # noqa: E402  (imports formats, which needs the above)
 
 __all__ = ["KINDS", "AnnotationStore", "Autosaver", "EventEmitter", "FormatError", "FrameState", "MaskRLE",
-           "ObjectsChanged", "Project", "StatesChanged", "TrackObject", "UndoStack"]
+           "ObjectsChanged", "Project", "ProjectVideo", "StatesChanged", "TrackObject", "UndoStack"]

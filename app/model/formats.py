@@ -80,15 +80,22 @@ def export_npz(store: AnnotationStore, video: VideoInfo, path: str | os.PathLike
         arrays.update(_ids_and_names("mask", masks))
     with atomic_open(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w") as member:
+            with archive.open(_member(f"{name}.npy"), "w") as member:
                 np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
         if masks:
-            with archive.open("masks.npy", "w", force_zip64=True) as member:  # (T, H, W) uint16
+            with archive.open(_member("masks.npy"), "w", force_zip64=True) as member:  # (T, H, W) uint16
                 header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<u2")), "fortran_order": False,
                           "shape": (num_frames, height, width)}
                 np.lib.format.write_array_header_1_0(member, header)
                 for frame_idx in range(num_frames):
                     member.write(label_map(store, masks, frame_idx, (height, width), "<u2").tobytes())
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member with a fixed timestamp: the same annotations give the same bytes (batch runs compare them)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def _objects_of_kind(store: AnnotationStore, kind: str) -> list:

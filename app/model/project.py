@@ -1,7 +1,9 @@
-"""Project files (`.tsproj`): the video reference, all objects and annotations, and settings.
+"""Project files (`.tsproj`): a list of videos, each with its objects, annotations and review flag,
+one label schema for all of them, and settings.
 
 Saved atomically; `Autosaver` writes `<project>.autosave` beside it when something changed, and
-finds it again after a crash. The layout is in docs/formats.md.
+finds it again after a crash. Version 1 files (one video) are read and migrated on load. The
+layout is in docs/formats.md.
 """
 from __future__ import annotations
 
@@ -19,35 +21,121 @@ from .schema import (check_fits_video, check_header, dump_document, objects_to_j
 from .store import AnnotationStore
 
 PROJECT_FORMAT = "trackstudio-project"
-PROJECT_VERSION = 1
+PROJECT_VERSION = 2
 PROJECT_SUFFIX = ".tsproj"
 AUTOSAVE_SUFFIX = ".autosave"
-_KNOWN_KEYS = ("format", "version", "video", "objects", "settings")
+STATUSES = ("not started", "prompted", "tracked", "reviewed")
+_KNOWN_KEYS = ("format", "version", "labels", "videos", "current", "settings")
+_ENTRY_KEYS = ("video", "objects", "reviewed")
+_MISSING = object()
+
+
+class ProjectVideo:
+    """One video of a project: its reference (`VideoInfo`), its annotation store and a review flag.
+
+    The video file itself is not opened here: the window opens it when the user picks it.
+    """
+
+    def __init__(self, video: VideoInfo, store: AnnotationStore | None = None, reviewed: bool = False):
+        self.video = video
+        self.store = AnnotationStore() if store is None else store
+        self.reviewed = reviewed
+
+    @property
+    def name(self) -> str:
+        return Path(self.video.path).name if self.video.path else "(no video)"
+
+    @property
+    def status(self) -> str:
+        """One of STATUSES: reviewed (the user said so), tracked (has tracker output), prompted
+        (has keyframes only) or not started."""
+        if self.reviewed:
+            return "reviewed"
+        prompted = False
+        for obj in self.store.objects:
+            states = self.store.states(obj.obj_id)
+            if any(not state.keyframe for state in states.values()):
+                return "tracked"
+            prompted = prompted or bool(states)
+        return "prompted" if prompted else "not started"
 
 
 class Project:
-    """A video, its annotation store and settings, and the file they were loaded from or saved to.
+    """Videos with their annotation stores, one label schema, settings, and the file they were
+    loaded from or saved to.
 
-    `settings` is a free JSON-compatible dict (tracker choices, view options...); `extra` keeps
-    unknown top-level keys of the loaded file so that saving writes them back.
+    `video` and `store` are those of the current video (`current`, an index into `videos`), so
+    code written for one-video projects keeps working. `labels` is the label schema shared by all
+    videos (object labels in use are added to it on save). `settings` is a free JSON-compatible
+    dict (tracker choices, view options...); `extra` keeps unknown top-level keys of the loaded
+    file so that saving writes them back.
     """
 
     def __init__(self, video: VideoInfo, store: AnnotationStore | None = None, settings: dict | None = None,
                  path: str | os.PathLike | None = None):
-        self.video = video
-        self.store = AnnotationStore() if store is None else store
+        self.videos = [ProjectVideo(video, store)]
+        self.current = 0
+        self.labels: list[str] = []
         self.settings = {} if settings is None else settings
         self.path = None if path is None else Path(path)
         self.extra: dict = {}
         self._saved_token: tuple | None = None
 
     @property
+    def entry(self) -> ProjectVideo:
+        return self.videos[self.current]
+
+    @property
+    def video(self) -> VideoInfo:
+        return self.entry.video
+
+    @video.setter
+    def video(self, video: VideoInfo) -> None:
+        self.entry.video = video
+
+    @property
+    def store(self) -> AnnotationStore:
+        return self.entry.store
+
+    @store.setter
+    def store(self, store: AnnotationStore) -> None:
+        self.entry.store = store
+
+    @property
     def video_path(self) -> str:
         return self.video.path
 
+    def add_video(self, video: VideoInfo, store: AnnotationStore | None = None) -> ProjectVideo:
+        """Append a video (a path already in the project is refused: one store per video)."""
+        wanted = _same_file_key(video.path)
+        if video.path and any(_same_file_key(entry.video.path) == wanted for entry in self.videos):
+            raise ValueError(f"{video.path} is already in the project")
+        entry = ProjectVideo(video, store)
+        self.videos.append(entry)
+        return entry
+
+    def remove_video(self, index: int) -> ProjectVideo:
+        """Drop video `index` and its annotations; `current` keeps pointing at the same video (or the
+        previous one when the current video is removed). A project keeps at least one video."""
+        if len(self.videos) == 1:
+            raise ValueError("a project needs at least one video")
+        entry = self.videos.pop(index)
+        if self.current > index or (self.current == index and index == len(self.videos)):
+            self.current -= 1
+        return entry
+
+    def all_labels(self) -> list[str]:
+        """The label schema: `labels`, then labels objects use that it does not list yet."""
+        out = list(self.labels)
+        for entry in self.videos:
+            for obj in entry.store.objects:
+                if obj.label and obj.label not in out:
+                    out.append(obj.label)
+        return out
+
     @property
     def dirty(self) -> bool:
-        """Whether the store or the settings changed since the last save or load."""
+        """Whether a store, the video list, the labels or the settings changed since the last save or load."""
         return self._change_token() != self._saved_token
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
@@ -63,39 +151,94 @@ class Project:
         return path
 
     def to_bytes(self, path: str | os.PathLike) -> bytes:
-        """The project file's content, with the video path relative to `path`'s folder."""
-        check_fits_video(self.store, self.video)
-        video = video_to_json(self.video, _relative_video_path(self.video.path, Path(path)))
-        if self.video.path:
-            video["absolute_path"] = str(Path(self.video.path).resolve())
-        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "video": video,
-               "objects": objects_to_json(self.store), "settings": self.settings}
+        """The project file's content, with video paths relative to `path`'s folder."""
+        videos = []
+        for entry in self.videos:
+            check_fits_video(entry.store, entry.video)
+            video = video_to_json(entry.video, _relative_video_path(entry.video.path, Path(path)))
+            if entry.video.path:
+                video["absolute_path"] = str(Path(entry.video.path).resolve())
+            item = {"video": video, "objects": objects_to_json(entry.store)}
+            if entry.reviewed:
+                item["reviewed"] = True
+            videos.append(item)
+        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "labels": self.all_labels(),
+               "videos": videos, "current": self.current, "settings": self.settings}
         for key, value in self.extra.items():
             doc.setdefault(key, value)
         return dump_document(doc)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Project:
-        """Read and validate a project file; FormatError names the file and the bad field."""
+        """Read and validate a project file (version 1 or 2); FormatError names the file and the bad field."""
         path = Path(path)
         try:
-            doc = parse_document(path.read_bytes())
+            doc = _migrate(parse_document(path.read_bytes()))
             check_header(doc, PROJECT_FORMAT, PROJECT_VERSION)
-            video = video_from_json(doc.get("video"), extra_keys=("absolute_path",))
-            video.path = _resolve_video_path(video.path, doc["video"].get("absolute_path"), path)
-            store = store_from_json(doc.get("objects", []), video)
+            entries = [_entry_from_json(item, f"videos[{i}]", path)
+                       for i, item in enumerate(_list(doc.get("videos", _MISSING), "videos"))]
+            if not entries:
+                raise FormatError("expected at least one video", "videos")
+            labels = _list(doc.get("labels", []), "labels")
+            for i, label in enumerate(labels):
+                if not isinstance(label, str):
+                    raise FormatError(f"expected a string, got {type(label).__name__}", f"labels[{i}]")
+            current = doc.get("current", 0)
+            if isinstance(current, bool) or not isinstance(current, int) or not 0 <= current < len(entries):
+                raise FormatError(f"expected a video index 0..{len(entries) - 1}, got {current!r}", "current")
             settings = doc.get("settings", {})
             if not isinstance(settings, dict):
                 raise FormatError("expected an object", "settings")
         except FormatError as exc:
             raise exc.in_file(path) from None
-        project = cls(video, store, settings, path)
+        project = cls(entries[0].video, entries[0].store, settings, path)
+        project.videos, project.current, project.labels = entries, current, labels
         project.extra = {key: value for key, value in doc.items() if key not in _KNOWN_KEYS}
         project._saved_token = project._change_token()
         return project
 
     def _change_token(self) -> tuple:
-        return id(self.store), self.store.revision, json.dumps(self.settings, sort_keys=True, default=repr)
+        videos = tuple((id(e.store), e.store.revision, e.reviewed, e.video.path) for e in self.videos)
+        return videos, tuple(self.labels), json.dumps(self.settings, sort_keys=True, default=repr)
+
+
+
+def _migrate(doc: dict) -> dict:
+    """A version 1 document (one `video` with its `objects`) as version 2: a list of one video."""
+    if doc.get("format") != PROJECT_FORMAT or doc.get("version") != 1 or isinstance(doc.get("version"), bool):
+        return doc
+    doc = dict(doc)
+    entry = {"video": doc.pop("video", _MISSING), "objects": doc.pop("objects", [])}
+    if entry["video"] is _MISSING:
+        raise FormatError("expected an object, got nothing (the key is missing)", "video")
+    doc.update(version=2, videos=[entry])
+    return doc
+
+
+def _entry_from_json(item, where: str, project_path: Path) -> ProjectVideo:
+    if not isinstance(item, dict):
+        raise FormatError(f"expected an object, got {type(item).__name__}", where)
+    for key in item:
+        if key not in _ENTRY_KEYS:
+            raise FormatError(f"unknown key (expected {', '.join(_ENTRY_KEYS)})", f"{where}.{key}")
+    video = video_from_json(item.get("video"), f"{where}.video", extra_keys=("absolute_path",))
+    video.path = _resolve_video_path(video.path, item["video"].get("absolute_path"), project_path, f"{where}.video")
+    store = store_from_json(item.get("objects", []), video, f"{where}.objects")
+    reviewed = item.get("reviewed", False)
+    if not isinstance(reviewed, bool):
+        raise FormatError(f"expected true or false, got {reviewed!r}", f"{where}.reviewed")
+    return ProjectVideo(video, store, reviewed)
+
+
+def _list(value, field: str) -> list:
+    if not isinstance(value, list):
+        got = "nothing (the key is missing)" if value is _MISSING else type(value).__name__
+        raise FormatError(f"expected a list, got {got}", field)
+    return value
+
+
+def _same_file_key(path: str) -> str:
+    return str(Path(path).resolve()) if path else ""
 
 
 def _relative_video_path(video_path: str, project_path: Path) -> str:
@@ -107,10 +250,10 @@ def _relative_video_path(video_path: str, project_path: Path) -> str:
         return str(Path(video_path).resolve())
 
 
-def _resolve_video_path(path: str, absolute_path, project_path: Path) -> str:
+def _resolve_video_path(path: str, absolute_path, project_path: Path, field: str) -> str:
     """The relative path when it exists (the project moved along with its video), else the absolute one."""
     if absolute_path is not None and not isinstance(absolute_path, str):
-        raise FormatError(f"expected a string, got {type(absolute_path).__name__}", "video.absolute_path")
+        raise FormatError(f"expected a string, got {type(absolute_path).__name__}", f"{field}.absolute_path")
     if not path:
         return absolute_path or ""
     candidate = project_path.resolve().parent / path

@@ -36,6 +36,7 @@ from .timeline import ScorePlot, Timeline
 from .tools import TOOLS
 from .tracker_panel import RANGES, TrackerPanel
 from .tracking import TrackingController
+from .video_list import VideoListPanel
 from .workers import PromptService, TrackerChoice
 
 AUTOSAVE_MS = 30_000
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.video_list = VideoListPanel()
+        self._add_dock("Videos", self.video_list, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()
@@ -137,6 +140,8 @@ class MainWindow(QMainWindow):
                                          "Ctrl+Shift+O"))
         file_menu.addAction(self._action("open_project", "Open &project…", self.open_project_dialog, "Ctrl+Alt+O"))
         self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(self._action("add_videos", "&Add videos to project…", self.add_videos_dialog,
+                                         tip="Add more videos to this project (Videos panel)"))
         file_menu.addSeparator()
         file_menu.addAction(self._action("save", "&Save project", lambda: self.save_project(), "Ctrl+S"))
         file_menu.addAction(self._action("save_as", "Save project &as…", self.save_project_as, "Ctrl+Shift+S"))
@@ -262,6 +267,13 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_title)
         s.states_changed.connect(lambda *_: self._update_title())
         s.frame_changed.connect(self._show_frame_info)
+        s.video_changed.connect(lambda: self.video_list.set_project(s.project))
+        for signal in (s.objects_changed, s.states_changed):
+            signal.connect(lambda *_: self.video_list.refresh(current_only=True))
+        self.video_list.video_chosen.connect(self.switch_video)
+        self.video_list.add_requested.connect(self.add_videos_dialog)
+        self.video_list.remove_requested.connect(self.remove_current_video)
+        self.video_list.reviewed_changed.connect(self.set_reviewed)
         s.frame_changed.connect(lambda _f: self._prepare_timer.start())
 
     # ---- messages and errors -------------------------------------------------------------
@@ -342,6 +354,84 @@ class MainWindow(QMainWindow):
         self.show_message(f"Opened {path.name}: {video.info.num_frames} frames, {video.info.width}x"
                           f"{video.info.height}. Pick a tool (toolbar) and annotate a frame, then Track (Ctrl+T).")
         return True
+
+    # ---- the project's videos ------------------------------------------------------------
+    def add_videos_dialog(self) -> None:
+        if self.session.project is None:
+            self.show_message("Open a video or a project first, then add more videos to it.")
+            return
+        exts = " ".join(f"*{e}" for e in VIDEO_EXTENSIONS)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add videos to the project", self._last_dir(),
+                                                f"Videos ({exts});;All files (*)")
+        if paths:
+            self.add_videos(paths)
+
+    def add_videos(self, paths) -> int:
+        """Add video files to the open project (each is read once for its size); returns how many."""
+        project, added, problems = self.session.project, 0, []
+        for path in paths:
+            try:
+                with open_video(path) as video:
+                    project.add_video(video.info)
+                added += 1
+            except Exception as exc:  # noqa: BLE001  (the others are still added)
+                problems.append(f"{Path(path).name}: {describe(exc).splitlines()[0]}")
+        self.video_list.set_project(project)
+        self._update_title()
+        if problems:
+            self.show_error("Some videos were not added", "\n".join(problems))
+        else:
+            self.show_message(f"Added {added} video(s): pick one in the Videos panel.")
+        return added
+
+    def switch_video(self, index: int) -> bool:
+        """Open the project's video `index` (only now is the file opened) with its own annotations."""
+        project = self.session.project
+        if project is None or index == project.current:
+            return False
+        if self.tracking.running:
+            self.show_message("Tracking is running: wait for it or press Esc before switching videos.")
+            self.video_list.refresh()
+            return False
+        previous = project.current
+        project.current = index
+        try:
+            video = open_video(project.video.path)
+            self._check_project_video(project, video)
+        except Exception as exc:  # noqa: BLE001
+            project.current = previous
+            self.video_list.refresh()
+            self.show_error(f"Cannot open {project.videos[index].name}", exc)
+            return False
+        self.tracking.shutdown()
+        self.session.set_document(video, project)
+        self.show_message(f"Video {index + 1} of {len(project.videos)}: {project.entry.name} "
+                          f"({project.entry.status}).")
+        return True
+
+    def remove_current_video(self) -> bool:
+        """Drop the open video and its annotations from the project (after asking); the window shows a neighbour."""
+        project = self.session.project
+        if project is None or len(project.videos) == 1:
+            self.show_message("A project keeps at least one video.")
+            return False
+        entry, index = project.entry, project.current
+        if entry.store.objects and not self.ask("Remove video", f"Remove {entry.name} and its "
+                                                f"{len(entry.store.objects)} object(s) from the project?"):
+            return False
+        if not self.switch_video(index - 1 if index > 0 else 1):
+            return False
+        project.remove_video(index)
+        self.video_list.set_project(project)
+        self._update_title()
+        self.show_message(f"Removed {entry.name} from the project.")
+        return True
+
+    def set_reviewed(self, reviewed: bool) -> None:
+        if self.session.project is not None:
+            self.session.project.entry.reviewed = reviewed
+            self.video_list.refresh()
+            self._update_title()
 
     def _load_project(self, path: Path) -> Project:
         if Autosaver.find(path) is not None and self.ask(
@@ -598,7 +688,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"Cannot import {path.name}", exc)
             return False
         self.tracking.shutdown()
-        project = Project(info, store, project.settings, project.path)
+        project.store = store  # the project's other videos keep their annotations
         self.session.set_document(self.session.video, project)
         self.show_message(f"Imported {len(store.objects)} objects from {path.name}")
         return True

@@ -58,6 +58,7 @@ class Session(QObject):
         super().__init__(parent)
         self.video: VideoSource | None = None
         self.project: Project | None = None
+        self._store: AnnotationStore | None = None  # the store whose events we listen to
         self.frame_idx = 0
         self.selected: int | None = None
         self.attention = AttentionCache()
@@ -74,11 +75,11 @@ class Session(QObject):
 
     def set_document(self, video: VideoSource, project: Project) -> None:
         """Take over `video` and `project` (closing the previous video) and show frame 0."""
-        if self.project is not None:
-            self.project.store.events.disconnect(self._on_store_event)
+        if self._store is not None:  # the project's store may have changed: another of its videos
+            self._store.events.disconnect(self._on_store_event)
         if self.video is not None and self.video is not video:
             self.video.close()
-        self.video, self.project = video, project
+        self.video, self.project, self._store = video, project, project.store
         project.store.events.connect(self._on_store_event)
         self.attention.clear()
         self.frame_idx = 0
