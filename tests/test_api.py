@@ -69,3 +69,17 @@ def test_load_picks_a_video_of_a_project(tmp_path):
         assert picked.video.num_frames == 7 and picked.store.keyframes(1) == [3]
     with pytest.raises(ValueError, match="no video 'c.avi'; it has a.avi, b.avi"):
         ts.load(path, video="c.avi")
+
+
+def test_export_writes_every_exchange_format_by_name(tmp_path):
+    """ts.export (and batch --format) reach the exchange formats: a MOT file that motmetrics' layout
+    reader (our importer) reads back as the tracked boxes."""
+    from trackstudio.app.model.interop import read_file
+
+    clip = write_batch_clips(tmp_path, 1, num_frames=8)[0]
+    result = ts.track(clip["video"], clip["prompts"], box_tracker="csrt", device="cpu")
+    written = ts.export(result, tmp_path / "clip.txt", format="mot")
+    (track,) = read_file(written, "mot", result.video)
+    boxes = {frame_idx: state.box for frame_idx, state in track.states.items()}
+    assert sorted(boxes) == list(range(8))
+    np.testing.assert_allclose(boxes[7], result.store.get_state(1, 7).box, atol=0.01)
