@@ -45,8 +45,9 @@ TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush"
 
 
 def recovery_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".trackstudio") / "recovery"
+    # the generic location: AppDataLocation already ends in <organisation>/<application>, TrackStudio twice
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return (Path(base) / "TrackStudio" if base else Path.home() / ".trackstudio") / "recovery"
 
 
 class MainWindow(QMainWindow):
@@ -197,7 +198,7 @@ class MainWindow(QMainWindow):
             objects.addAction(self._action(f"add_{kind}", f"Add {kind} object",
                                            lambda _c=False, k=kind: self.objects_panel.add_object(k), key))
         objects.addAction(self._action("add_grid", "Add point &grid (in the selected box/mask, or the frame)",
-                                       self.add_point_grid, "Ctrl+G"))
+                                       lambda: self.add_point_grid(), "Ctrl+G"))
         objects.addAction(self._action("delete_object", "&Delete selected object", self.objects_panel.delete_selected,
                                        "Del"))
         objects.addAction(self._action("toggle_hidden", "&Hide / show selected object", self.toggle_hidden, "H"))
@@ -339,10 +340,12 @@ class MainWindow(QMainWindow):
         return True
 
     def _load_project(self, path: Path) -> Project:
-        if Autosaver.find(path) is not None and self.ask(
-                "Recover autosave", f"{path.name} has a newer autosave (TrackStudio may have closed without "
-                                    "saving). Recover it?"):
-            return Autosaver.recover(path)
+        autosave = Autosaver.find(path)
+        if autosave is not None:
+            if self.ask("Recover autosave", f"{path.name} has a newer autosave (TrackStudio may have closed "
+                                            "without saving). Recover it? (No deletes it.)"):
+                return Autosaver.recover(path)
+            autosave.unlink(missing_ok=True)
         return Project.load(path)
 
     def _check_project_video(self, project: Project, video) -> None:
@@ -360,9 +363,11 @@ class MainWindow(QMainWindow):
     def _recovered(self, video) -> Project | None:
         """Annotations autosaved for this video before it was ever saved as a project, if the user wants them."""
         path = self._recovery_path(video.info.path)
-        if not path.exists() or not self.ask("Recover unsaved work",
-                                             f"There are unsaved annotations for {Path(video.info.path).name} "
-                                             "from an earlier session. Recover them?"):
+        if not path.exists():
+            return None
+        if not self.ask("Recover unsaved work", f"There are unsaved annotations for {Path(video.info.path).name} "
+                                                "from an earlier session. Recover them? (No deletes them.)"):
+            path.unlink(missing_ok=True)
             return None
         project = Project.load(path)
         project.path = None
@@ -370,12 +375,18 @@ class MainWindow(QMainWindow):
 
     def confirm_discard(self) -> bool:
         project = self.session.project
-        if project is None or not project.dirty or not project.store.objects:
+        if project is None or not project.dirty:
+            return True
+        if not project.store.objects:
+            self._drop_recovery()
             return True
         answer = self.ask_save()
         if answer == "save":
             return self.save_project()
-        return answer == "discard"
+        if answer == "discard":
+            self._drop_recovery()  # discarded work must not come back as a recovery prompt
+            return True
+        return False
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():
@@ -496,12 +507,17 @@ class MainWindow(QMainWindow):
         return None
 
     def _drop_recovery(self) -> None:
+        """Delete the project's recovery file or autosave: saved or discarded, it is stale."""
         project = self.session.project
         if project is not None:
-            try:
-                self._recovery_path(project.video.path).unlink(missing_ok=True)
-            except OSError:
-                pass
+            stale = [self._recovery_path(project.video.path)]
+            if project.path is not None:
+                stale.append(Autosaver.autosave_path(project.path))
+            for path in stale:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def export_dialog(self) -> None:
         project = self.session.project

@@ -19,7 +19,7 @@ TOOLS = ("select", "point", "box", "brush", "eraser", "fill", "click")
 TOOL_KIND = {"point": "point", "box": "box", "brush": "mask", "eraser": "mask", "fill": "mask", "click": "mask"}
 TOOL_HINTS = {
     "select": "Select: click an object to select it, drag a point to move it, drag elsewhere to pan, wheel to zoom.",
-    "point": "Point: click to place the selected point (Ctrl+click adds a new point object); drag a point to move it.",
+    "point": "Point: click adds a point, drag a point to move it, Ctrl+click puts the selected point here.",
     "box": "Box: drag to draw the selected box object's box; drag its handles to resize it.",
     "brush": "Brush: paint the selected mask ([ and ] change the size).",
     "eraser": "Eraser: erase from the selected mask ([ and ] change the size).",
@@ -119,9 +119,15 @@ class ToolController(QObject):
             if hit is not None:
                 self.session.select(hit)
             return True
-        if self.tool == "point":
-            new = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
-            self._place_point(x, y, new=new)
+        if self.tool == "point":  # as in CVAT and napari: a click adds, a drag moves
+            if modifiers & Qt.KeyboardModifier.ControlModifier:
+                self._place_point(x, y, new=False)  # the selected point, e.g. where it reappears
+                return True
+            hit = self.canvas.point_at(x, y)
+            if hit is not None:
+                self.session.select(hit)
+            else:
+                self._place_point(x, y, new=True)
             return True
         if self.tool in ("brush", "eraser"):
             if self._begin_stroke(x, y):
@@ -230,7 +236,9 @@ class ToolController(QObject):
         return np.clip(box, 0, [info.width, info.height, info.width, info.height]).astype(np.float32)
 
     def _place_point(self, x: float, y: float, new: bool) -> None:
-        if self._can_edit():
+        if not self._can_edit():
+            return
+        with self.session.store.macro("Add point" if new else "Place point"):  # one undo step
             obj_id = self._target("point", new=new)
             self.session.edit_state(obj_id, FrameState(point=self._to_point(x, y), visible=True, keyframe=True))
 
