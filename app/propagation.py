@@ -13,6 +13,7 @@ from trackstudio.trackers.base import Tracker
 from trackstudio.trackers.types import FrameSequence, ObjectResult, Prompt
 
 from .model import AnnotationStore, FrameState, MaskRLE
+from .model.undo import MacroCommand
 
 
 @dataclass
@@ -264,6 +265,8 @@ def _walk_passes(passes: list[Pass], tracker: Tracker, frames: FrameSequence) ->
             yield result.frame_idx, states
 
 
-def apply_update(store: AnnotationStore, update: FrameUpdate) -> int:
-    """Write an update into the store (keyframes stay untouched); returns how many states were written."""
-    return sum(store.apply_tracked(obj_id, update.frame_idx, state) for obj_id, state in update.states.items())
+def apply_update(store: AnnotationStore, update: FrameUpdate, step: MacroCommand | None = None) -> int:
+    """Write an update into the store (keyframes stay untouched), into undo `step` when given;
+    returns how many states were written."""
+    return sum(store.apply_tracked(obj_id, update.frame_idx, state, step) for obj_id, state in update.states.items()
+               if obj_id in store)

@@ -242,6 +242,9 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s = self.session
         self.canvas.message.connect(self.show_message)
+        self.objects_panel.message.connect(self.show_message)
+        self.tracking.follow_paused.connect(lambda: self.show_message(
+            "Following paused for this run, as you moved; tracking goes on (untick and tick Follow to follow again)."))
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
         self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())
@@ -718,7 +721,10 @@ class MainWindow(QMainWindow):
     def propagate_all(self) -> bool:
         if self.session.store is None or self.tracking.running:
             return False
-        return self._start(self.tracking.plan_all(self._scope()), "Track whole video")
+        return self._start(self.tracking.plan_all(self._scope()), "Track whole video",
+                           "Nothing to track: annotate an object on some frame first (a keyframe). Frames that "
+                           "already have a result are kept: to redo them, correct a frame and press Ctrl+R there, "
+                           "or use Edit > Clear tracked frames.")
 
     def propagate_here(self) -> bool:
         s = self.session
@@ -730,12 +736,13 @@ class MainWindow(QMainWindow):
         max_frames = self.tracker_panel.num_frames.value() if mode == "N frames" else None
         passes = self.tracking.plan_here(obj_ids, self.tracker_panel.direction.currentText(), max_frames,
                                          until_keyframe=mode == "to the next keyframe")
-        return self._start(passes, f"Propagate from frame {s.frame_idx}")
+        return self._start(passes, f"Propagate from frame {s.frame_idx}",
+                           f"Nothing to propagate from frame {s.frame_idx}: no object has a keyframe here. Correct "
+                           "an object on this frame (the edit is a keyframe), then press Ctrl+R.")
 
-    def _start(self, passes, text: str) -> bool:
+    def _start(self, passes, text: str, nothing_to_do: str) -> bool:
         if not passes:
-            self.show_message("Nothing to track: annotate an object on some frame first (a keyframe), "
-                              "or move to a frame where the object is annotated for 'Propagate from here'.")
+            self.show_message(nothing_to_do)
             return False
         choices = self.tracker_panel.choices(self.canvas.options.attention)
         for kind in {p.kind for p in passes}:

@@ -204,6 +204,10 @@ class ToolController(QObject):
             self.canvas.refresh()
             return
         box = self._clip_box(box)
+        if box[2] - box[0] < MIN_BOX_SIDE or box[3] - box[1] < MIN_BOX_SIDE:
+            self.canvas.message.emit("Box: too small to track; it was left as it was.")
+            self.canvas.refresh()
+            return
         state = self.session.state(obj_id)
         if state is None or state.box is None or not np.allclose(state.box, box, atol=1e-3):
             self.session.edit_state(obj_id, FrameState(box=box, keyframe=True))

@@ -1,0 +1,270 @@
+"""What a new user hit in the window (issue 16), each driven through menus, keys or the mouse.
+
+Helpers and fixtures come from test_ui_flows (a real MainWindow, offscreen, classical trackers).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from test_ui_flows import NUM_FRAMES, RUN_TIMEOUT_MS, click, clip, drag, open_clip, window  # noqa: E402,F401
+
+from trackstudio.app.model import FrameState  # noqa: E402
+from trackstudio.app.ui.main import MainWindow, recovery_dir  # noqa: E402
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def menu_action(win, menu: str, text: str):
+    """The action whose text starts with `text` in menu `menu` of the window's menu bar."""
+    for top in win.menuBar().actions():
+        if top.text().replace("&", "") == menu:
+            for action in top.menu().actions():
+                if action.text().replace("&", "").startswith(text):
+                    return action
+    raise AssertionError(f"no {menu} > {text}… in the menu bar")
+
+
+class SlowTracker:
+    """A real tracker whose walk takes `seconds` per frame (room to act during a run); records the frames."""
+
+    def __init__(self, tracker, seconds: float, walked: list):
+        self._tracker, self._seconds, self.walked = tracker, seconds, walked
+
+    def __getattr__(self, name):
+        return getattr(self._tracker, name)
+
+    def propagate(self, *args, **kwargs):
+        for result in self._tracker.propagate(*args, **kwargs):
+            time.sleep(self._seconds)
+            self.walked.append((self._tracker.kind, result.frame_idx))
+            yield result
+
+
+def slow_down(win, monkeypatch, seconds=0.08) -> list:
+    walked: list = []
+    get = win.tracking.pool.get
+    monkeypatch.setattr(win.tracking.pool, "get", lambda choice: SlowTracker(get(choice), seconds, walked))
+    return walked
+
+
+def key(qtbot, win, k, modifier=Qt.KeyboardModifier.NoModifier):
+    win.canvas.setFocus()
+    qtbot.keyClick(win, k, modifier)
+
+
+def box_and_point(win):
+    store = win.session.store
+    box = store.add_object("box").obj_id
+    store.set_state(box, 0, FrameState(box=(30, 40, 54, 64), keyframe=True))
+    point = store.add_object("point").obj_id
+    store.set_state(point, 0, FrameState(point=(41, 51), keyframe=True))
+    return box, point
+
+
+# 1 ------------------------------------------------------------------------------------------------
+def test_add_point_grid_from_the_menu_and_ctrl_g(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box = store.add_object("box").obj_id
+    store.set_state(box, 0, FrameState(box=(30, 40, 54, 64), keyframe=True))
+    win.session.select(box)
+    menu_action(win, "Objects", "Add point grid").trigger()
+    points = [o.obj_id for o in store.objects if o.kind == "point"]
+    assert len(points) == 16, win.last_error
+    xy = np.array([store.get_state(p, 0).point for p in points])
+    assert (xy[:, 0] >= 30).all() and (xy[:, 0] < 54).all() and (xy[:, 1] >= 40).all() and (xy[:, 1] < 64).all()
+    key(qtbot, win, Qt.Key.Key_G, CTRL)
+    assert len(store.objects) == 1 + 32
+    win.undo()
+    assert len(store.objects) == 1 + 16  # one grid, one undo step
+
+
+# 2 ------------------------------------------------------------------------------------------------
+def test_propagate_from_here_starts_only_objects_keyframed_here(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box, point = box_and_point(win)
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+    lost = FrameState(point=(60, 50), visible=False, score=0.2)
+    with store.macro("the tracker lost the point at frame 8"):
+        store.apply_tracked(point, 8, lost)
+    point_states = store.states(point)
+    win.session.set_frame(8)
+    win.canvas.refresh_now()
+    win.session.select(box)
+    win.set_tool("box")
+    x1, y1, x2, y2 = store.get_state(box, 8).box
+    drag(qtbot, win, ((x1 + x2) / 2, (y1 + y2) / 2), ((x1 + x2) / 2 + 3, (y1 + y2) / 2))  # the user nudges the box
+    assert store.keyframes(box) == [0, 8]
+    win.tracker_panel.direction.setCurrentText("forward")
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        key(qtbot, win, Qt.Key.Key_R, CTRL)
+    assert not blocker.args[1]
+    assert store.states(point) == point_states  # the lost point stays lost: its tracked state anchors nothing
+    assert store.get_state(point, 8).score == pytest.approx(0.2) and not store.get_state(point, 8).visible
+    assert store.get_state(box, 9).box[0] > 46  # the corrected box was propagated
+
+
+def test_propagate_from_here_without_a_keyframe_says_so(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    box, _point = box_and_point(win)
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+    before = {o.obj_id: win.session.store.states(o.obj_id) for o in win.session.store.objects}
+    win.session.set_frame(5)
+    key(qtbot, win, Qt.Key.Key_R, CTRL)
+    assert not win.tracking.running and "keyframe" in win.last_message
+    assert {o.obj_id: win.session.store.states(o.obj_id) for o in win.session.store.objects} == before
+
+
+# 3 ------------------------------------------------------------------------------------------------
+def test_moving_during_a_followed_run_is_not_undone_by_following(qtbot, window, clip, monkeypatch):
+    win = window
+    open_clip(win, clip)
+    box_and_point(win)
+    slow_down(win, monkeypatch)
+    win.tracker_panel.follow.click()  # the user ticks Follow (the test window starts without it)
+    assert win.tracking.follow
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+        qtbot.waitUntil(lambda: win.session.frame_idx >= 4, timeout=RUN_TIMEOUT_MS)  # it follows
+        key(qtbot, win, Qt.Key.Key_Left)
+        stopped_at = win.session.frame_idx
+        assert win.tracking.running and "Following paused" in win.last_message
+    assert win.session.frame_idx == stopped_at < NUM_FRAMES - 1
+
+
+# 4 ------------------------------------------------------------------------------------------------
+def test_kinds_stream_together_and_ctrl_t_resumes_after_a_cancel(qtbot, window, clip, monkeypatch):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box, point = box_and_point(win)
+    walked = slow_down(win, monkeypatch)
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+        qtbot.waitUntil(lambda: len(store.frames(box)) >= 5 or len(store.frames(point)) >= 5, timeout=RUN_TIMEOUT_MS)
+        assert len(store.frames(box)) >= 3 and len(store.frames(point)) >= 3  # both kinds arrive side by side
+        assert win.progress.maximum() == NUM_FRAMES  # frames, not frames x trackers
+        key(qtbot, win, Qt.Key.Key_Escape)
+    assert blocker.args[0]  # cancelled
+    kept = {box: store.frames(box), point: store.frames(point)}
+    assert all(len(frames) < NUM_FRAMES for frames in kept.values())
+    walked.clear()
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+    assert not blocker.args[0] and not blocker.args[1]
+    for obj_id, kind in ((box, "box"), (point, "point")):
+        assert store.frames(obj_id) == list(range(NUM_FRAMES))
+        again = {f for k, f in walked if k == kind}
+        assert again == set(range(kept[obj_id][-1], NUM_FRAMES))  # from where it stopped, nothing before
+    key(qtbot, win, Qt.Key.Key_T, CTRL)  # everything tracked: nothing to do, and it says so
+    assert not win.tracking.running and "Nothing to track" in win.last_message
+
+
+# 5 ------------------------------------------------------------------------------------------------
+def test_an_object_added_during_a_run_survives_undoing_the_run_and_delete_says_why(qtbot, window, clip,
+                                                                                    monkeypatch):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box, _point = box_and_point(win)
+    slow_down(win, monkeypatch)
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        key(qtbot, win, Qt.Key.Key_T, CTRL)
+        qtbot.waitUntil(lambda: len(store.frames(box)) >= 2, timeout=RUN_TIMEOUT_MS)
+        key(qtbot, win, Qt.Key.Key_M, CTRL)  # Objects > Add mask object, during the run
+        added = win.session.selected
+        assert store.get_object(added).kind == "mask"
+        assert not win.objects_panel.delete_button.isEnabled()  # greyed while the run writes
+        key(qtbot, win, Qt.Key.Key_Delete)
+        assert added in store and "Tracking is running" in win.last_message
+    assert win.objects_panel.delete_button.isEnabled()
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)  # undoes the run ...
+    assert store.frames(box) == [0] and added in store  # ... and only the run
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)
+    assert added not in store
+    win.session.select(box)
+    key(qtbot, win, Qt.Key.Key_Delete)
+    assert box not in store
+
+
+# 6 ------------------------------------------------------------------------------------------------
+def test_recovery_files_go_with_discard_and_no(qtbot, window, clip, tmp_path):
+    win = window
+    assert "TrackStudio/TrackStudio" not in recovery_dir().as_posix()
+    open_clip(win, clip)
+    win.set_tool("point")
+    click(qtbot, win, 20.5, 20.5)
+    recovery = win.autosave()  # the autosave timer's tick
+    assert recovery is not None and recovery.exists() and recovery.parent == recovery_dir()
+
+    # a second window finds it; "No" deletes it, so the next open does not ask again
+    other = MainWindow(QSettings(str(tmp_path / "s2.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(other)
+    asked = []
+    other.ask = lambda title, _text: asked.append(title) or False
+    try:
+        assert other.open_path(clip)
+        assert asked == ["Recover unsaved work"] and not recovery.exists()
+        assert other.open_path(clip) and asked == ["Recover unsaved work"]
+    finally:
+        other.shutdown()
+
+    # closing with Discard (File > Quit) deletes it too
+    click(qtbot, win, 60.5, 60.5)
+    assert win.autosave() == recovery and recovery.exists()
+    win.ask_save = lambda: "discard"
+    menu_action(win, "File", "Quit").trigger()
+    assert not win.isVisible() and not recovery.exists()
+
+
+def test_discarding_a_saved_projects_changes_drops_its_autosave(qtbot, window, clip, tmp_path):
+    win = window
+    open_clip(win, clip)
+    project_path = tmp_path / "p.tsproj"
+    assert win.save_project(project_path)
+    win.set_tool("point")
+    click(qtbot, win, 20.5, 20.5)
+    autosave = win.autosave()
+    assert autosave is not None and autosave.exists()
+    win.ask_save = lambda: "discard"
+    menu_action(win, "File", "Quit").trigger()
+    assert not autosave.exists()
+
+
+# 9 ------------------------------------------------------------------------------------------------
+def test_point_tool_click_adds_drag_moves_ctrl_click_places_the_selected(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    key(qtbot, win, Qt.Key.Key_P)  # Point tool
+    assert win.canvas.tools.tool == "point" and "click adds a point" in win.last_message
+    click(qtbot, win, 20.5, 20.5)
+    click(qtbot, win, 100.5, 30.5)
+    first, second = [o.obj_id for o in store.objects]
+    np.testing.assert_allclose(store.get_state(first, 0).point, [20, 20], atol=1.0)
+    np.testing.assert_allclose(store.get_state(second, 0).point, [100, 30], atol=1.0)
+    click(qtbot, win, 20.5, 20.5)  # on a point: selects it, adds nothing
+    assert win.session.selected == first and len(store.objects) == 2
+    drag(qtbot, win, (20.5, 20.5), (30.5, 25.5))
+    np.testing.assert_allclose(store.get_state(first, 0).point, [30, 25], atol=1.0)
+    win.session.set_frame(5)
+    click(qtbot, win, 60.5, 70.5, modifier=CTRL)  # the selected point, here on frame 5
+    assert len(store.objects) == 2 and store.get_state(first, 5).keyframe
+    np.testing.assert_allclose(store.get_state(first, 5).point, [60, 70], atol=1.0)
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)
+    assert store.get_state(first, 5) is None
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)  # adding a point (object + its position) is one undo step
+    assert [o.obj_id for o in store.objects] == [first]
