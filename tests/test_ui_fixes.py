@@ -268,3 +268,41 @@ def test_point_tool_click_adds_drag_moves_ctrl_click_places_the_selected(qtbot, 
     key(qtbot, win, Qt.Key.Key_Z, CTRL)
     key(qtbot, win, Qt.Key.Key_Z, CTRL)  # adding a point (object + its position) is one undo step
     assert [o.obj_id for o in store.objects] == [first]
+
+
+# 10 -----------------------------------------------------------------------------------------------
+def test_missing_weights_are_marked_and_offered_before_anything_tries_the_network(qtbot, window, clip, tmp_path,
+                                                                                   monkeypatch):
+    from trackstudio.app.ui.errors import describe
+    from trackstudio.app.ui.models_dialog import ModelsDialog
+    from trackstudio.trackers.checkpoints import CheckpointError
+
+    monkeypatch.setenv("TRACKSTUDIO_CACHE", str(tmp_path / "empty-cache"))
+    win = window
+    open_clip(win, clip)
+    panel = win.tracker_panel
+    combo = panel.tracker_boxes["mask"]
+    assert not panel.weights_notice.isVisible()  # dis-flow needs no weights
+    combo.setCurrentIndex(combo.findData("sam2.1-hiera-tiny"))  # the user picks it in the Tracker panel
+    assert "no weights" in combo.currentText()
+    assert "no weights" not in combo.itemText(combo.findData("dis-flow"))
+    assert panel.weights_notice.isVisible() and "sam2.1_hiera_tiny.pt" in panel.weights_label.text()
+
+    asked, sent = [], []
+    win.ensure_weights = lambda tracker: asked.append(tracker) or False  # the user says "not now"
+    monkeypatch.setattr(win.prompts.worker, "submit", sent.append)
+    monkeypatch.setattr(win.prompts.worker, "prepare", sent.append)
+    key(qtbot, win, Qt.Key.Key_C)  # click-to-mask tool: no background encoding without weights
+    qtbot.wait(400)
+    click(qtbot, win, 42, 52)
+    assert asked == ["sam2.1-hiera-tiny"] and sent == []
+    assert "Track > Models" in win.last_message and "--checkpoint" not in win.last_message
+
+    qtbot.mouseClick(panel.weights_button, Qt.MouseButton.LeftButton)  # the notice's button opens Models
+    dialog = win.findChild(ModelsDialog)
+    assert dialog is not None and dialog.isVisible() and dialog.selected_row().tracker == "sam2.1-hiera-tiny"
+    dialog.close()
+
+    text = describe(CheckpointError("checkpoint x.pt not found. Download it on a machine with internet access and "
+                                    "put it at /c/x.pt, or pass --checkpoint /path/to/file"))
+    assert "--checkpoint" not in text and "Track > Models" in text

@@ -32,7 +32,7 @@ from .objects_panel import ObjectsPanel
 from .session import Session
 from .timeline import ScorePlot, Timeline
 from .tools import TOOLS
-from .tracker_panel import RANGES, TrackerPanel
+from .tracker_panel import RANGES, TrackerPanel, missing_weights_text
 from .tracking import TrackingController
 from .workers import PromptService, TrackerChoice
 
@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         track.addAction(self._action("track_here", "Propagate from &here", self.propagate_here, "Ctrl+R"))
         track.addAction(self._action("cancel", "&Cancel tracking", self.tracking.cancel, "Esc"))
         track.addSeparator()
-        track.addAction(self._action("models", "&Models and weights…", self.show_models))
+        track.addAction(self._action("models", "&Models and weights…", lambda: self.show_models()))
 
         nav = bar.addMenu("&Navigate")
         nav.addAction(self._action("play", "&Play / pause", self.timeline.toggle_play, "Space"))
@@ -253,6 +253,7 @@ class MainWindow(QMainWindow):
         self.tracker_panel.propagate_all.connect(self.propagate_all)
         self.tracker_panel.propagate_here.connect(self.propagate_here)
         self.tracker_panel.cancel.connect(self.tracking.cancel)
+        self.tracker_panel.models_requested.connect(self.show_models)
         self.tracker_panel.follow.toggled.connect(lambda on: setattr(self.tracking, "follow", on))
         self.tracking.started.connect(self._on_tracking_started)
         self.tracking.progress.connect(self._on_tracking_progress)
@@ -674,7 +675,7 @@ class MainWindow(QMainWindow):
         """With the click-to-mask tool on, encode the current frame in the background before the click."""
         choice = self._prompt_choice()
         if (self.canvas.tools.tool == "click" and choice is not None and self.session.video is not None
-                and not self.tracking.running):
+                and not self.tracking.running and not missing_weights_text(choice.name)):
             self.prompts.prepare(self.session.frame_idx, choice, self.session.video)
 
     def _request_mask(self, obj_id: int, frame_idx: int, clicks, box) -> None:
@@ -682,6 +683,10 @@ class MainWindow(QMainWindow):
         if choice is None:
             self.show_error("Click-to-mask", "No mask tracker is available.\n\nReinstall TrackStudio: the built-in "
                                              "mask trackers ship with it.")
+            return
+        if not self.ensure_weights(choice.name):  # asked before anything tries the network
+            self.show_message(f"Click-to-mask: {missing_weights_text(choice.name)} Get it in Track > Models…, "
+                              "or choose another mask tracker in the Tracker panel.")
             return
         self._mask_requested_at = time.perf_counter()
         self.prompts.request(frame_idx, obj_id, clicks, box, choice, self.session.video)
@@ -795,9 +800,10 @@ class MainWindow(QMainWindow):
         """True when `tracker`'s weights are cached; otherwise offers to download or import them (tests replace this)."""
         return models_dialog.ensure_weights(self, tracker)
 
-    def show_models(self) -> None:
-        dialog = models_dialog.ModelsDialog(self)
+    def show_models(self, select_tracker: str = "") -> None:
+        dialog = models_dialog.ModelsDialog(self, select_tracker=select_tracker or None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: self.tracker_panel.refresh_weights())
         dialog.show()
 
     def show_shortcuts(self) -> None:

@@ -18,6 +18,8 @@ from trackstudio.app import models_cli
 from trackstudio.app.commands import CliError
 from trackstudio.trackers.checkpoints import CheckpointError, WeightsSpec, cache_dir
 
+from .errors import gui_wording
+
 COLUMNS = ("Tracker", "Kind", "Default", "Weights", "Size", "Licence", "Status", "Source")
 
 
@@ -150,6 +152,7 @@ class ModelsDialog(QDialog):
         self.remove_button.setEnabled(not busy and official and row.cached)
 
     def _fail(self, message: str) -> None:
+        message = gui_wording(message)
         self.last_error = message
         self.status.setText(message)
 
@@ -237,12 +240,14 @@ def ensure_weights(parent, tracker: str, cache=None) -> bool:
         return True
     weights = missing[0]
     size = models_cli.format_size(weights.size_bytes)
-    how = "download it now (verified by sha256)" if weights.url else "import the file you downloaded"
-    answer = QMessageBox.question(
-        parent, "Weights needed",
-        f"{tracker} needs {weights.filename} ({size}, licence {weights.license}), which is not on this computer.\n\n"
-        f"Open Models to {how}?")
-    if answer != QMessageBox.StandardButton.Yes:
+    how = "download it (verified by sha256)" if weights.url else "import the file you downloaded"
+    box = QMessageBox(QMessageBox.Icon.Information, "Weights needed",
+                      f"{tracker} needs {weights.filename} ({size}, licence {weights.license}), which is not on this "
+                      f"computer.\n\nTrack > Models can {how}.", QMessageBox.StandardButton.Cancel, parent)
+    open_models = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(open_models)
+    box.exec()
+    if box.clickedButton() is not open_models:
         return False
     dialog = ModelsDialog(parent, select_tracker=tracker, cache=cache)
     if weights.url:
