@@ -16,9 +16,10 @@ def _checkpoint_error_type() -> type[Exception] | None:
 
 
 # the library and the command line name their own ways to supply weights; the window has Track > Models
-_CLI_HINTS = ((re.compile(r",? or pass --checkpoint \S+"), ", or import it with Track > Models… (Import file…)"),
-              (re.compile(r"(then )?run `trackstudio models import [^`]*`"), "import it with Track > Models… "
-                                                                            "(Import file…)"))
+_IMPORT = "import it with Track > Models… > Import file…"
+_CLI_HINTS = ((re.compile(r";? or fetch it elsewhere and run `trackstudio models import [^`]*`"), ""),
+              (re.compile(r"run `trackstudio models import [^`]*`"), _IMPORT),
+              (re.compile(r",? or pass --checkpoint \S+"), f", or {_IMPORT}"))
 
 
 def gui_wording(text: str) -> str:

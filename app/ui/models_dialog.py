@@ -240,14 +240,12 @@ def ensure_weights(parent, tracker: str, cache=None) -> bool:
         return True
     weights = missing[0]
     size = models_cli.format_size(weights.size_bytes)
-    how = "download it (verified by sha256)" if weights.url else "import the file you downloaded"
-    box = QMessageBox(QMessageBox.Icon.Information, "Weights needed",
-                      f"{tracker} needs {weights.filename} ({size}, licence {weights.license}), which is not on this "
-                      f"computer.\n\nTrack > Models can {how}.", QMessageBox.StandardButton.Cancel, parent)
-    open_models = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)
-    box.setDefaultButton(open_models)
-    box.exec()
-    if box.clickedButton() is not open_models:
+    how = "download it now (verified by sha256)" if weights.url else "import the file you downloaded"
+    answer = QMessageBox.question(
+        parent, "Weights needed",
+        f"{tracker} needs {weights.filename} ({size}, licence {weights.license}), which is not on this computer.\n\n"
+        f"Open Track > Models to {how}?")
+    if answer != QMessageBox.StandardButton.Yes:
         return False
     dialog = ModelsDialog(parent, select_tracker=tracker, cache=cache)
     if weights.url:
