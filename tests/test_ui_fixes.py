@@ -306,3 +306,45 @@ def test_missing_weights_are_marked_and_offered_before_anything_tries_the_networ
     text = describe(CheckpointError("checkpoint x.pt not found. Download it on a machine with internet access and "
                                     "put it at /c/x.pt, or pass --checkpoint /path/to/file"))
     assert "--checkpoint" not in text and "Track > Models" in text
+
+
+# 8 ------------------------------------------------------------------------------------------------
+def test_attention_is_computed_for_the_shown_frame_drawn_over_the_mask_and_cleared_on_undo(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    mask = np.zeros((120, 160), bool)
+    mask[40:64, 30:54] = True
+    obj = store.add_object("mask").obj_id
+    store.set_state(obj, 0, FrameState(mask=mask, keyframe=True))
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        key(qtbot, win, Qt.Key.Key_T, CTRL)  # tracked with the overlay off: no maps kept
+    assert win.session.attention.get(obj, 5) is None
+    menu_action(win, "View", "Attention heatmap").trigger()
+    key(qtbot, win, Qt.Key.Key_1)  # select the object
+    for _ in range(5):
+        key(qtbot, win, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: win.canvas.attention_item.isVisible(), timeout=RUN_TIMEOUT_MS)  # computed on demand
+    assert win.session.frame_idx == 5 and win.session.attention.get(obj, 5) is not None
+    assert win.canvas.attention_item.zValue() > win.canvas.mask_item.zValue()  # above the fill, not under it
+    assert win.canvas.attention_legend.isVisible()
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)  # undo the run: its frames and their maps go
+    win.canvas.refresh_now()
+    assert store.get_state(obj, 5) is None and win.session.attention.get(obj, 5) is None
+    assert not win.canvas.attention_item.isVisible() and not win.canvas.attention_legend.isVisible()
+
+
+def test_point_attention_is_a_heat_map_not_one_hot_cell():
+    from trackstudio.app.ui.overlays import attention_display
+
+    cells = np.full((60, 100), 1e-4, np.float32)  # a softmax over the frame: one peak, runner-ups far below
+    cells[30, 50] = 1.0
+    cells[28:33, 47:54] = np.maximum(cells[28:33, 47:54], 0.02)
+    cells[10, 80] = 0.05  # a second, weaker match elsewhere
+    shown = attention_display(cells, "point", (480, 800))
+    assert shown.shape == (307, 512)  # smooth, at most 512 px on the long side
+    assert (shown > 0.3).mean() > 10 * (cells > 0.3).mean()  # the spread around the peak is visible
+    runner_up = (slice(45, 62), slice(400, 425))  # cell (10, 80) at 5.12 px per cell
+    assert shown[runner_up].max() > 0.4  # and so is the weaker match elsewhere
+    as_is = attention_display(cells, "mask", (480, 800))
+    assert as_is[runner_up].max() < 0.1  # other kinds are drawn as they are

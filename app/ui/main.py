@@ -25,6 +25,7 @@ from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
 from . import models_dialog
+from .attention import AttentionOnDemand
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.tracking = TrackingController(self.session, self)
         self.prompts = PromptService(self)
+        self.attention = AttentionOnDemand(self.session, self.canvas.options, self._attention_choice, self)
         self.autosaver = Autosaver()
         self.last_error = ""
         self._shut_down = False
@@ -243,6 +245,8 @@ class MainWindow(QMainWindow):
         s = self.session
         self.canvas.message.connect(self.show_message)
         self.objects_panel.message.connect(self.show_message)
+        self.attention.message.connect(self.show_message)
+        self.attention.ready.connect(self.canvas.refresh)
         self.tracking.follow_paused.connect(lambda: self.show_message(
             "Following paused for this run, as you moved; tracking goes on (untick and tick Follow to follow again)."))
         self.canvas.tools.mask_requested.connect(self._request_mask)
@@ -591,9 +595,17 @@ class MainWindow(QMainWindow):
         if key in self.actions and self.actions[key].isChecked() != bool(value):
             self.actions[key].setChecked(bool(value))
         if attr == "attention" and value:
-            self.show_message("Attention: shown for the selected object on frames tracked from now on "
-                              "(by trackers that report it).")
+            self.show_message("Attention: what the tracker looks at for the selected object on this frame "
+                              "(computed when missing).")
+            self.attention.schedule()
         self.canvas.refresh()
+
+    def _attention_choice(self, kind: str) -> TrackerChoice | None:
+        """The tracker asked for an attention map of a `kind` object: the panel's, when it can be built."""
+        name = self.tracker_panel.tracker_name(kind)
+        if not name or missing_weights_text(name):
+            return None
+        return TrackerChoice(name, self.tracker_panel.device.currentText(), attention=True)
 
     def _locked(self) -> bool:
         if self.tracking.running:
@@ -826,6 +838,7 @@ class MainWindow(QMainWindow):
         self.tracking.shutdown()
         self.timeline.set_playing(False)
         self.prompts.shutdown()
+        self.attention.shutdown()
         self._save_settings()
         self.session.close()
 

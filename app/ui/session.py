@@ -36,6 +36,13 @@ class AttentionCache:
         while self.nbytes > self.max_bytes and len(self._maps) > 1:
             self.nbytes -= self._maps.popitem(last=False)[1].nbytes
 
+    def drop(self, obj_id: int, frame_idxs) -> None:
+        """Forget the maps of states that changed (an undo, an edit, a new run): they showed the old ones."""
+        for frame_idx in frame_idxs:
+            old = self._maps.pop((obj_id, frame_idx), None)
+            if old is not None:
+                self.nbytes -= old.nbytes
+
     def get(self, obj_id: int, frame_idx: int) -> np.ndarray | None:
         return self._maps.get((obj_id, frame_idx))
 
@@ -138,6 +145,7 @@ class Session(QObject):
 
     def _on_store_event(self, event: object) -> None:
         if isinstance(event, StatesChanged):
+            self.attention.drop(event.obj_id, event.frame_idxs)
             self.states_changed.emit(event.obj_id, event.frame_idxs)
         elif isinstance(event, ObjectsChanged):
             if self.selected is not None and self.selected not in self.store:
