@@ -348,3 +348,110 @@ def test_point_attention_is_a_heat_map_not_one_hot_cell():
     assert shown[runner_up].max() > 0.4  # and so is the weaker match elsewhere
     as_is = attention_display(cells, "mask", (480, 800))
     assert as_is[runner_up].max() < 0.1  # other kinds are drawn as they are
+
+
+# 11 -----------------------------------------------------------------------------------------------
+@pytest.fixture
+def frames_folder(tmp_path):
+    """A DAVIS-style `<clip>/frames` folder of 4 images whose third has another size."""
+    import cv2
+
+    folder = tmp_path / "walk" / "frames"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        size = (90, 100) if i == 2 else (120, 160)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
+    return folder
+
+
+def test_a_frame_that_cannot_be_shown_is_blank_and_not_annotated(qtbot, window, frames_folder):
+    from trackstudio.app.ui.canvas import UNREADABLE_RGBA
+
+    win = window
+    open_clip(win, frames_folder)
+    key(qtbot, win, Qt.Key.Key_Right)
+    key(qtbot, win, Qt.Key.Key_Right)
+    win.canvas.refresh_now()
+    assert win.session.frame_idx == 2 and win.timeline.spin.value() == 2
+    shown = win.canvas.frame_item.image
+    assert shown.shape[:2] == (120, 160) and (shown == UNREADABLE_RGBA).all()  # not frame 1's picture
+    assert "Frame 2 cannot be shown" in win.last_message and win.canvas.problem_text.isVisible()
+    key(qtbot, win, Qt.Key.Key_P)
+    click(qtbot, win, 50.5, 50.5)
+    assert win.session.store.objects == [] and "not annotating" in win.last_message
+    key(qtbot, win, Qt.Key.Key_Right)
+    win.canvas.refresh_now()
+    assert not win.canvas.frame_problem and not win.canvas.problem_text.isVisible()
+    click(qtbot, win, 50.5, 50.5)
+    assert len(win.session.store.objects) == 1
+
+
+def test_title_names_the_clip_and_marks_only_real_changes(qtbot, window, frames_folder):
+    win = window
+    open_clip(win, frames_folder)
+    assert win.windowTitle() == "walk/frames — TrackStudio"  # not "frames *"
+    key(qtbot, win, Qt.Key.Key_Right)
+    key(qtbot, win, Qt.Key.Key_Right)
+    key(qtbot, win, Qt.Key.Key_Right)  # frame 3 (readable)
+    key(qtbot, win, Qt.Key.Key_P)
+    click(qtbot, win, 50.5, 50.5)
+    assert win.windowTitle() == "walk/frames * — TrackStudio"
+
+
+def test_the_window_shrinks_and_its_panels_recover_when_it_grows(qtbot, window, clip):
+    from PySide6.QtWidgets import QDockWidget
+
+    win = window
+    open_clip(win, clip)
+    minimum = win.minimumSizeHint()
+    assert minimum.width() <= 520 and minimum.height() <= 480, minimum
+    win.resize(400, 300)
+    qtbot.wait(50)
+    win.resize(1200, 800)
+    docks = {d.objectName(): d for d in win.findChildren(QDockWidget)}
+    tracker = docks["dock_tracker"]
+    qtbot.waitUntil(lambda: tracker.width() >= win.tracker_panel.sizeHint().width())
+    bottom = [d for d in docks.values() if win.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+    assert all(d.height() >= 0.2 * 800 for d in bottom)
+    assert tracker.height() >= win.tracker_panel.sizeHint().height()  # its buttons are not scrolled away
+
+
+def test_export_and_models_dialogs_show_their_contents(qtbot, window, clip):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from trackstudio.app.ui.dialogs import ExportDialog
+    from trackstudio.app.ui.models_dialog import ModelsDialog
+
+    win = window
+    open_clip(win, clip)
+    seen = {}
+
+    def inspect_export():
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, ExportDialog)
+        path = dialog.path
+        seen["path_fits"] = path.fontMetrics().horizontalAdvance(path.text()) < path.width()
+        note = next(w for w in dialog.findChildren(type(win.status_label)) if w.wordWrap())
+        seen["note_fits"] = note.height() >= note.heightForWidth(note.width())
+        dialog.reject()
+
+    QTimer.singleShot(200, inspect_export)
+    key(qtbot, win, Qt.Key.Key_E, CTRL)  # File > Export (modal)
+    assert seen == {"path_fits": True, "note_fits": True}
+
+    menu_action(win, "Track", "Models").trigger()
+    dialog = win.findChild(ModelsDialog)
+    qtbot.waitExposed(dialog)
+    table, header = dialog.table, dialog.table.horizontalHeader()
+    screen = dialog.screen().availableGeometry()
+    columns = sum(header.sectionSize(c) for c in range(table.columnCount() - 1))  # all but Source (elided)
+    rows = table.verticalHeader().length() + header.height()
+    if columns + 320 <= 0.95 * screen.width():  # the screen has room: every column in view
+        assert table.horizontalScrollBar().maximum() == 0
+    if rows + 130 <= 0.85 * screen.height():  # and every row
+        assert table.verticalScrollBar().maximum() == 0
+    assert dialog.width() >= min(columns + 300, 0.95 * screen.width() - 1)
+    assert dialog.height() >= min(rows + 100, 0.85 * screen.height() - 1)
+    dialog.close()

@@ -24,6 +24,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 POINT_SIZE = 11  # screen pixels
 HIT_RADIUS = 9  # screen pixels: how close a click must be to grab a point or handle
+UNREADABLE_RGBA = (48, 48, 48, 255)  # stands in for a frame that cannot be decoded
 
 
 class _ToolViewBox(pg.ViewBox):
@@ -124,7 +125,7 @@ class Canvas(pg.GraphicsView):
         self.session = session
         self.options = OverlayOptions()
         self.setBackground("#202124")
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(200, 150)
         self.viewbox = _ToolViewBox(self)
         self.setCentralItem(self.viewbox)
         self.attention_legend = AttentionLegend(self)
@@ -160,6 +161,12 @@ class Canvas(pg.GraphicsView):
         for item in (self.frame_item, self.mask_item, self.attention_item, self.points_item, self.clicks_item,
                      self.draft_rect, self.brush_cursor):
             _transparent_to_mouse(item)
+        self.frame_problem = ""  # why the current frame cannot be shown ("" when it is)
+        self.problem_text = pg.TextItem(color="#ffcc80", anchor=(0.5, 0.5))
+        self.problem_text.setZValue(70)
+        self.problem_text.hide()
+        self.viewbox.addItem(self.problem_text, ignoreBounds=True)
+        _transparent_to_mouse(self.problem_text)
         self.roi: pg.ROI | None = None
         self._roi_obj: int | None = None
         self._shown_frame: tuple[int, int] | None = None  # (id(video), frame_idx) on screen
@@ -216,20 +223,34 @@ class Canvas(pg.GraphicsView):
             return
         key = (id(session.video), session.frame_idx)
         if key != self._shown_frame:
+            self._shown_frame = key
             try:
                 frame = session.frame()
             except Exception as exc:  # noqa: BLE001  (a frame that fails to decode: say so, keep going)
-                self.message.emit(f"Cannot show frame {session.frame_idx}: {exc}")
-                return
-            # RGBA with fixed levels takes pyqtgraph's fast path (no rescale, Qt's native ARGB32): ~3 ms vs ~8
-            self.frame_item.setImage(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), autoLevels=False, levels=(0, 255))
-            self._shown_frame = key
+                self._show_unreadable(f"Frame {session.frame_idx} cannot be shown: {exc}")
+            else:
+                self.frame_problem = ""
+                self.problem_text.hide()
+                # RGBA with fixed levels takes pyqtgraph's fast path (no rescale, Qt's native ARGB32): ~3 ms vs ~8
+                self.frame_item.setImage(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), autoLevels=False, levels=(0, 255))
         self._draw_masks()
         self._draw_boxes()
         self._draw_points()
         self._draw_attention()
         self._draw_roi()
         self._draw_clicks()
+
+    def _show_unreadable(self, problem: str) -> None:
+        """A blank frame with the reason, never the previous picture (the user would annotate the wrong one)."""
+        info = self.session.video.info
+        self.frame_problem = problem
+        self.frame_item.setImage(np.full((info.height, info.width, 4), UNREADABLE_RGBA, np.uint8), autoLevels=False,
+                                 levels=(0, 255))
+        self.problem_text.setText(problem)
+        self.problem_text.setTextWidth(420)  # screen pixels: the text item ignores the zoom
+        self.problem_text.setPos(info.width / 2, info.height / 2)
+        self.problem_text.show()
+        self.message.emit(problem)
 
     def _visible_objects(self, kind: str | None = None):
         store = self.session.store

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea)
 
 from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
@@ -40,6 +40,7 @@ from .workers import PromptService, TrackerChoice
 AUTOSAVE_MS = 30_000
 PREPARE_DELAY_MS = 150
 MAX_RECENT = 10
+BOTTOM_DOCKS_SHARE = 0.22  # of the window's height, for the timeline and score panels
 TOOL_SHORTCUTS = {"select": "S", "point": "P", "box": "B", "brush": "D", "eraser": "E", "fill": "F", "click": "C"}
 TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush": "Brush", "eraser": "Eraser",
                "fill": "Fill", "click": "Click-to-mask"}
@@ -75,7 +76,7 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.session)
         self.score_plot = ScorePlot(self.session)
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Tracker", _scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
 
@@ -89,6 +90,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.eta_label)
         self.statusBar().addPermanentWidget(self.progress)
 
+        self._dock_timer = QTimer(self)  # re-balance the panels once Qt has laid out a resized window
+        self._dock_timer.setSingleShot(True)
+        self._dock_timer.setInterval(0)
+        self._dock_timer.timeout.connect(self._balance_docks)
         self._prepare_timer = QTimer(self)  # pre-encode a frame once the user stops on it, not while scrubbing
         self._prepare_timer.setSingleShot(True)
         self._prepare_timer.setInterval(PREPARE_DELAY_MS)
@@ -230,6 +235,30 @@ class MainWindow(QMainWindow):
         nav.addAction(self._action("next_empty", "Next frame without annotation (selected object)",
                                    self._jump_unannotated, "N"))
         self._update_recent_menu()
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.isVisible() and event.oldSize().isValid():
+            self._dock_timer.start()
+
+    def _balance_docks(self) -> None:
+        """After a window resize: the bottom panels get a share of the height and the tracker panel its
+        natural height, so a window made small and then large again is not left with squashed panels."""
+        docks = [d for d in self.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()]
+        bottom = [d for d in docks if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        if bottom:
+            height = int(self.height() * BOTTOM_DOCKS_SHARE)
+            self.resizeDocks(bottom, [max(height, d.minimumSizeHint().height(), d.height()) for d in bottom],
+                             Qt.Orientation.Vertical)
+        right = [d for d in docks if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
+        tracker = next((d for d in right if d.objectName() == "dock_tracker"), None)
+        if tracker is not None:
+            natural_width = min(self.tracker_panel.sizeHint().width() + 16, int(self.width() * 0.35))
+            self.resizeDocks([tracker], [max(tracker.width(), natural_width)], Qt.Orientation.Horizontal)
+        if tracker is not None and len(right) > 1:
+            natural = self.tracker_panel.sizeHint().height() + tracker.minimumSizeHint().height()
+            rest = max(1, self.centralWidget().height() - natural) // (len(right) - 1)
+            self.resizeDocks(right, [natural if d is tracker else rest for d in right], Qt.Orientation.Vertical)
 
     def _choice_menu(self, menu, attr: str, values: list[tuple[str, float]]) -> None:
         group = QActionGroup(self)
@@ -442,6 +471,8 @@ class MainWindow(QMainWindow):
             docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
             self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
             self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
+            self.resizeDocks([docks["dock_tracker"]], [self.tracker_panel.sizeHint().width() + 16],
+                             Qt.Orientation.Horizontal)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
@@ -841,6 +872,15 @@ class MainWindow(QMainWindow):
         self.attention.shutdown()
         self._save_settings()
         self.session.close()
+
+
+def _scrolling(panel) -> QScrollArea:
+    """`panel` in a frameless scroll area: a small window scrolls it instead of refusing to shrink."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
 
 
 def _has_display() -> bool:

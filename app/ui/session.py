@@ -15,6 +15,17 @@ from trackstudio.app.model import AnnotationStore, FrameState, ObjectsChanged, P
 from trackstudio.app.video import VideoSource
 
 
+GENERIC_FOLDER_NAMES = {"frames", "images", "imgs", "img", "jpegimages", "rgb", "color", "video"}
+
+
+def video_name(path: str) -> str:
+    """A video's name for a title: a frames folder named like every other (DAVIS 'frames') with its parent."""
+    path = Path(path)
+    if path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
 class AttentionCache:
     """The latest attention maps per (obj_id, frame_idx) within a byte budget (oldest dropped first).
 
@@ -100,10 +111,14 @@ class Session(QObject):
             self.video.close()
 
     def title(self) -> str:
-        if self.project is None:
+        """'<project or video> — TrackStudio', with ' *' once there is something unsaved."""
+        project = self.project
+        if project is None:
             return "TrackStudio"
-        name = self.project.path.name if self.project.path else Path(self.project.video.path).name
-        return f"{name}{' *' if self.project.dirty else ''} — TrackStudio"
+        name = project.path.name if project.path else video_name(project.video.path)
+        # a new project differs from no file at all only once something was edited
+        unsaved = project.dirty and (project.path is not None or project.store.revision > 0)
+        return f"{name}{' *' if unsaved else ''} — TrackStudio"
 
     # ---- navigation and selection --------------------------------------------------------
     def set_frame(self, frame_idx: int) -> None:

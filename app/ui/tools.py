@@ -217,6 +217,9 @@ class ToolController(QObject):
         if not self.session.editing_enabled:
             self.canvas.message.emit("Tracking is running: wait for it or press Esc to cancel, then edit.")
             return False
+        if self.canvas.frame_problem:
+            self.canvas.message.emit(f"{self.canvas.frame_problem} — not annotating a frame you cannot see.")
+            return False
         return True
 
     def _target(self, kind: str, new: bool = False) -> int:
