@@ -163,6 +163,8 @@ class AttentionOnDemand(QObject):
         if state is not None:  # still there (not undone meanwhile)
             self.session.attention.put(request.obj_id, request.frame_idx, np.asarray(attention, np.float32))
             self.ready.emit()
+            self.message.emit(f"Attention on frame {request.frame_idx}: where {request.choice.name} looked for "
+                              f"{self.session.store.get_object(request.obj_id).name}.")
 
     def _on_failed(self, request: AttentionRequest, message: str) -> None:
         if self.pending is request:

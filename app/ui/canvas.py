@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem, QWidget
 
 from trackstudio.app.model import FrameState
 
-from .overlays import OverlayOptions, attention_display, compose_masks, heatmap_lut, main_part_box
+from .overlays import (POINT_ATTENTION_DECADES, OverlayOptions, attention_display, compose_masks, heatmap_lut,
+                       main_part_box)
 from .session import Session
 from .tools import ToolController
 
@@ -507,7 +508,7 @@ class AttentionLegend(QWidget):
         font = painter.font()
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
-        low = "1/1000" if self._log_scale else "low"
+        low = f"1/{10 ** POINT_ATTENTION_DECADES:.0f}" if self._log_scale else "low"
         painter.drawText(QRect(8, 25, self.BAR_WIDTH, 12), Qt.AlignmentFlag.AlignLeft, low)
         painter.drawText(QRect(8, 25, self.BAR_WIDTH, 12), Qt.AlignmentFlag.AlignRight, "high")
         if self._log_scale:

@@ -82,8 +82,9 @@ class MainWindow(QMainWindow):
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
         self.progress.setFormat("%v / %m frames")
+        # wide enough for its text at any clip length: a squeezed bar cut or wrapped it
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance("000000 / 000000 frames") + 24)
         self.progress.hide()
         self.eta_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -473,6 +474,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
             self.resizeDocks([docks["dock_tracker"]], [self.tracker_panel.sizeHint().width() + 16],
                              Qt.Orientation.Horizontal)
+            QTimer.singleShot(0, self._balance_docks)  # the tracker panel's natural height, once laid out
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:

@@ -73,7 +73,7 @@ def heatmap_lut(opacity: float) -> np.ndarray:
     return np.concatenate([rgb, alpha[:, None]], axis=1).astype(np.uint8)
 
 
-POINT_ATTENTION_DECADES = 3.0  # point maps are a softmax over the frame: shown on a log scale down to 1e-3
+POINT_ATTENTION_DECADES = 2.0  # point maps are a softmax over the frame: shown on a log scale down to 1/100
 
 
 def attention_display(attention: np.ndarray, kind: str, shape: tuple[int, int]) -> np.ndarray:

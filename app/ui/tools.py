@@ -223,14 +223,17 @@ class ToolController(QObject):
         return True
 
     def _target(self, kind: str, new: bool = False) -> int:
-        """The selected object when it has `kind`; otherwise a new object of that kind, selected."""
+        """The selected object when it has `kind` (and `new` is off); otherwise a new object of that kind, selected."""
         store = self.session.store
         selected = self.session.selected
         if not new and selected is not None and store.get_object(selected).kind == kind:
             return selected
         obj = store.add_object(kind)
         self.session.select(obj.obj_id)
-        self.canvas.message.emit(f"Added {obj.name}. Edits now go to it; select another object to edit that one.")
+        if new:
+            self.canvas.message.emit(f"Added {obj.name}. Drag it to move it; a click elsewhere adds another.")
+        else:
+            self.canvas.message.emit(f"Added {obj.name}. Edits now go to it; select another object to edit that one.")
         return obj.obj_id
 
     def _to_point(self, x: float, y: float) -> np.ndarray:
