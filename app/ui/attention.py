@@ -107,7 +107,8 @@ class AttentionOnDemand(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REQUEST_DELAY_MS)
         self._timer.timeout.connect(self.request_shown)
-        for signal in (session.frame_changed, session.selection_changed, session.video_changed):
+        for signal in (session.frame_changed, session.selection_changed, session.video_changed,
+                       session.editing_enabled_changed):
             signal.connect(lambda *_: self.schedule())
         session.states_changed.connect(self._on_states)
 
@@ -126,6 +127,8 @@ class AttentionOnDemand(QObject):
         obj_id, frame_idx = s.selected, s.frame_idx
         if (not self.options.attention or obj_id is None or s.store is None or obj_id not in s.store
                 or s.attention.get(obj_id, frame_idx) is not None or s.state(obj_id) is None):
+            return None
+        if not s.editing_enabled:  # a run is using the CPU (and brings maps itself when it was asked to)
             return None
         choice = self._choice_for(s.store.get_object(obj_id).kind)
         if choice is None or (obj_id, frame_idx, choice) in self._asked:

@@ -28,6 +28,7 @@ from . import models_dialog
 from .attention import AttentionOnDemand
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
+from .dock_layout import DockBalancer
 from .errors import describe
 from .objects_panel import ObjectsPanel
 from .session import Session
@@ -40,7 +41,6 @@ from .workers import PromptService, TrackerChoice
 AUTOSAVE_MS = 30_000
 PREPARE_DELAY_MS = 150
 MAX_RECENT = 10
-BOTTOM_DOCKS_SHARE = 0.22  # of the window's height, for the timeline and score panels
 TOOL_SHORTCUTS = {"select": "S", "point": "P", "box": "B", "brush": "D", "eraser": "E", "fill": "F", "click": "C"}
 TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush": "Brush", "eraser": "Eraser",
                "fill": "Fill", "click": "Click-to-mask"}
@@ -76,9 +76,10 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.session)
         self.score_plot = ScorePlot(self.session)
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tracker", _scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        tracker_dock = self._add_dock("Tracker", _scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock_balancer = DockBalancer(self, tracker_dock, self.tracker_panel)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()
@@ -91,10 +92,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.eta_label)
         self.statusBar().addPermanentWidget(self.progress)
 
-        self._dock_timer = QTimer(self)  # re-balance the panels once Qt has laid out a resized window
-        self._dock_timer.setSingleShot(True)
-        self._dock_timer.setInterval(0)
-        self._dock_timer.timeout.connect(self._balance_docks)
         self._prepare_timer = QTimer(self)  # pre-encode a frame once the user stops on it, not while scrubbing
         self._prepare_timer.setSingleShot(True)
         self._prepare_timer.setInterval(PREPARE_DELAY_MS)
@@ -236,30 +233,6 @@ class MainWindow(QMainWindow):
         nav.addAction(self._action("next_empty", "Next frame without annotation (selected object)",
                                    self._jump_unannotated, "N"))
         self._update_recent_menu()
-
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        if self.isVisible() and event.oldSize().isValid():
-            self._dock_timer.start()
-
-    def _balance_docks(self) -> None:
-        """After a window resize: the bottom panels get a share of the height and the tracker panel its
-        natural height, so a window made small and then large again is not left with squashed panels."""
-        docks = [d for d in self.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()]
-        bottom = [d for d in docks if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
-        if bottom:
-            height = int(self.height() * BOTTOM_DOCKS_SHARE)
-            self.resizeDocks(bottom, [max(height, d.minimumSizeHint().height(), d.height()) for d in bottom],
-                             Qt.Orientation.Vertical)
-        right = [d for d in docks if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
-        tracker = next((d for d in right if d.objectName() == "dock_tracker"), None)
-        if tracker is not None:
-            natural_width = min(self.tracker_panel.sizeHint().width() + 16, int(self.width() * 0.35))
-            self.resizeDocks([tracker], [max(tracker.width(), natural_width)], Qt.Orientation.Horizontal)
-        if tracker is not None and len(right) > 1:
-            natural = self.tracker_panel.sizeHint().height() + tracker.minimumSizeHint().height()
-            rest = max(1, self.centralWidget().height() - natural) // (len(right) - 1)
-            self.resizeDocks(right, [natural if d is tracker else rest for d in right], Qt.Orientation.Vertical)
 
     def _choice_menu(self, menu, attr: str, values: list[tuple[str, float]]) -> None:
         group = QActionGroup(self)
@@ -472,9 +445,7 @@ class MainWindow(QMainWindow):
             docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
             self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
             self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
-            self.resizeDocks([docks["dock_tracker"]], [self.tracker_panel.sizeHint().width() + 16],
-                             Qt.Orientation.Horizontal)
-            QTimer.singleShot(0, self._balance_docks)  # the tracker panel's natural height, once laid out
+            QTimer.singleShot(0, self.dock_balancer.balance)  # the tracker panel's natural size, once laid out
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
