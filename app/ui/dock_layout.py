@@ -7,7 +7,7 @@ height and the tracker panel its natural size, never less than the user gave the
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
 BOTTOM_DOCKS_SHARE = 0.22  # of the window's height, for the timeline and score panels
 RIGHT_DOCKS_MAX_SHARE = 0.35  # of the window's width, at most, for the tracker panel's natural width
@@ -48,3 +48,12 @@ class DockBalancer(QObject):
             natural = panel.sizeHint().height() + dock.minimumSizeHint().height()
             rest = max(1, window.centralWidget().height() - natural) // (len(column) - 1)
             window.resizeDocks(column, [natural if d is dock else rest for d in column], Qt.Orientation.Vertical)
+
+
+def scrolling(panel: QWidget) -> QScrollArea:
+    """`panel` in a frameless scroll area: a small window scrolls it instead of refusing to shrink."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area

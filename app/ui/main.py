@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar)
 
 from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
@@ -28,7 +28,7 @@ from . import models_dialog
 from .attention import AttentionOnDemand
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
-from .dock_layout import DockBalancer
+from .dock_layout import DockBalancer, scrolling
 from .errors import describe
 from .objects_panel import ObjectsPanel
 from .session import Session
@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.session)
         self.score_plot = ScorePlot(self.session)
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        tracker_dock = self._add_dock("Tracker", _scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        tracker_dock = self._add_dock("Tracker", scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.dock_balancer = DockBalancer(self, tracker_dock, self.tracker_panel)
@@ -845,15 +845,6 @@ class MainWindow(QMainWindow):
         self.attention.shutdown()
         self._save_settings()
         self.session.close()
-
-
-def _scrolling(panel) -> QScrollArea:
-    """`panel` in a frameless scroll area: a small window scrolls it instead of refusing to shrink."""
-    area = QScrollArea()
-    area.setWidget(panel)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    return area
 
 
 def _has_display() -> bool:
