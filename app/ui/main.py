@@ -41,6 +41,7 @@ from .workers import PromptService, TrackerChoice
 AUTOSAVE_MS = 30_000
 PREPARE_DELAY_MS = 150
 MAX_RECENT = 10
+DOCK_TITLE_PX = 24  # a dock's title bar, above its panel
 TOOL_SHORTCUTS = {"select": "S", "point": "P", "box": "B", "brush": "D", "eraser": "E", "fill": "F", "click": "C"}
 TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush": "Brush", "eraser": "Eraser",
                "fill": "Fill", "click": "Click-to-mask"}
@@ -444,8 +445,10 @@ class MainWindow(QMainWindow):
         else:  # first start: most of the height to the frame, a short timeline, room for many objects
             docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
             self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
-            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
-            QTimer.singleShot(0, self.dock_balancer.balance)  # the tracker panel's natural size, once laid out
+            natural = self.tracker_panel.sizeHint()  # the tracker panel whole, its buttons in view
+            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, natural.height() + DOCK_TITLE_PX],
+                             Qt.Orientation.Vertical)
+            self.resizeDocks([docks["dock_tracker"]], [natural.width() + 16], Qt.Orientation.Horizontal)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
