@@ -2,7 +2,8 @@
 
 Qt gives all growth of a window to its central widget: panels squashed while the window was small
 stay squashed after it grows again. After each resize this gives the bottom panels a share of the
-height and the tracker panel its natural size, never less than the user gave them.
+height and the tracker panel its natural size, never less than the user gave them; the same when
+the tracker panel grows (its missing-weights notice shows).
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ class DockBalancer(QObject):
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.balance)
         window.installEventFilter(self)
+
+    def schedule(self) -> None:
+        """Balance soon (the panel's natural size changed)."""
+        if self._window.isVisible():
+            self._timer.start()
 
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Resize and self._window.isVisible() and event.oldSize().isValid():

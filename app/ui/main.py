@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.dock_balancer = DockBalancer(self, tracker_dock, self.tracker_panel)
+        self.tracker_panel.natural_size_changed.connect(self.dock_balancer.schedule)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()

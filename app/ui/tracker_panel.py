@@ -43,6 +43,7 @@ class TrackerPanel(QWidget):
     propagate_here = Signal()  # from the current frame, with the direction and range chosen
     cancel = Signal()
     models_requested = Signal(str)  # tracker whose weights the user wants to get (opens Track > Models)
+    natural_size_changed = Signal()  # the weights notice appeared or went
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -148,7 +149,9 @@ class TrackerPanel(QWidget):
     def _show_weights_notice(self) -> None:
         missing = self.missing_weights()
         self.weights_label.setText(" ".join(text for _name, text in missing))
-        self.weights_notice.setVisible(bool(missing))
+        if self.weights_notice.isHidden() == bool(missing):
+            self.weights_notice.setVisible(bool(missing))
+            self.natural_size_changed.emit()
 
     def _request_models(self) -> None:
         missing = self.missing_weights()
