@@ -13,6 +13,7 @@ from trackstudio.trackers.base import Tracker
 from trackstudio.trackers.types import FrameSequence, ObjectResult, Prompt
 
 from .model import AnnotationStore, FrameState, MaskRLE
+from .model.undo import MacroCommand
 
 
 @dataclass
@@ -71,36 +72,110 @@ def _keyframe_prompts(store: AnnotationStore, obj_id: int) -> dict[int, Prompt]:
     return prompts
 
 
+@dataclass
+class _Walk:
+    """One object's walk into one gap of frames it has no state on: from `seed_frame_idx` to `end_frame_idx`."""
+
+    obj_id: int
+    seed_frame_idx: int
+    end_frame_idx: int
+    reverse: bool
+    prompts: dict[int, Prompt]  # frame_idx -> prompt: the seed, and keyframes on the way
+    write_range: tuple[int, int]  # (first, last) frame of the gap
+
+
+def _gaps(states: dict[int, FrameState], num_frames: int) -> list[tuple[int, int]]:
+    """(first, last) of every run of frames without a state."""
+    gaps, start = [], None
+    for frame_idx in range(num_frames + 1):
+        empty = frame_idx < num_frames and frame_idx not in states
+        if empty and start is None:
+            start = frame_idx
+        elif not empty and start is not None:
+            gaps.append((start, frame_idx - 1))
+            start = None
+    return gaps
+
+
+def _seed(states: dict[int, FrameState], keyframes: dict[int, Prompt], frame_idx: int) -> Prompt | None:
+    """What a walk into a gap may start from on `frame_idx`: a keyframe, or the tracked state a
+    cancelled run stopped at (a resumed walk continues it; it is not re-written)."""
+    if frame_idx in keyframes:
+        return keyframes[frame_idx]
+    state = states.get(frame_idx)
+    if state is None or state.keyframe or not state.visible:
+        return None
+    return state_to_prompt(state)
+
+
+def _walk_into_gap(obj_id: int, states, keyframes, gap: tuple[int, int], num_frames: int) -> _Walk | None:
+    """Forward from the frame just before the gap (else the nearest keyframe before it), or, with
+    nothing usable before it, backward from the frame after it (else the nearest keyframe after)."""
+    first, last = gap
+    for reverse, next_to_gap, beyond in ((False, first - 1, sorted((k for k in keyframes if k < first),
+                                                                     reverse=True)),
+                                         (True, last + 1, sorted(k for k in keyframes if k > last))):
+        candidates = [next_to_gap] if 0 <= next_to_gap < num_frames else []
+        for frame_idx in candidates + beyond:
+            seed = _seed(states, keyframes, frame_idx)
+            if seed is None:
+                continue
+            between = range(frame_idx + 1, first) if not reverse else range(last + 1, frame_idx)
+            prompts = {frame_idx: seed, **{k: keyframes[k] for k in between if k in keyframes}}
+            return _Walk(obj_id, frame_idx, first if reverse else last, reverse, prompts, gap)
+    return None
+
+
+def _object_walks(store: AnnotationStore, obj_id: int, num_frames: int) -> list[_Walk]:
+    keyframes = _keyframe_prompts(store, obj_id)
+    if not keyframes:
+        return []
+    states = store.states(obj_id)
+    walks: list[_Walk] = []
+    for gap in _gaps(states, num_frames):
+        walk = _walk_into_gap(obj_id, states, keyframes, gap, num_frames)
+        if walk is None:
+            continue
+        previous = walks[-1] if walks else None
+        if (previous is not None and not walk.reverse and not previous.reverse
+                and walk.seed_frame_idx == previous.end_frame_idx + 1 and walk.seed_frame_idx in keyframes):
+            # a keyframe between two gaps re-anchors one walk: the tracker keeps its memory
+            previous.end_frame_idx = walk.end_frame_idx
+            previous.prompts.update(walk.prompts)
+            previous.write_range = (previous.write_range[0], walk.write_range[1])
+        else:
+            walks.append(walk)
+    return walks
+
+
 def plan_whole_video(store: AnnotationStore, num_frames: int, obj_ids: Iterable[int] | None = None) -> list[Pass]:
-    """Track every object through the whole clip: forward from its first keyframe (re-anchoring at
-    each later keyframe), then backward from its first keyframe to frame 0."""
-    by_kind: dict[str, dict[int, dict[int, Prompt]]] = {}
+    """Track every object over the frames it has no state on yet, never re-walking frames it has.
+
+    From keyframes only, this is forward from each object's first keyframe (re-anchoring at each
+    later keyframe), then backward from it to frame 0. After a cancelled run it resumes: each gap
+    is walked from the tracked frame the run stopped at. Walks of one kind that end on the same
+    frame share a pass (a tracker walks its objects together)."""
+    grouped: dict[tuple[str, bool, int], list[_Walk]] = {}
     for obj in store.objects:
         if obj_ids is not None and obj.obj_id not in obj_ids:
             continue
-        prompts = _keyframe_prompts(store, obj.obj_id)
-        if prompts:
-            by_kind.setdefault(obj.kind, {})[obj.obj_id] = prompts
+        for walk in _object_walks(store, obj.obj_id, num_frames):
+            grouped.setdefault((obj.kind, walk.reverse, walk.end_frame_idx), []).append(walk)
     passes = []
-    last = num_frames - 1
-    for kind, per_obj in by_kind.items():
-        first_kf = {obj_id: min(p) for obj_id, p in per_obj.items()}
-        forward = _invert(per_obj)
-        passes.append(Pass(kind, min(first_kf.values()), last, False, forward,
-                           {obj_id: (f, last) for obj_id, f in first_kf.items()}))
-        behind = {obj_id: f for obj_id, f in first_kf.items() if f > 0}
-        if behind:
-            backward = _invert({obj_id: {f: per_obj[obj_id][f]} for obj_id, f in behind.items()})
-            passes.append(Pass(kind, max(behind.values()), 0, True, backward,
-                               {obj_id: (0, f) for obj_id, f in behind.items()}))
+    for (kind, reverse, end), walks in sorted(grouped.items(), key=lambda item: (item[0][1], item[0][2])):
+        seeds = [w.seed_frame_idx for w in walks]
+        prompts = _invert({w.obj_id: w.prompts for w in walks})
+        passes.append(Pass(kind, max(seeds) if reverse else min(seeds), end, reverse, prompts,
+                           {w.obj_id: w.write_range for w in walks}))
     return passes
 
 
 def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[int], frame_idx: int,
                     reverse: bool = False, max_frames: int | None = None,
                     until_keyframe: bool = False) -> list[Pass]:
-    """Re-propagate some objects from `frame_idx` (a correction, or the current frame) in one
-    direction: to the end of the clip, over `max_frames` frames, or up to each object's next keyframe."""
+    """Re-propagate the objects keyframed on `frame_idx` (a correction) in one direction: to the end
+    of the clip, over `max_frames` frames, or up to each object's next keyframe. Objects with only a
+    tracked state (or none) there are left alone."""
     if not 0 <= frame_idx < num_frames:
         raise IndexError(f"frame {frame_idx} is out of range: the video has {num_frames} frames")
     step = -1 if reverse else 1
@@ -112,9 +187,10 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
     for obj_id in obj_ids:
         obj = store.get_object(obj_id)
         state = store.get_state(obj_id, frame_idx)
-        seed = state_to_prompt(state) if state is not None else None
+        # only the user's keyframes anchor a run: a tracked state (maybe lost, maybe drifted) never does
+        seed = state_to_prompt(state) if state is not None and state.keyframe else None
         if seed is None:
-            continue  # nothing to start from on this frame
+            continue  # no keyframe to start from on this frame
         keyframes = _keyframe_prompts(store, obj_id)
         # keyframes strictly ahead of frame_idx and not beyond the edge, nearest first
         ahead = sorted((kf for kf in keyframes if (kf - frame_idx) * step > 0 and (edge - kf) * step >= 0),
@@ -148,29 +224,49 @@ def _invert(per_obj: dict[int, dict[int, Prompt]]) -> dict[int, dict[int, Prompt
 def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSequence) -> Iterator[FrameUpdate]:
     """Drive the trackers through the passes, yielding one update per frame walked.
 
-    Closing the generator (or just not asking for more) stops tracking between two frames."""
-    total = sum(p.num_frames for p in passes)
-    done = 0
-    attached: set[int] = set()
+    Kinds advance together (one frame of each in turn), so box, mask and point results arrive side
+    by side; a kind's own passes run one after another on its tracker. `done` / `total` count the
+    frames of the longest kind's walk. Closing the generator stops tracking between two frames."""
+    by_kind: dict[str, list[Pass]] = {}
     for p in passes:
-        tracker = trackers[p.kind]
-        if id(tracker) not in attached:
-            tracker.set_video(frames)
-            attached.add(id(tracker))
+        by_kind.setdefault(p.kind, []).append(p)
+    total = max((sum(p.num_frames for p in kind_passes) for kind_passes in by_kind.values()), default=0)
+    walked = dict.fromkeys(by_kind, 0)
+    walks = {kind: _walk_passes(kind_passes, trackers[kind], frames) for kind, kind_passes in by_kind.items()}
+    try:
+        while walks:
+            for kind in list(walks):
+                step = next(walks[kind], None)
+                if step is None:
+                    del walks[kind]
+                    continue
+                walked[kind] += 1
+                frame_idx, states = step
+                yield FrameUpdate(kind, frame_idx, states, max(walked.values()), total)
+    finally:
+        for walk in walks.values():
+            walk.close()
+
+
+def _walk_passes(passes: list[Pass], tracker: Tracker, frames: FrameSequence) -> Iterator[tuple[int, dict]]:
+    """One kind's passes on its tracker: (frame_idx, {obj_id: state}) per frame walked."""
+    tracker.set_video(frames)
+    for p in passes:
         tracker.reset()
         for frame_idx, objs in p.prompts.items():
             for obj_id, prompt in objs.items():
                 tracker.add_prompt(frame_idx, obj_id, prompt)
         for result in tracker.propagate(p.start_frame_idx, reverse=p.reverse, end_frame_idx=p.end_frame_idx):
-            done += 1
             states = {}
             for obj_id, obj_result in result.objects.items():
                 lo, hi = p.write_ranges.get(obj_id, (result.frame_idx, result.frame_idx))
                 if lo <= result.frame_idx <= hi:
                     states[obj_id] = result_to_state(obj_result)
-            yield FrameUpdate(p.kind, result.frame_idx, states, done, total)
+            yield result.frame_idx, states
 
 
-def apply_update(store: AnnotationStore, update: FrameUpdate) -> int:
-    """Write an update into the store (keyframes stay untouched); returns how many states were written."""
-    return sum(store.apply_tracked(obj_id, update.frame_idx, state) for obj_id, state in update.states.items())
+def apply_update(store: AnnotationStore, update: FrameUpdate, step: MacroCommand | None = None) -> int:
+    """Write an update into the store (keyframes stay untouched), into undo `step` when given;
+    returns how many states were written."""
+    return sum(store.apply_tracked(obj_id, update.frame_idx, state, step) for obj_id, state in update.states.items()
+               if obj_id in store)

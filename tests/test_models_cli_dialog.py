@@ -51,7 +51,8 @@ def test_dialog_reports_offline_and_imports_a_local_file(qtbot, cache, tmp_path,
     qtbot.addWidget(dialog)
     dialog.download_selected()
     qtbot.waitUntil(lambda: dialog._thread is None, timeout=20_000)
-    assert "could not download test_net.pt" in dialog.last_error and "models import" in dialog.last_error
+    assert "could not download test_net.pt" in dialog.last_error and "Import file" in dialog.last_error
+    assert "models import" not in dialog.last_error and "--checkpoint" not in dialog.last_error  # the window's words
 
     wrong = tmp_path / "wrong.pt"
     wrong.write_bytes(b"x" * 10)

@@ -39,7 +39,7 @@ def test_whole_video_plan_walks_forward_and_back_from_first_keyframe(clip):
     assert sorted(forward.prompts) == [5, 12]  # the later keyframe re-anchors the forward walk
     assert (backward.start_frame_idx, backward.end_frame_idx, backward.reverse) == (5, 0, True)
     assert sorted(backward.prompts) == [5]
-    assert backward.write_ranges[obj_id] == (0, 5)
+    assert backward.write_ranges[obj_id] == (0, 4)  # the frames before the keyframe
 
 
 def test_tracking_fills_every_frame_follows_the_object_and_keeps_keyframes(clip):
@@ -93,3 +93,38 @@ def test_plan_from_frame_limits_frames_and_skips_objects_without_state(clip):
     assert list(passes[0].write_ranges) == [obj_id]
     with pytest.raises(IndexError, match="out of range"):
         plan_from_frame(store, len(frames), [obj_id], 20)
+
+
+def test_whole_video_after_a_cancel_walks_only_the_frames_still_missing(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[4])
+    gen = run_passes(plan_whole_video(store, len(frames)), {"box": registry.build("csrt")}, frames)
+    for update in gen:
+        apply_update(store, update)
+        if update.frame_idx == 9:
+            gen.close()
+    assert store.frames(obj_id) == list(range(4, 10))
+    tracked_9 = store.get_state(obj_id, 9)
+    passes = plan_whole_video(store, len(frames))
+    # forward from where the run stopped (frame 9 is not written again), then the frames before the keyframe
+    assert [(p.start_frame_idx, p.end_frame_idx, p.reverse) for p in passes] == [(9, 19, False), (4, 0, True)]
+    assert [p.write_ranges[obj_id] for p in passes] == [(10, 19), (0, 3)]
+    walked = []
+    for update in run_passes(passes, {"box": registry.build("csrt")}, frames):
+        walked.append(update.frame_idx)
+        apply_update(store, update)
+    assert sorted(walked) == [0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    assert store.frames(obj_id) == list(range(20)) and store.get_state(obj_id, 9) == tracked_9
+    assert min(_iou(store.get_state(obj_id, t).box, boxes[t]) for t in range(20)) > 0.7
+    assert plan_whole_video(store, len(frames)) == []  # nothing left to track
+
+
+def test_kinds_advance_together_and_progress_counts_frames(clip):
+    frames, boxes = clip
+    store, box_id = _box_store(boxes, keyframes=[0])
+    point = store.add_object("point").obj_id
+    store.set_state(point, 0, FrameState(point=(boxes[0][:2] + boxes[0][2:]) / 2, keyframe=True))
+    trackers = {"box": registry.build("csrt"), "point": registry.build("lk")}
+    updates = list(run_passes(plan_whole_video(store, len(frames)), trackers, frames))
+    assert [u.kind for u in updates[:6]] == ["box", "point"] * 3  # interleaved, not one kind after the other
+    assert updates[-1].done == updates[-1].total == 20  # frames, not frames x trackers

@@ -102,10 +102,11 @@ class AnnotationStore:
         if self.get_state(obj_id, frame_idx) is not None:
             self._push_states(f"Clear {self._objects[obj_id].name} on frame {frame_idx}", obj_id, {frame_idx: None})
 
-    def apply_tracked(self, obj_id: int, frame_idx: int, state: FrameState) -> bool:
+    def apply_tracked(self, obj_id: int, frame_idx: int, state: FrameState, step: MacroCommand | None = None) -> bool:
         """Tracker output for one frame, stored with keyframe=False; never replaces a keyframe.
 
-        Returns whether it was written. Call it inside `macro(...)` to make a run one undo step.
+        Returns whether it was written. Call it inside `macro(...)`, or pass an undo step from
+        `undo_stack.open_step(...)`, to make a run one undo step.
         """
         frame_idx = self._check_state(obj_id, frame_idx, state)
         current = self._states[obj_id].get(frame_idx)
@@ -113,7 +114,7 @@ class AnnotationStore:
             return False
         if state.keyframe:
             state = dataclasses.replace(state, keyframe=False)
-        self._push_states(f"Track {self._objects[obj_id].name}", obj_id, {frame_idx: state})
+        self._push_states(f"Track {self._objects[obj_id].name}", obj_id, {frame_idx: state}, step)
         return True
 
     def clear_tracked(self, obj_id: int, frame_range: range | tuple[int, int] | None = None) -> list[int]:
@@ -154,10 +155,11 @@ class AnnotationStore:
             raise ValueError(f"{obj.name} (a {obj.kind} object), frame {frame_idx}: {problem}")
         return int(frame_idx)
 
-    def _push_states(self, text: str, obj_id: int, after: dict[int, FrameState | None]) -> None:
+    def _push_states(self, text: str, obj_id: int, after: dict[int, FrameState | None],
+                     step: MacroCommand | None = None) -> None:
         states = self._states[obj_id]
         before = {frame_idx: states.get(frame_idx) for frame_idx in after}
-        self.undo_stack.push(_StateEdit(self, text, obj_id, before, after))
+        self.undo_stack.push(_StateEdit(self, text, obj_id, before, after), step)
 
     def _put_states(self, obj_id: int, new_states: dict[int, FrameState | None]) -> None:
         states = self._states[obj_id]

@@ -71,14 +71,25 @@ class UndoStack:
         self._undone: list[Command] = []
         self._macros: list[MacroCommand] = []  # open macros, outermost first
 
-    def push(self, command: Command) -> None:
-        """Record `command` and do it."""
+    def push(self, command: Command, step: MacroCommand | None = None) -> None:
+        """Record `command` and do it; into `step` (from `open_step`) when given."""
         self._undone.clear()
-        if self._macros:
+        if step is not None:
+            step.add(command)
+        elif self._macros:
             self._macros[-1].add(command)
         else:
             self._record(command)
         command.redo()
+
+    def open_step(self, text: str) -> MacroCommand:
+        """A step filled over time through `push(..., step=)` (a propagation run) while other edits
+        keep being their own steps; `close_step` records it, after them."""
+        return MacroCommand(text)
+
+    def close_step(self, step: MacroCommand) -> None:
+        if step.commands:
+            self._record(step)
 
     @contextmanager
     def macro(self, text: str) -> Iterator[MacroCommand]:

@@ -10,13 +10,14 @@ import cv2
 import numpy as np
 import numpy.ma  # noqa: F401  (pyqtgraph imports it lazily on a first plot update: ~100 ms in the middle of a run)
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem, QWidget
 
 from trackstudio.app.model import FrameState
 
-from .overlays import OverlayOptions, compose_masks, heatmap_lut, main_part_box
+from .overlays import (POINT_ATTENTION_DECADES, OverlayOptions, attention_display, compose_masks, heatmap_lut,
+                       main_part_box)
 from .session import Session
 from .tools import ToolController
 
@@ -24,6 +25,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 POINT_SIZE = 11  # screen pixels
 HIT_RADIUS = 9  # screen pixels: how close a click must be to grab a point or handle
+UNREADABLE_RGBA = (48, 48, 48, 255)  # stands in for a frame that cannot be decoded
 
 
 class _ToolViewBox(pg.ViewBox):
@@ -124,13 +126,16 @@ class Canvas(pg.GraphicsView):
         self.session = session
         self.options = OverlayOptions()
         self.setBackground("#202124")
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(200, 150)
         self.viewbox = _ToolViewBox(self)
         self.setCentralItem(self.viewbox)
+        self.attention_legend = AttentionLegend(self)
+        self.attention_legend.hide()
         self.frame_item = pg.ImageItem()
         self.mask_item = pg.ImageItem()
         self.attention_item = pg.ImageItem()
-        for z, item in enumerate((self.frame_item, self.attention_item, self.mask_item)):
+        # attention above the mask fill (under it, a filled mask hid exactly the part worth seeing)
+        for z, item in enumerate((self.frame_item, self.mask_item, self.attention_item)):
             item.setZValue(z)
             self.viewbox.addItem(item)
         self._boxes: list[_BoxGraphic] = []
@@ -157,6 +162,12 @@ class Canvas(pg.GraphicsView):
         for item in (self.frame_item, self.mask_item, self.attention_item, self.points_item, self.clicks_item,
                      self.draft_rect, self.brush_cursor):
             _transparent_to_mouse(item)
+        self.frame_problem = ""  # why the current frame cannot be shown ("" when it is)
+        self.problem_text = pg.TextItem(color="#ffcc80", anchor=(0.5, 0.5))
+        self.problem_text.setZValue(70)
+        self.problem_text.hide()
+        self.viewbox.addItem(self.problem_text, ignoreBounds=True)
+        _transparent_to_mouse(self.problem_text)
         self.roi: pg.ROI | None = None
         self._roi_obj: int | None = None
         self._shown_frame: tuple[int, int] | None = None  # (id(video), frame_idx) on screen
@@ -213,20 +224,34 @@ class Canvas(pg.GraphicsView):
             return
         key = (id(session.video), session.frame_idx)
         if key != self._shown_frame:
+            self._shown_frame = key
             try:
                 frame = session.frame()
             except Exception as exc:  # noqa: BLE001  (a frame that fails to decode: say so, keep going)
-                self.message.emit(f"Cannot show frame {session.frame_idx}: {exc}")
-                return
-            # RGBA with fixed levels takes pyqtgraph's fast path (no rescale, Qt's native ARGB32): ~3 ms vs ~8
-            self.frame_item.setImage(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), autoLevels=False, levels=(0, 255))
-            self._shown_frame = key
+                self._show_unreadable(f"Frame {session.frame_idx} cannot be shown: {exc}")
+            else:
+                self.frame_problem = ""
+                self.problem_text.hide()
+                # RGBA with fixed levels takes pyqtgraph's fast path (no rescale, Qt's native ARGB32): ~3 ms vs ~8
+                self.frame_item.setImage(cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), autoLevels=False, levels=(0, 255))
         self._draw_masks()
         self._draw_boxes()
         self._draw_points()
         self._draw_attention()
         self._draw_roi()
         self._draw_clicks()
+
+    def _show_unreadable(self, problem: str) -> None:
+        """A blank frame with the reason, never the previous picture (the user would annotate the wrong one)."""
+        info = self.session.video.info
+        self.frame_problem = problem
+        self.frame_item.setImage(np.full((info.height, info.width, 4), UNREADABLE_RGBA, np.uint8), autoLevels=False,
+                                 levels=(0, 255))
+        self.problem_text.setText(problem)
+        self.problem_text.setTextWidth(420)  # screen pixels: the text item ignores the zoom
+        self.problem_text.setPos(info.width / 2, info.height / 2)
+        self.problem_text.show()
+        self.message.emit(problem)
 
     def _visible_objects(self, kind: str | None = None):
         store = self.session.store
@@ -337,12 +362,20 @@ class Canvas(pg.GraphicsView):
             attention = self.session.attention.get(obj_id, self.session.frame_idx)
         if attention is None:
             self.attention_item.setVisible(False)
+            self.attention_legend.hide()
             return
         info = self.session.video.info
-        self.attention_item.setImage(np.clip(attention, 0, 1), autoLevels=False, levels=(0, 1),
-                                     lut=heatmap_lut(self.options.attention_opacity))
+        obj = self.session.store.get_object(obj_id)
+        self.attention_item.setImage(attention_display(attention, obj.kind, (info.height, info.width)),
+                                     autoLevels=False, levels=(0, 1), lut=heatmap_lut(self.options.attention_opacity))
         self.attention_item.setRect(QRectF(0, 0, info.width, info.height))
         self.attention_item.setVisible(True)
+        self.attention_legend.show_for(obj.name, obj.color, log_scale=obj.kind == "point")
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if hasattr(self, "attention_legend"):  # GraphicsView.__init__ resizes before the legend exists
+            self.attention_legend.place()
 
     def _draw_roi(self) -> None:
         """The selected box object's box on this frame gets handles to move and resize it."""
@@ -436,6 +469,50 @@ class Canvas(pg.GraphicsView):
                 if b[0] <= x <= b[2] and b[1] <= y <= b[3]:
                     candidates.append(((b[2] - b[0]) * (b[3] - b[1]), obj.obj_id))
         return min(candidates)[1] if candidates else None
+
+
+class AttentionLegend(QWidget):
+    """The attention overlay's key, in the canvas's lower-left corner: whose map, and the colour scale."""
+
+    BAR_WIDTH, HEIGHT = 150, 38
+
+    def __init__(self, canvas: Canvas):
+        super().__init__(canvas)
+        self._canvas = canvas
+        self._title = ""
+        self._color = "#ffffff"
+        self._log_scale = False
+        lut = heatmap_lut(1.0)
+        bar = np.ascontiguousarray(np.repeat(lut[None, :, :3], 10, axis=0))  # (10, 256, 3) low -> high
+        self._bar = QImage(bar.data, bar.shape[1], bar.shape[0], 3 * bar.shape[1], QImage.Format.Format_RGB888).copy()
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.resize(self.BAR_WIDTH + 16, self.HEIGHT)
+
+    def show_for(self, name: str, color: str, log_scale: bool) -> None:
+        self._title, self._color, self._log_scale = f"Attention · {name}", color, log_scale
+        self.resize(max(self.BAR_WIDTH, self.fontMetrics().horizontalAdvance(self._title)) + 16, self.HEIGHT)
+        self.place()
+        self.show()
+        self.update()
+
+    def place(self) -> None:
+        self.move(8, self._canvas.height() - self.height() - 8)
+
+    def paintEvent(self, _event):
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), _alpha("#202124", 200))
+        painter.setPen(QColor(self._color))
+        painter.drawText(QRect(8, 2, self.width() - 16, 14), Qt.AlignmentFlag.AlignLeft, self._title)
+        painter.drawImage(QRect(8, 17, self.BAR_WIDTH, 8), self._bar)
+        painter.setPen(QColor("#dddddd"))
+        font = painter.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        low = f"1/{10 ** POINT_ATTENTION_DECADES:.0f}" if self._log_scale else "low"
+        painter.drawText(QRect(8, 25, self.BAR_WIDTH, 12), Qt.AlignmentFlag.AlignLeft, low)
+        painter.drawText(QRect(8, 25, self.BAR_WIDTH, 12), Qt.AlignmentFlag.AlignRight, "high")
+        if self._log_scale:
+            painter.drawText(QRect(8, 25, self.BAR_WIDTH, 12), Qt.AlignmentFlag.AlignHCenter, "log scale")
 
 
 def _tag(obj, state) -> str:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 
 from trackstudio.app.model.interop import FORMATS
 
+MAX_PATH_WIDTH = 900  # pixels: longer paths scroll in their field
 EXPORT_FORMATS = {spec.title: (spec.name, spec.suffix) for spec in FORMATS.values()}  # (key, suffix; "" = a folder)
 
 
@@ -42,6 +43,12 @@ class ExportDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(buttons)
         self._default_path()
+        # the whole path in view and the note on a few lines, not a narrow column that cuts both
+        width = min(self.path.fontMetrics().horizontalAdvance(self.path.text()) + 32, MAX_PATH_WIDTH)
+        self.path.setMinimumWidth(max(width, self.path.fontMetrics().horizontalAdvance("x" * 48)))
+        self.setMinimumWidth(self.sizeHint().width())
+        self.resize(self.minimumWidth(), self.heightForWidth(self.minimumWidth()) if self.hasHeightForWidth()
+                    else self.sizeHint().height())
 
     def result_format(self) -> str:
         return EXPORT_FORMATS[self.format.currentText()][0]

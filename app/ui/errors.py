@@ -1,6 +1,8 @@
 """Turn exceptions into messages that say what went wrong and what to do next."""
 from __future__ import annotations
 
+import re
+
 from trackstudio.app.model import FormatError
 from trackstudio.app.video import VideoError
 
@@ -13,6 +15,20 @@ def _checkpoint_error_type() -> type[Exception] | None:
     return CheckpointError
 
 
+# the library and the command line name their own ways to supply weights; the window has Track > Models
+_IMPORT = "import it with Track > Models… > Import file…"
+_CLI_HINTS = ((re.compile(r";? or fetch it elsewhere and run `trackstudio models import [^`]*`"), ""),
+              (re.compile(r"run `trackstudio models import [^`]*`"), _IMPORT),
+              (re.compile(r",? or pass --checkpoint \S+"), f", or {_IMPORT}"))
+
+
+def gui_wording(text: str) -> str:
+    """`text` with command-line advice (--checkpoint, `trackstudio models import`) said the window's way."""
+    for pattern, replacement in _CLI_HINTS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def describe(exc: BaseException) -> str:
     """A message for a dialog: the error itself, then the likely fix."""
     checkpoint_error = _checkpoint_error_type()
@@ -22,7 +38,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, FormatError):
         return f"{exc}\n\nThe file does not follow the TrackStudio format (docs/formats.md); fix the named field or re-export it."
     if checkpoint_error is not None and isinstance(exc, checkpoint_error):
-        return f"{exc}\n\nOr choose another tracker (the classical ones need no weights) in the Tracker panel."
+        return (f"{gui_wording(str(exc))}\n\nOr choose another tracker (the classical ones need no weights) in the "
+                "Tracker panel.")
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
         return f"{exc.strerror or exc}: {exc.filename}\n\nCheck the path and your permissions, then try again."
     if isinstance(exc, OSError):

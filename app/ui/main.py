@@ -26,15 +26,17 @@ from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
 from . import models_dialog
+from .attention import AttentionOnDemand
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
+from .dock_layout import DockBalancer, scrolling
 from .errors import describe
 from .exchange import ImportDialog, VideoExportDialog, VideoExporter
 from .objects_panel import ObjectsPanel
 from .session import Session
 from .timeline import ScorePlot, Timeline
 from .tools import TOOLS
-from .tracker_panel import RANGES, TrackerPanel
+from .tracker_panel import RANGES, TrackerPanel, missing_weights_text
 from .tracking import TrackingController
 from .video_list import VideoListPanel
 from .workers import PromptService, TrackerChoice
@@ -42,14 +44,16 @@ from .workers import PromptService, TrackerChoice
 AUTOSAVE_MS = 30_000
 PREPARE_DELAY_MS = 150
 MAX_RECENT = 10
+DOCK_TITLE_PX = 24  # a dock's title bar, above its panel
 TOOL_SHORTCUTS = {"select": "S", "point": "P", "box": "B", "brush": "D", "eraser": "E", "fill": "F", "click": "C"}
 TOOL_LABELS = {"select": "Select / pan", "point": "Point", "box": "Box", "brush": "Brush", "eraser": "Eraser",
                "fill": "Fill", "click": "Click-to-mask"}
 
 
 def recovery_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".trackstudio") / "recovery"
+    # the generic location: AppDataLocation already ends in <organisation>/<application>, TrackStudio twice
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return (Path(base) / "TrackStudio" if base else Path.home() / ".trackstudio") / "recovery"
 
 
 class MainWindow(QMainWindow):
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.tracking = TrackingController(self.session, self)
         self.prompts = PromptService(self)
+        self.attention = AttentionOnDemand(self.session, self.canvas.options, self._attention_choice, self)
         self.autosaver = Autosaver()
         self.video_exporter = VideoExporter(self)
         self.video_exporter.finished.connect(self._on_video_exported)
@@ -77,16 +82,19 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.session)
         self.score_plot = ScorePlot(self.session)
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        tracker_dock = self._add_dock("Tracker", scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.video_list = VideoListPanel()
         self._add_dock("Videos", self.video_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.dock_balancer = DockBalancer(self, tracker_dock, self.tracker_panel)
+        self.tracker_panel.natural_size_changed.connect(self.dock_balancer.schedule)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
         self.progress.setFormat("%v / %m frames")
+        # wide enough for its text at any clip length: a squeezed bar cut or wrapped it
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance("000000 / 000000 frames") + 24)
         self.progress.hide()
         self.eta_label = QLabel()
         self.statusBar().addWidget(self.status_label, 1)
@@ -207,7 +215,7 @@ class MainWindow(QMainWindow):
             objects.addAction(self._action(f"add_{kind}", f"Add {kind} object",
                                            lambda _c=False, k=kind: self.objects_panel.add_object(k), key))
         objects.addAction(self._action("add_grid", "Add point &grid (in the selected box/mask, or the frame)",
-                                       self.add_point_grid, "Ctrl+G"))
+                                       lambda: self.add_point_grid(), "Ctrl+G"))
         objects.addAction(self._action("delete_object", "&Delete selected object", self.objects_panel.delete_selected,
                                        "Del"))
         objects.addAction(self._action("toggle_hidden", "&Hide / show selected object", self.toggle_hidden, "H"))
@@ -220,7 +228,7 @@ class MainWindow(QMainWindow):
         track.addAction(self._action("track_here", "Propagate from &here", self.propagate_here, "Ctrl+R"))
         track.addAction(self._action("cancel", "&Cancel tracking", self.tracking.cancel, "Esc"))
         track.addSeparator()
-        track.addAction(self._action("models", "&Models and weights…", self.show_models))
+        track.addAction(self._action("models", "&Models and weights…", lambda: self.show_models()))
 
         nav = bar.addMenu("&Navigate")
         nav.addAction(self._action("play", "&Play / pause", self.timeline.toggle_play, "Space"))
@@ -251,6 +259,11 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s = self.session
         self.canvas.message.connect(self.show_message)
+        self.objects_panel.message.connect(self.show_message)
+        self.attention.message.connect(self.show_message)
+        self.attention.ready.connect(self.canvas.refresh)
+        self.tracking.follow_paused.connect(lambda: self.show_message(
+            "Following paused for this run, as you moved; tracking goes on (untick and tick Follow to follow again)."))
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
         self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())
@@ -259,6 +272,7 @@ class MainWindow(QMainWindow):
         self.tracker_panel.propagate_all.connect(self.propagate_all)
         self.tracker_panel.propagate_here.connect(self.propagate_here)
         self.tracker_panel.cancel.connect(self.tracking.cancel)
+        self.tracker_panel.models_requested.connect(self.show_models)
         self.tracker_panel.follow.toggled.connect(lambda on: setattr(self.tracking, "follow", on))
         self.tracking.started.connect(self._on_tracking_started)
         self.tracking.progress.connect(self._on_tracking_progress)
@@ -434,10 +448,12 @@ class MainWindow(QMainWindow):
             self._update_title()
 
     def _load_project(self, path: Path) -> Project:
-        if Autosaver.find(path) is not None and self.ask(
-                "Recover autosave", f"{path.name} has a newer autosave (TrackStudio may have closed without "
-                                    "saving). Recover it?"):
-            return Autosaver.recover(path)
+        autosave = Autosaver.find(path)
+        if autosave is not None:
+            if self.ask("Recover autosave", f"{path.name} has a newer autosave (TrackStudio may have closed "
+                                            "without saving). Recover it? (No deletes it.)"):
+                return Autosaver.recover(path)
+            autosave.unlink(missing_ok=True)
         return Project.load(path)
 
     def _check_project_video(self, project: Project, video) -> None:
@@ -455,9 +471,11 @@ class MainWindow(QMainWindow):
     def _recovered(self, video) -> Project | None:
         """Annotations autosaved for this video before it was ever saved as a project, if the user wants them."""
         path = self._recovery_path(video.info.path)
-        if not path.exists() or not self.ask("Recover unsaved work",
-                                             f"There are unsaved annotations for {Path(video.info.path).name} "
-                                             "from an earlier session. Recover them?"):
+        if not path.exists():
+            return None
+        if not self.ask("Recover unsaved work", f"There are unsaved annotations for {Path(video.info.path).name} "
+                                                "from an earlier session. Recover them? (No deletes them.)"):
+            path.unlink(missing_ok=True)
             return None
         project = Project.load(path)
         project.path = None
@@ -465,12 +483,18 @@ class MainWindow(QMainWindow):
 
     def confirm_discard(self) -> bool:
         project = self.session.project
-        if project is None or not project.dirty or not project.store.objects:
+        if project is None or not project.dirty:
+            return True
+        if not project.store.objects:
+            self._drop_recovery()
             return True
         answer = self.ask_save()
         if answer == "save":
             return self.save_project()
-        return answer == "discard"
+        if answer == "discard":
+            self._drop_recovery()  # discarded work must not come back as a recovery prompt
+            return True
+        return False
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():
@@ -517,7 +541,10 @@ class MainWindow(QMainWindow):
         else:  # first start: most of the height to the frame, a short timeline, room for many objects
             docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
             self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
-            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
+            natural = self.tracker_panel.sizeHint()  # the tracker panel whole, its buttons in view
+            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, natural.height() + DOCK_TITLE_PX],
+                             Qt.Orientation.Vertical)
+            self.resizeDocks([docks["dock_tracker"]], [natural.width() + 16], Qt.Orientation.Horizontal)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
@@ -591,12 +618,17 @@ class MainWindow(QMainWindow):
         return None
 
     def _drop_recovery(self) -> None:
+        """Delete the project's recovery file or autosave: saved or discarded, it is stale."""
         project = self.session.project
         if project is not None:
-            try:
-                self._recovery_path(project.video.path).unlink(missing_ok=True)
-            except OSError:
-                pass
+            stale = [self._recovery_path(project.video.path)]
+            if project.path is not None:
+                stale.append(Autosaver.autosave_path(project.path))
+            for path in stale:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def export_dialog(self) -> None:
         project = self.session.project
@@ -704,9 +736,17 @@ class MainWindow(QMainWindow):
         if key in self.actions and self.actions[key].isChecked() != bool(value):
             self.actions[key].setChecked(bool(value))
         if attr == "attention" and value:
-            self.show_message("Attention: shown for the selected object on frames tracked from now on "
-                              "(by trackers that report it).")
+            self.show_message("Attention: what the tracker looks at for the selected object on this frame "
+                              "(computed when missing).")
+            self.attention.schedule()
         self.canvas.refresh()
+
+    def _attention_choice(self, kind: str) -> TrackerChoice | None:
+        """The tracker asked for an attention map of a `kind` object: the panel's, when it can be built."""
+        name = self.tracker_panel.tracker_name(kind)
+        if not name or missing_weights_text(name):
+            return None
+        return TrackerChoice(name, self.tracker_panel.device.currentText(), attention=True)
 
     def _locked(self) -> bool:
         if self.tracking.running:
@@ -788,7 +828,7 @@ class MainWindow(QMainWindow):
         """With the click-to-mask tool on, encode the current frame in the background before the click."""
         choice = self._prompt_choice()
         if (self.canvas.tools.tool == "click" and choice is not None and self.session.video is not None
-                and not self.tracking.running):
+                and not self.tracking.running and not missing_weights_text(choice.name)):
             self.prompts.prepare(self.session.frame_idx, choice, self.session.video)
 
     def _request_mask(self, obj_id: int, frame_idx: int, clicks, box) -> None:
@@ -796,6 +836,10 @@ class MainWindow(QMainWindow):
         if choice is None:
             self.show_error("Click-to-mask", "No mask tracker is available.\n\nReinstall TrackStudio: the built-in "
                                              "mask trackers ship with it.")
+            return
+        if not self.ensure_weights(choice.name):  # asked before anything tries the network
+            self.show_message(f"Click-to-mask: {missing_weights_text(choice.name)} Get it in Track > Models…, "
+                              "or choose another mask tracker in the Tracker panel.")
             return
         self._mask_requested_at = time.perf_counter()
         self.prompts.request(frame_idx, obj_id, clicks, box, choice, self.session.video)
@@ -835,7 +879,10 @@ class MainWindow(QMainWindow):
     def propagate_all(self) -> bool:
         if self.session.store is None or self.tracking.running:
             return False
-        return self._start(self.tracking.plan_all(self._scope()), "Track whole video")
+        return self._start(self.tracking.plan_all(self._scope()), "Track whole video",
+                           "Nothing to track: annotate an object on some frame first (a keyframe). Frames that "
+                           "already have a result are kept: to redo them, correct a frame and press Ctrl+R there, "
+                           "or use Edit > Clear tracked frames.")
 
     def propagate_here(self) -> bool:
         s = self.session
@@ -847,12 +894,13 @@ class MainWindow(QMainWindow):
         max_frames = self.tracker_panel.num_frames.value() if mode == "N frames" else None
         passes = self.tracking.plan_here(obj_ids, self.tracker_panel.direction.currentText(), max_frames,
                                          until_keyframe=mode == "to the next keyframe")
-        return self._start(passes, f"Propagate from frame {s.frame_idx}")
+        return self._start(passes, f"Propagate from frame {s.frame_idx}",
+                           f"Nothing to propagate from frame {s.frame_idx}: no object has a keyframe here. Correct "
+                           "an object on this frame (the edit is a keyframe), then press Ctrl+R.")
 
-    def _start(self, passes, text: str) -> bool:
+    def _start(self, passes, text: str, nothing_to_do: str) -> bool:
         if not passes:
-            self.show_message("Nothing to track: annotate an object on some frame first (a keyframe), "
-                              "or move to a frame where the object is annotated for 'Propagate from here'.")
+            self.show_message(nothing_to_do)
             return False
         choices = self.tracker_panel.choices(self.canvas.options.attention)
         for kind in {p.kind for p in passes}:
@@ -905,9 +953,10 @@ class MainWindow(QMainWindow):
         """True when `tracker`'s weights are cached; otherwise offers to download or import them (tests replace this)."""
         return models_dialog.ensure_weights(self, tracker)
 
-    def show_models(self) -> None:
-        dialog = models_dialog.ModelsDialog(self)
+    def show_models(self, select_tracker: str = "") -> None:
+        dialog = models_dialog.ModelsDialog(self, select_tracker=select_tracker or None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: self.tracker_panel.refresh_weights())
         dialog.show()
 
     def show_shortcuts(self) -> None:
@@ -931,6 +980,7 @@ class MainWindow(QMainWindow):
         self.timeline.set_playing(False)
         self.prompts.shutdown()
         self.video_exporter.shutdown()
+        self.attention.shutdown()
         self._save_settings()
         self.session.close()
 

@@ -18,6 +18,8 @@ from trackstudio.app import models_cli
 from trackstudio.app.commands import CliError
 from trackstudio.trackers.checkpoints import CheckpointError, WeightsSpec, cache_dir
 
+from .errors import gui_wording
+
 COLUMNS = ("Tracker", "Kind", "Default", "Weights", "Size", "Licence", "Status", "Source")
 
 
@@ -63,7 +65,6 @@ class ModelsDialog(QDialog):
     def __init__(self, parent=None, select_tracker: str | None = None, cache=None):
         super().__init__(parent)
         self.setWindowTitle("Models")
-        self.resize(1000, 420)
         self.cache = cache
         self.last_error = ""
         self._rows: list[models_cli.WeightsRow] = []
@@ -75,8 +76,11 @@ class ModelsDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Source"), QHeaderView.ResizeMode.Stretch)  # long URLs: elided
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._update_buttons)
 
         self.download_button = QPushButton("Download")
@@ -108,8 +112,21 @@ class ModelsDialog(QDialog):
         layout.addWidget(self.status)
         layout.addLayout(buttons)
         self.refresh()
+        self._fit_to_table()
         if select_tracker is not None:
             self.select(select_tracker)
+
+    def _fit_to_table(self) -> None:
+        """Wide enough for every column but the URLs (elided, in full as tooltips), tall enough for the rows."""
+        header = self.table.horizontalHeader()
+        source = COLUMNS.index("Source")
+        columns = sum(header.sectionSize(c) for c in range(len(COLUMNS)) if c != source)
+        rows = self.table.verticalHeader().length() + header.height()
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        width, height = columns + 320, rows + 130
+        if screen is not None:
+            width, height = min(width, int(screen.width() * 0.95)), min(height, int(screen.height() * 0.85))
+        self.resize(max(width, 700), max(height, 360))
 
     # -- table ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -150,6 +167,7 @@ class ModelsDialog(QDialog):
         self.remove_button.setEnabled(not busy and official and row.cached)
 
     def _fail(self, message: str) -> None:
+        message = gui_wording(message)
         self.last_error = message
         self.status.setText(message)
 
@@ -241,7 +259,7 @@ def ensure_weights(parent, tracker: str, cache=None) -> bool:
     answer = QMessageBox.question(
         parent, "Weights needed",
         f"{tracker} needs {weights.filename} ({size}, licence {weights.license}), which is not on this computer.\n\n"
-        f"Open Models to {how}?")
+        f"Open Track > Models to {how}?")
     if answer != QMessageBox.StandardButton.Yes:
         return False
     dialog = ModelsDialog(parent, select_tracker=tracker, cache=cache)

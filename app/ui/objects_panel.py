@@ -1,7 +1,7 @@
 """The objects panel: add, delete, rename, recolour, label, hide/show and select objects."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QMenu, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
@@ -18,6 +18,8 @@ def color_icon(color: str) -> QIcon:
 
 
 class ObjectsPanel(QWidget):
+    message = Signal(str)  # why an action did nothing
+
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -61,6 +63,7 @@ class ObjectsPanel(QWidget):
         # deferred: an edit made from inside the tree's own signal must not clear the tree under it
         session.objects_changed.connect(lambda: QTimer.singleShot(0, self.rebuild))
         session.selection_changed.connect(self._show_selection)
+        session.editing_enabled_changed.connect(self._on_editing_enabled)
 
     # ---- actions -------------------------------------------------------------------------
     def add_object(self, kind: str) -> int | None:
@@ -73,8 +76,16 @@ class ObjectsPanel(QWidget):
 
     def delete_selected(self) -> None:
         obj_id = self.session.selected
-        if obj_id is not None and self.session.store is not None and self.session.editing_enabled:
-            self.session.store.remove_object(obj_id)
+        if obj_id is None or self.session.store is None:
+            return
+        if not self.session.editing_enabled:  # the run is writing its states
+            self.message.emit("Tracking is running: delete the object when it ends (Esc cancels the run).")
+            return
+        self.session.store.remove_object(obj_id)
+
+    def _on_editing_enabled(self, enabled: bool) -> None:
+        self.delete_button.setEnabled(enabled)
+        self.delete_button.setToolTip("" if enabled else "Not while tracking runs (Esc cancels it)")
 
     def recolor_selected(self) -> None:
         obj_id = self.session.selected

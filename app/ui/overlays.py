@@ -73,6 +73,28 @@ def heatmap_lut(opacity: float) -> np.ndarray:
     return np.concatenate([rgb, alpha[:, None]], axis=1).astype(np.uint8)
 
 
+POINT_ATTENTION_DECADES = 2.0  # point maps are a softmax over the frame: shown on a log scale down to 1/100
+
+
+def attention_display(attention: np.ndarray, kind: str, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) float32 in [0, 1] to draw over a frame of `shape` (H, W): smooth, at most half the frame's size.
+
+    A point tracker's map is a match probability that peaks in one feature cell (~8 px); on a log
+    scale the runner-up matches show as well, which is what tells a reliable point from a doubtful one.
+    """
+    heat = np.clip(np.nan_to_num(np.asarray(attention, np.float32)), 0.0, 1.0)
+    if kind == "point":
+        peak = float(heat.max())
+        heat = heat / peak if peak > 0 else heat
+        heat = np.clip(1.0 + np.log10(np.maximum(heat, 1e-12)) / POINT_ATTENTION_DECADES, 0.0, 1.0)
+    height, width = shape
+    scale = min(1.0, 512 / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if (heat.shape[1], heat.shape[0]) != size:  # bilinear: a smooth map rather than blocks of feature cells
+        heat = cv2.resize(heat, size, interpolation=cv2.INTER_LINEAR)
+    return heat.astype(np.float32)
+
+
 def paint_disc(mask: np.ndarray, start: tuple[float, float], end: tuple[float, float], radius: float,
                value: bool) -> None:
     """Paint (or erase) a stroke of discs from `start` to `end` (x, y image pixels) into `mask` in place."""

@@ -15,6 +15,17 @@ from trackstudio.app.model import AnnotationStore, FrameState, ObjectsChanged, P
 from trackstudio.app.video import VideoSource
 
 
+GENERIC_FOLDER_NAMES = {"frames", "images", "imgs", "img", "jpegimages", "rgb", "color", "video"}
+
+
+def video_name(path: str) -> str:
+    """A video's name for a title: a frames folder named like every other (DAVIS 'frames') with its parent."""
+    path = Path(path)
+    if path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
 class AttentionCache:
     """The latest attention maps per (obj_id, frame_idx) within a byte budget (oldest dropped first).
 
@@ -35,6 +46,13 @@ class AttentionCache:
         self.nbytes += attention.nbytes
         while self.nbytes > self.max_bytes and len(self._maps) > 1:
             self.nbytes -= self._maps.popitem(last=False)[1].nbytes
+
+    def drop(self, obj_id: int, frame_idxs) -> None:
+        """Forget the maps of states that changed (an undo, an edit, a new run): they showed the old ones."""
+        for frame_idx in frame_idxs:
+            old = self._maps.pop((obj_id, frame_idx), None)
+            if old is not None:
+                self.nbytes -= old.nbytes
 
     def get(self, obj_id: int, frame_idx: int) -> np.ndarray | None:
         return self._maps.get((obj_id, frame_idx))
@@ -94,10 +112,14 @@ class Session(QObject):
             self.video.close()
 
     def title(self) -> str:
-        if self.project is None:
+        """'<project or video> — TrackStudio', with ' *' once there is something unsaved."""
+        project = self.project
+        if project is None:
             return "TrackStudio"
-        name = self.project.path.name if self.project.path else Path(self.project.video.path).name
-        return f"{name}{' *' if self.project.dirty else ''} — TrackStudio"
+        name = project.path.name if project.path else video_name(project.video.path)
+        # a new project differs from no file at all only once something was edited
+        unsaved = project.dirty and (project.path is not None or project.store.revision > 0)
+        return f"{name}{' *' if unsaved else ''} — TrackStudio"
 
     # ---- navigation and selection --------------------------------------------------------
     def set_frame(self, frame_idx: int) -> None:
@@ -139,6 +161,7 @@ class Session(QObject):
 
     def _on_store_event(self, event: object) -> None:
         if isinstance(event, StatesChanged):
+            self.attention.drop(event.obj_id, event.frame_idxs)
             self.states_changed.emit(event.obj_id, event.frame_idxs)
         elif isinstance(event, ObjectsChanged):
             if self.selected is not None and self.selected not in self.store:

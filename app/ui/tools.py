@@ -19,7 +19,7 @@ TOOLS = ("select", "point", "box", "brush", "eraser", "fill", "click")
 TOOL_KIND = {"point": "point", "box": "box", "brush": "mask", "eraser": "mask", "fill": "mask", "click": "mask"}
 TOOL_HINTS = {
     "select": "Select: click an object to select it, drag a point to move it, drag elsewhere to pan, wheel to zoom.",
-    "point": "Point: click to place the selected point (Ctrl+click adds a new point object); drag a point to move it.",
+    "point": "Point: click adds a point, drag a point to move it, Ctrl+click puts the selected point here.",
     "box": "Box: drag to draw the selected box object's box; drag its handles to resize it.",
     "brush": "Brush: paint the selected mask ([ and ] change the size).",
     "eraser": "Eraser: erase from the selected mask ([ and ] change the size).",
@@ -119,9 +119,15 @@ class ToolController(QObject):
             if hit is not None:
                 self.session.select(hit)
             return True
-        if self.tool == "point":
-            new = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
-            self._place_point(x, y, new=new)
+        if self.tool == "point":  # as in CVAT and napari: a click adds, a drag moves
+            if modifiers & Qt.KeyboardModifier.ControlModifier:
+                self._place_point(x, y, new=False)  # the selected point, e.g. where it reappears
+                return True
+            hit = self.canvas.point_at(x, y)
+            if hit is not None:
+                self.session.select(hit)
+            else:
+                self._place_point(x, y, new=True)
             return True
         if self.tool in ("brush", "eraser"):
             if self._begin_stroke(x, y):
@@ -198,6 +204,10 @@ class ToolController(QObject):
             self.canvas.refresh()
             return
         box = self._clip_box(box)
+        if box[2] - box[0] < MIN_BOX_SIDE or box[3] - box[1] < MIN_BOX_SIDE:
+            self.canvas.message.emit("Box: too small to track; it was left as it was.")
+            self.canvas.refresh()
+            return
         state = self.session.state(obj_id)
         if state is None or state.box is None or not np.allclose(state.box, box, atol=1e-3):
             self.session.edit_state(obj_id, FrameState(box=box, keyframe=True))
@@ -207,17 +217,23 @@ class ToolController(QObject):
         if not self.session.editing_enabled:
             self.canvas.message.emit("Tracking is running: wait for it or press Esc to cancel, then edit.")
             return False
+        if self.canvas.frame_problem:
+            self.canvas.message.emit(f"{self.canvas.frame_problem} — not annotating a frame you cannot see.")
+            return False
         return True
 
     def _target(self, kind: str, new: bool = False) -> int:
-        """The selected object when it has `kind`; otherwise a new object of that kind, selected."""
+        """The selected object when it has `kind` (and `new` is off); otherwise a new object of that kind, selected."""
         store = self.session.store
         selected = self.session.selected
         if not new and selected is not None and store.get_object(selected).kind == kind:
             return selected
         obj = store.add_object(kind)
         self.session.select(obj.obj_id)
-        self.canvas.message.emit(f"Added {obj.name}. Edits now go to it; select another object to edit that one.")
+        if new:
+            self.canvas.message.emit(f"Added {obj.name}. Drag it to move it; a click elsewhere adds another.")
+        else:
+            self.canvas.message.emit(f"Added {obj.name}. Edits now go to it; select another object to edit that one.")
         return obj.obj_id
 
     def _to_point(self, x: float, y: float) -> np.ndarray:
@@ -230,7 +246,9 @@ class ToolController(QObject):
         return np.clip(box, 0, [info.width, info.height, info.width, info.height]).astype(np.float32)
 
     def _place_point(self, x: float, y: float, new: bool) -> None:
-        if self._can_edit():
+        if not self._can_edit():
+            return
+        with self.session.store.macro("Add point" if new else "Place point"):  # one undo step
             obj_id = self._target("point", new=new)
             self.session.edit_state(obj_id, FrameState(point=self._to_point(x, y), visible=True, keyframe=True))
 

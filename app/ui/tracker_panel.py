@@ -3,15 +3,30 @@ from __future__ import annotations
 
 import torch
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
 
+from trackstudio.app import models_cli
 from trackstudio.trackers import registry
 
 from .workers import TrackerChoice
 
 DIRECTIONS = ("forward", "backward", "both")
 RANGES = ("to the end", "N frames", "to the next keyframe")
+NO_WEIGHTS = "  ⚠ no weights"  # marks a tracker whose weights are not on this computer
+
+
+def missing_weights_text(tracker: str) -> str:
+    """'' when `tracker` can be built now, else one line naming the file it needs."""
+    try:
+        missing = models_cli.missing_weights(tracker)
+    except (KeyError, ValueError):  # not a registered tracker (a plugin that went away)
+        return ""
+    if not missing:
+        return ""
+    weights = missing[0]
+    return (f"{tracker} needs {weights.filename} ({models_cli.format_size(weights.size_bytes)}), which is not on "
+            "this computer yet.")
 
 
 def available_devices() -> list[str]:
@@ -27,24 +42,45 @@ class TrackerPanel(QWidget):
     propagate_all = Signal()  # every (or the selected) object through the whole clip
     propagate_here = Signal()  # from the current frame, with the direction and range chosen
     cancel = Signal()
+    models_requested = Signal(str)  # tracker whose weights the user wants to get (opens Track > Models)
+    natural_size_changed = Signal()  # the weights notice appeared or went
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tracker_boxes: dict[str, QComboBox] = {}
+        self._experimental: set[str] = set()
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.problem = ""
         for kind in ("box", "mask", "point"):
             combo = QComboBox()
+            combo.setMinimumContentsLength(12)  # long names must not set the dock's minimum width
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             try:
                 for spec in registry.specs(kind):
-                    label = spec.name + ("  (experimental)" if spec.experimental else "")
-                    combo.addItem(label, spec.name)
+                    combo.addItem(spec.name, spec.name)
                     combo.setItemData(combo.count() - 1, spec.description, 3)  # 3 = ToolTipRole
+                    if spec.experimental:
+                        self._experimental.add(spec.name)
             except Exception as exc:  # noqa: BLE001  (a broken tracker package must not stop the app)
                 self.problem = f"Some trackers failed to load: {exc}"
             combo.setToolTip(f"Tracker for {kind} objects (best first)")
+            combo.currentIndexChanged.connect(lambda _i: self.refresh_weights())
             self.tracker_boxes[kind] = combo
             form.addRow(f"{kind.capitalize()}:", combo)
+        # what the chosen trackers lack, with the way to get it, before anything tries the network
+        self.weights_notice = QFrame()
+        self.weights_notice.setStyleSheet("QFrame { background: #5c4813; border-radius: 3px; }")
+        self.weights_label = QLabel()
+        self.weights_label.setWordWrap(True)
+        self.weights_button = QPushButton("Get weights…")
+        self.weights_button.setToolTip("Track > Models: download or import the weights")
+        self.weights_button.clicked.connect(self._request_models)
+        notice_row = QHBoxLayout(self.weights_notice)
+        notice_row.setContentsMargins(4, 2, 4, 2)
+        notice_row.addWidget(self.weights_label, 1)
+        notice_row.addWidget(self.weights_button)
+        self.weights_notice.hide()
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.device.setToolTip("auto = CUDA GPU, then Apple MPS, then CPU")
@@ -85,6 +121,7 @@ class TrackerPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
+        layout.addWidget(self.weights_notice)
         layout.addLayout(buttons)
         layout.addWidget(self.cancel_button)
         if self.problem:
@@ -92,6 +129,33 @@ class TrackerPanel(QWidget):
             note.setWordWrap(True)
             layout.addWidget(note)
         layout.addStretch(1)
+        self.refresh_weights()
+
+    # ---- weights -------------------------------------------------------------------------
+    def refresh_weights(self) -> None:
+        """Re-mark the trackers whose weights are missing (after Track > Models changed the cache)."""
+        for combo in self.tracker_boxes.values():
+            for index in range(combo.count()):
+                name = combo.itemData(index)
+                label = name + ("  (experimental)" if name in self._experimental else "")
+                combo.setItemText(index, label + (NO_WEIGHTS if missing_weights_text(name) else ""))
+        self._show_weights_notice()
+
+    def missing_weights(self) -> list[tuple[str, str]]:
+        """(tracker, what it lacks) for each chosen tracker that cannot be built yet."""
+        names = dict.fromkeys(n for kind in self.tracker_boxes if (n := self.tracker_name(kind)))
+        return [(name, text) for name in names if (text := missing_weights_text(name))]
+
+    def _show_weights_notice(self) -> None:
+        missing = self.missing_weights()
+        self.weights_label.setText(" ".join(text for _name, text in missing))
+        if self.weights_notice.isHidden() == bool(missing):
+            self.weights_notice.setVisible(bool(missing))
+            self.natural_size_changed.emit()
+
+    def _request_models(self) -> None:
+        missing = self.missing_weights()
+        self.models_requested.emit(missing[0][0] if missing else "")
 
     def set_running(self, running: bool) -> None:
         self.all_button.setEnabled(not running)

@@ -167,8 +167,6 @@ class PropagationRun(QObject):
         self._apply = apply
         self._error = ""
         self._started = time.monotonic()
-        self.total = sum(p.num_frames for p in passes)
-        self.done_frames = 0
         self.thread = QThread()
         self.worker = PropagationWorker(passes, choices, pool, frames)
         self.worker.moveToThread(self.thread)
@@ -200,7 +198,6 @@ class PropagationRun(QObject):
             self._apply(update, attention)
         finally:
             self.worker.applied()
-        self.done_frames = update.done
         elapsed = time.monotonic() - self._started
         left = elapsed / update.done * (update.total - update.done) if update.done else float("nan")
         self.progress.emit(update.done, update.total, left)
