@@ -81,12 +81,15 @@ class MainWindow(QMainWindow):
         self.tracker_panel = TrackerPanel()
         self.timeline = Timeline(self.session)
         self.score_plot = ScorePlot(self.session)
-        self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        objects_dock = self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         tracker_dock = self._add_dock("Tracker", scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.video_list = VideoListPanel()
-        self._add_dock("Videos", self.video_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # a tab beside Objects: a one-video project needs no room for it (the window stays small)
+        self.videos_dock = self._add_dock("Videos", self.video_list, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(objects_dock, self.videos_dock)
+        objects_dock.raise_()
         self.dock_balancer = DockBalancer(self, tracker_dock, self.tracker_panel)
         self.tracker_panel.natural_size_changed.connect(self.dock_balancer.schedule)
 
@@ -281,7 +284,7 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_title)
         s.states_changed.connect(lambda *_: self._update_title())
         s.frame_changed.connect(self._show_frame_info)
-        s.video_changed.connect(lambda: self.video_list.set_project(s.project))
+        s.video_changed.connect(lambda: self._show_video_list(s.project))
         for signal in (s.objects_changed, s.states_changed):
             signal.connect(lambda *_: self.video_list.refresh(current_only=True))
         self.video_list.video_chosen.connect(self.switch_video)
@@ -370,6 +373,11 @@ class MainWindow(QMainWindow):
         return True
 
     # ---- the project's videos ------------------------------------------------------------
+    def _show_video_list(self, project) -> None:
+        self.video_list.set_project(project)
+        if project is not None and len(project.videos) > 1:
+            self.videos_dock.raise_()  # a many-video project: its list is what the user picks from
+
     def add_videos_dialog(self) -> None:
         if self.session.project is None:
             self.show_message("Open a video or a project first, then add more videos to it.")
@@ -390,7 +398,7 @@ class MainWindow(QMainWindow):
                 added += 1
             except Exception as exc:  # noqa: BLE001  (the others are still added)
                 problems.append(f"{Path(path).name}: {describe(exc).splitlines()[0]}")
-        self.video_list.set_project(project)
+        self._show_video_list(project)
         self._update_title()
         if problems:
             self.show_error("Some videos were not added", "\n".join(problems))
@@ -436,7 +444,7 @@ class MainWindow(QMainWindow):
         if not self.switch_video(index - 1 if index > 0 else 1):
             return False
         project.remove_video(index)
-        self.video_list.set_project(project)
+        self._show_video_list(project)
         self._update_title()
         self.show_message(f"Removed {entry.name} from the project.")
         return True
