@@ -142,6 +142,7 @@ def test_plugin_tracker_is_offered_in_the_window(plugin_site, qtbot, monkeypatch
 
     from trackstudio.app.ui.main import MainWindow
 
+    registry.specs()  # built-ins registered first: their modules import once, into the registry restored below
     monkeypatch.syspath_prepend(str(plugin_site))
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the plugin leaves with the test
     monkeypatch.setattr(registry, "_PLUGIN_ERRORS", {})
