@@ -26,6 +26,12 @@ class Pass:
     prompts: dict[int, dict[int, Prompt]]  # frame_idx -> obj_id -> prompt
     # obj_id -> (first, last) frame the pass may write for it; outside it, results are dropped.
     write_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    tracker: str | None = None  # a tracker name chosen for these objects; None: the kind's default
+
+    @property
+    def tracker_key(self) -> str:
+        """What `run_passes`' trackers are looked up by: the chosen tracker's name, else the kind."""
+        return self.tracker or self.kind
 
     @property
     def num_frames(self) -> int:
@@ -41,6 +47,7 @@ class FrameUpdate:
     states: dict[int, FrameState]  # obj_id -> state
     done: int  # frames walked so far over all passes
     total: int
+    tracker_key: str = ""  # the pass's `tracker_key`
 
 
 def state_to_prompt(state: FrameState) -> Prompt | None:
@@ -122,6 +129,8 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
         prompts = {frame_idx: seed}
         if until_keyframe:
             end = ahead[0] if ahead else edge
+            if ahead:  # the run stops there; interpolation needs it as its far end
+                prompts[end] = keyframes[end]
         else:
             end = edge
             prompts.update((kf, keyframes[kf]) for kf in ahead)  # re-anchor on the way
@@ -134,6 +143,26 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
         far = min(r[0] for r in ranges.values()) if reverse else max(r[1] for r in ranges.values())
         passes.append(Pass(kind, frame_idx, far, reverse, prompts, ranges))
     return passes
+
+
+def split_by_tracker(passes: list[Pass], object_trackers: dict[int, str]) -> list[Pass]:
+    """Give objects that have their own tracker (obj_id -> tracker name) passes of their own.
+
+    Each pass is split by tracker and narrowed to the frames its objects may write.
+    """
+    out = []
+    for p in passes:
+        groups: dict[str | None, list[int]] = {}
+        for obj_id in p.write_ranges:
+            groups.setdefault(object_trackers.get(obj_id, p.tracker), []).append(obj_id)
+        for tracker, obj_ids in groups.items():
+            ranges = {obj_id: p.write_ranges[obj_id] for obj_id in obj_ids}
+            prompts = {f: kept for f, objs in p.prompts.items()
+                       if (kept := {obj_id: prompt for obj_id, prompt in objs.items() if obj_id in ranges})}
+            lo, hi = min(r[0] for r in ranges.values()), max(r[1] for r in ranges.values())
+            start, end = (hi, lo) if p.reverse else (lo, hi)
+            out.append(Pass(p.kind, start, end, p.reverse, prompts, ranges, tracker))
+    return out
 
 
 def _invert(per_obj: dict[int, dict[int, Prompt]]) -> dict[int, dict[int, Prompt]]:
@@ -153,7 +182,7 @@ def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSe
     done = 0
     attached: set[int] = set()
     for p in passes:
-        tracker = trackers[p.kind]
+        tracker = trackers[p.tracker_key]
         if id(tracker) not in attached:
             tracker.set_video(frames)
             attached.add(id(tracker))
@@ -168,7 +197,7 @@ def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSe
                 lo, hi = p.write_ranges.get(obj_id, (result.frame_idx, result.frame_idx))
                 if lo <= result.frame_idx <= hi:
                     states[obj_id] = result_to_state(obj_result)
-            yield FrameUpdate(p.kind, result.frame_idx, states, done, total)
+            yield FrameUpdate(p.kind, result.frame_idx, states, done, total, p.tracker_key)
 
 
 def apply_update(store: AnnotationStore, update: FrameUpdate) -> int:

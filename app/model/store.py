@@ -98,6 +98,13 @@ class AnnotationStore:
         frame_idx = self._check_state(obj_id, frame_idx, state)
         self._push_states(f"Edit {self._objects[obj_id].name} on frame {frame_idx}", obj_id, {frame_idx: state})
 
+    def set_states(self, obj_id: int, states: dict[int, FrameState | None], text: str = "") -> None:
+        """Many user edits of one object as one change (None clears a frame); keyframe flags are kept."""
+        checked = {self._check_state(obj_id, f, state) if state is not None else int(f): state
+                   for f, state in states.items()}
+        if checked:
+            self._push_states(text or f"Edit {self._objects[obj_id].name}", obj_id, checked)
+
     def clear_state(self, obj_id: int, frame_idx: int) -> None:
         if self.get_state(obj_id, frame_idx) is not None:
             self._push_states(f"Clear {self._objects[obj_id].name} on frame {frame_idx}", obj_id, {frame_idx: None})

@@ -721,10 +721,10 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to track: annotate an object on some frame first (a keyframe), "
                               "or move to a frame where the object is annotated for 'Propagate from here'.")
             return False
-        choices = self.tracker_panel.choices(self.canvas.options.attention)
-        for kind in {p.kind for p in passes}:
-            if kind in choices and not self.ensure_weights(choices[kind].name):
-                self.show_message(f"{choices[kind].name} has no weights yet: Track > Models… downloads or imports them.")
+        choices = self.tracker_panel.choices(self.canvas.options.attention, {p.tracker for p in passes if p.tracker})
+        for key in {p.tracker_key for p in passes}:
+            if key in choices and not self.ensure_weights(choices[key].name):
+                self.show_message(f"{choices[key].name} has no weights yet: Track > Models… downloads or imports them.")
                 return False
         try:
             return self.tracking.start(passes, choices, text)
