@@ -125,6 +125,12 @@ class MainWindow(QMainWindow):
         self.actions[key] = action
         return action
 
+    def _wire(self, key: str, action: QAction) -> QAction:
+        """An action made by a panel: its shortcut works window-wide and shortcut_rows lists it."""
+        self.addAction(action)
+        self.actions[key] = action
+        return action
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -201,6 +207,9 @@ class MainWindow(QMainWindow):
         objects.addAction(self._action("delete_object", "&Delete selected object", self.objects_panel.delete_selected,
                                        "Del"))
         objects.addAction(self._action("toggle_hidden", "&Hide / show selected object", self.toggle_hidden, "H"))
+        objects.addSeparator()
+        for key in ("merge", "split", "swap"):  # identity fixes (also in the panel's context menu)
+            objects.addAction(self._wire(f"{key}_objects", getattr(self.objects_panel.actions, key)))
         for n in range(1, 10):
             self._action(f"select_{n}", f"Select object {n}",
                          lambda _c=False, i=n - 1: self.objects_panel.select_index(i), str(n))
@@ -241,6 +250,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s = self.session
         self.canvas.message.connect(self.show_message)
+        self.objects_panel.actions.message.connect(self.show_message)
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
         self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())
