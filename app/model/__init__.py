@@ -3,12 +3,12 @@
 See docs/formats.md for the file formats written and read by `app.model.formats` and `Project`.
 """
 from .errors import FormatError
-from .events import EventEmitter, ObjectsChanged, StatesChanged
+from .events import EventEmitter, MetaChanged, ObjectsChanged, StatesChanged
 from .objects import KINDS, FrameState, TrackObject
 from .rle import MaskRLE
 from .store import AnnotationStore
 from .undo import UndoStack
 from .project import Autosaver, Project  # noqa: E402  (imports formats, which needs the above)
 
-__all__ = ["KINDS", "AnnotationStore", "Autosaver", "EventEmitter", "FormatError", "FrameState", "MaskRLE",
+__all__ = ["KINDS", "AnnotationStore", "Autosaver", "EventEmitter", "FormatError", "FrameState", "MaskRLE", "MetaChanged",
            "ObjectsChanged", "Project", "StatesChanged", "TrackObject", "UndoStack"]
