@@ -30,7 +30,7 @@ from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
 from .objects_panel import ObjectsPanel
 from .session import Session
-from .timeline import ScorePlot, Timeline
+from .timeline import Timeline
 from .tools import TOOLS
 from .tracker_panel import RANGES, TrackerPanel
 from .tracking import TrackingController
@@ -70,11 +70,10 @@ class MainWindow(QMainWindow):
         self.objects_panel = ObjectsPanel(self.session)
         self.tracker_panel = TrackerPanel()
         self.timeline = Timeline(self.session)
-        self.score_plot = ScorePlot(self.session)
+        self.score_plot = self.timeline.score_plot  # stacked over the strips, on one frame axis
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
         self.progress = QProgressBar()
@@ -431,7 +430,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:  # first start: most of the height to the frame, a short timeline, room for many objects
             docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-            self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
+            self.resizeDocks([docks["dock_timeline"]], [260], Qt.Orientation.Vertical)
             self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
