@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trackstudio.app.video import VideoInfo
 
+from . import document_meta
 from .atomic import atomic_write_bytes
 from .errors import FormatError
 from .schema import (check_fits_video, check_header, dump_document, objects_to_json, parse_document,
@@ -22,7 +23,7 @@ PROJECT_FORMAT = "trackstudio-project"
 PROJECT_VERSION = 1
 PROJECT_SUFFIX = ".tsproj"
 AUTOSAVE_SUFFIX = ".autosave"
-_KNOWN_KEYS = ("format", "version", "video", "objects", "settings")
+_KNOWN_KEYS = ("format", "version", "video", "objects", "settings", *document_meta.KEYS)
 
 
 class Project:
@@ -69,7 +70,8 @@ class Project:
         if self.video.path:
             video["absolute_path"] = str(Path(self.video.path).resolve())
         doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "video": video,
-               "objects": objects_to_json(self.store), "settings": self.settings}
+               "objects": objects_to_json(self.store), **document_meta.meta_to_json(self.store),
+               "settings": self.settings}
         for key, value in self.extra.items():
             doc.setdefault(key, value)
         return dump_document(doc)
@@ -84,6 +86,7 @@ class Project:
             video = video_from_json(doc.get("video"), extra_keys=("absolute_path",))
             video.path = _resolve_video_path(video.path, doc["video"].get("absolute_path"), path)
             store = store_from_json(doc.get("objects", []), video)
+            document_meta.meta_from_json(doc, store, video)
             settings = doc.get("settings", {})
             if not isinstance(settings, dict):
                 raise FormatError("expected an object", "settings")

@@ -122,8 +122,10 @@ class ReviewIndex:
         self.config = config or ReviewConfig()
         self._series: dict[int, _Series] = {}
         self._doubts: dict[int, list[Doubt]] = {}
+        self._all: list[Doubt] | None = None  # every object's doubts, the twin pairs' included
 
     def invalidate(self, obj_id: int | None = None) -> None:
+        self._all = None
         if obj_id is None:
             self._series.clear()
             self._doubts.clear()
@@ -138,7 +140,14 @@ class ReviewIndex:
 
     def doubts(self, obj_ids=None) -> list[Doubt]:
         """Every doubt about these objects (all when None), by frame then object."""
-        wanted = [o.obj_id for o in self.store.objects if obj_ids is None or o.obj_id in obj_ids]
+        if obj_ids is None:
+            if self._all is None:
+                self._all = self._doubts_of([o.obj_id for o in self.store.objects])
+            return self._all
+        return self._doubts_of(obj_ids)
+
+    def _doubts_of(self, obj_ids) -> list[Doubt]:
+        wanted = [o.obj_id for o in self.store.objects if o.obj_id in obj_ids]
         out = []
         for obj_id in wanted:
             if obj_id not in self._doubts:

@@ -29,6 +29,7 @@ from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
 from .objects_panel import ObjectsPanel
+from .review_actions import ReviewActions
 from .session import Session
 from .timeline import Timeline
 from .tools import TOOLS
@@ -71,6 +72,8 @@ class MainWindow(QMainWindow):
         self.tracker_panel = TrackerPanel()
         self.timeline = Timeline(self.session)
         self.score_plot = self.timeline.score_plot  # stacked over the strips, on one frame axis
+        self.review_actions = ReviewActions(self.session, self)
+        self.timeline.strips.doubt_frames = self.review_actions.doubt_frames
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -234,6 +237,14 @@ class MainWindow(QMainWindow):
                                    "PgUp"))
         nav.addAction(self._action("next_empty", "Next frame without annotation (selected object)",
                                    self._jump_unannotated, "N"))
+        nav.addSeparator()  # the review queue
+        review = self.review_actions
+        for key, action, shortcut in (("next_doubt", review.next, "."), ("prev_doubt", review.previous, ","),
+                                      ("review_all", review.all_objects, None),
+                                      ("mark_reviewed", review.mark, "R"), ("unmark_reviewed", review.unmark, None)):
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            nav.addAction(self._wire(key, action))
         self._update_recent_menu()
 
     def _choice_menu(self, menu, attr: str, values: list[tuple[str, float]]) -> None:
@@ -250,6 +261,7 @@ class MainWindow(QMainWindow):
         s = self.session
         self.canvas.message.connect(self.show_message)
         self.objects_panel.actions.message.connect(self.show_message)
+        self.review_actions.message.connect(self.show_message)
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
         self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy, QSlider, QSpinBox, QStyle,
                                QStyleOptionSlider, QToolButton, QVBoxLayout, QWidget)
@@ -25,7 +25,8 @@ NONE, ABSENT, TRACKED, KEYFRAME = 0, 1, 2, 3
 STRIP_ROW = 14  # pixels per object row
 NAME_WIDTH = 110  # pixels left of the frame axis: object names, the play button, the plot's score axis
 VISIBLE_ROWS = 8  # rows shown before the strips scroll (the dock can be made taller)
-REVIEWED_COLOR = QColor("#66bb6a")
+REVIEWED_COLOR = QColor("#66bb6a")  # a line under the strip
+DOUBT_COLOR = QColor("#ef5350")  # a line over the strip: frames in the review queue
 
 
 def frame_status(session: Session, obj_id: int) -> np.ndarray:
@@ -54,7 +55,7 @@ class FrameAxis:
 
 class TrackStrips(QWidget):
     """One row per shown object: keyframes (solid, tall), tracked frames (colour), absent frames (grey),
-    reviewed frames (a green line under the row)."""
+    doubtful frames (a red line over the row) and reviewed frames (a green line under it)."""
 
     seek = Signal(int, object)  # frame_idx, obj_id
 
@@ -62,6 +63,7 @@ class TrackStrips(QWidget):
         super().__init__()
         self.session, self.timeline = session, timeline
         self.rows: list[int] = []  # obj_ids shown, top to bottom
+        self.doubt_frames = None  # set by the window: obj_id -> (T,) bool of doubtful frames, or None
         self._status: dict[int, np.ndarray] = {}
         self._dirty: set[int] = set()
         self._timer = QTimer(self)
@@ -73,6 +75,7 @@ class TrackStrips(QWidget):
         session.objects_changed.connect(self._reset)
         session.states_changed.connect(self._on_states)
         session.meta_changed.connect(lambda _key: self.update())
+        session.editing_enabled_changed.connect(lambda _on: self.update())  # doubts show again after a run
         session.frame_changed.connect(lambda _f: self.update())
 
     def sizeHint(self) -> QSize:
@@ -151,6 +154,9 @@ class TrackStrips(QWidget):
             done = rv.reviewed_mask(store, obj_id, n)
             if done.any():
                 painter.drawImage(left, top + STRIP_ROW - 3, self._mask_image(done, width, REVIEWED_COLOR))
+            doubtful = self.doubt_frames(obj_id) if self.doubt_frames is not None else None
+            if doubtful is not None and doubtful.any():
+                painter.drawImage(left, top + 1, self._mask_image(doubtful, width, DOUBT_COLOR))
         painter.setPen(QPen(QColor("#ffffff"), 1))
         x = int(round(self.cursor_x()))
         painter.drawLine(x, 0, x, self.height())
@@ -230,26 +236,31 @@ class ScorePlot(pg.PlotWidget):
         session.frame_changed.connect(lambda f: self.cursor.setValue(f))
 
     def frame_at(self, x: float) -> int:
-        """The frame under widget x."""
-        view = self.getPlotItem().vb.mapSceneToView(self.mapToScene(QPoint(int(x), 0)))
+        """The frame under viewport x."""
+        scene = self.viewportTransform().inverted()[0].map(QPointF(x, 0))
+        view = self.getPlotItem().vb.mapSceneToView(scene)
         return int(min(max(round(view.x()), 0), max(0, self.session.num_frames - 1)))
 
     def frame_x(self, frame_idx: float) -> float:
-        """Widget x of a frame."""
+        """Viewport x of a frame."""
         scene = self.getPlotItem().vb.mapViewToScene(QPointF(frame_idx, 0))
-        return self.mapFromScene(scene).x()
+        return self.viewportTransform().map(scene).x()
+
+    def _plot_area(self) -> QRectF:
+        """The view box in viewport coordinates."""
+        return self.viewportTransform().mapRect(self.getPlotItem().vb.sceneBoundingRect())
 
     def mousePressEvent(self, event):
-        plot_area = self.mapFromScene(self.getPlotItem().vb.sceneBoundingRect()).boundingRect()
+        plot_area = self._plot_area()
         if (event.button() == Qt.MouseButton.LeftButton and self.session.num_frames
                 and plot_area.contains(event.position())):
             self.session.set_frame(self.frame_at(event.position().x()))
         super().mousePressEvent(event)
 
     def align(self, axis: FrameAxis, offset: float) -> None:
-        """Set the x range so frame f sits at axis.x(f) (`offset`: this widget's x in the Timeline)."""
+        """Set the x range so frame f sits at axis.x(f) (`offset`: the viewport's x in the Timeline)."""
         vb = self.getPlotItem().vb
-        rect = self.mapFromScene(vb.sceneBoundingRect()).boundingRect()
+        rect = self._plot_area()
         if rect.width() <= 0 or axis.step <= 0:
             return
         first = (rect.left() + offset - axis.x0) / axis.step  # the frame at the view box's left edge
@@ -405,7 +416,7 @@ class Timeline(QWidget):
             self.axis_changed.emit()
 
     def _apply_axis(self) -> None:
-        self.score_plot.align(self.axis, self.score_plot.mapTo(self, QPoint(0, 0)).x())
+        self.score_plot.align(self.axis, self.score_plot.viewport().mapTo(self, QPoint(0, 0)).x())
         self.strips.update()
 
     # ---- rows ----------------------------------------------------------------------------
