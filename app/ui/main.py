@@ -28,6 +28,7 @@ from . import models_dialog
 from .canvas import Canvas
 from .dialogs import ExportDialog, ShortcutsDialog
 from .errors import describe
+from .labels_panel import LabelsPanel
 from .objects_panel import ObjectsPanel
 from .review_actions import ReviewActions
 from .session import Session
@@ -75,7 +76,11 @@ class MainWindow(QMainWindow):
         self.review_actions = ReviewActions(self.session, self)
         self.timeline.strips.doubt_frames = self.review_actions.doubt_frames
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        tracker_dock = self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.labels_panel = LabelsPanel(self.session)
+        self.tabifyDockWidget(tracker_dock, self._add_dock("Labels", self.labels_panel,
+                                                           Qt.DockWidgetArea.RightDockWidgetArea))
+        tracker_dock.raise_()
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.status_label = QLabel("Open a video, an image folder or a project (File menu, or drop it here).")
@@ -262,6 +267,7 @@ class MainWindow(QMainWindow):
         self.canvas.message.connect(self.show_message)
         self.objects_panel.actions.message.connect(self.show_message)
         self.review_actions.message.connect(self.show_message)
+        self.labels_panel.message.connect(self.show_message)
         self.canvas.tools.mask_requested.connect(self._request_mask)
         self.canvas.tools.tool_changed.connect(lambda t: self.actions[f"tool_{t}"].setChecked(True))
         self.canvas.tools.tool_changed.connect(lambda _t: self._prepare_click_frame())

@@ -6,6 +6,8 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QMenu, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from trackstudio.app.model.labels import assign_class, schema
+
 from .object_actions import ObjectActions
 from .session import Session
 
@@ -169,6 +171,14 @@ class ObjectsPanel(QWidget):
         if column == COL_NAME and item.text(COL_NAME).strip():
             store.update_object(obj_id, name=item.text(COL_NAME).strip())
         elif column == COL_LABEL:
-            store.update_object(obj_id, label=item.text(COL_LABEL).strip())
+            label = item.text(COL_LABEL).strip()
+            try:  # with a label schema, a label is one of its classes (and takes its colour)
+                if schema(store).classes:
+                    assign_class(store, obj_id, label)
+                else:
+                    store.update_object(obj_id, label=label)
+            except ValueError as exc:
+                self.actions.message.emit(f"{exc}: pick a class in the Labels panel.")
+                QTimer.singleShot(0, self.rebuild)
         elif column == COL_VISIBLE:
             store.update_object(obj_id, hidden=item.checkState(COL_VISIBLE) != Qt.CheckState.Checked)
