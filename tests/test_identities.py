@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from trackstudio.app.model import AnnotationStore, FrameState
+from trackstudio.app.model import labels as lb
 from trackstudio.app.model.identities import merge_objects, split_object, swap_objects
 
 
@@ -70,3 +71,25 @@ def test_kinds_must_match():
     m = store.add_object("mask").obj_id
     with pytest.raises(ValueError, match="kinds differ"):
         merge_objects(store, a, m)
+
+
+def test_attributes_travel_with_their_frames():
+    store = AnnotationStore()
+    lb.set_schema(store, lb.LabelSchema(attributes=(lb.Attribute("occluded", "frame"),
+                                                    lb.Attribute("truncated", "object"))))
+    a = track(store, range(10), 0)
+    b = track(store, range(10, 14), 0)
+    lb.set_attribute(store, a, "occluded", True, frame_idx=2)
+    lb.set_attribute(store, a, "occluded", True, frame_idx=7)
+    lb.set_attribute(store, a, "truncated", True)
+    lb.set_attribute(store, b, "occluded", True, frame_idx=11)
+    new = split_object(store, a, 5).obj_id
+    assert lb.attributes_of(store, a, 2) == {"occluded"} and not lb.attributes_of(store, a, 7)
+    assert lb.attributes_of(store, new, 7) == {"occluded"} and lb.attributes_of(store, new) == {"truncated"}
+    swap_objects(store, new, b, 0)
+    assert lb.attributes_of(store, b, 7) == {"occluded"} and lb.attributes_of(store, new, 11) == {"occluded"}
+    merge_objects(store, a, b)
+    assert lb.attributes_of(store, a, 7) == {"occluded"} and lb.attributes_of(store, a) == {"truncated"}
+    for _ in range(3):
+        store.undo_stack.undo()
+    assert lb.attributes_of(store, a, 7) == {"occluded"} and new not in store

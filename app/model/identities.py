@@ -1,12 +1,31 @@
 """Identity fixes: merge two objects, split one at a frame, swap two from a frame on.
 
 Each is one undo step (a store macro). Qt-free. Both objects must be of the same kind: a box
-track cannot take over a mask track's frames.
+track cannot take over a mask track's frames. Per-frame attributes (app.model.labels) travel with
+their frames; object attributes are joined on a merge and copied on a split.
 """
 from __future__ import annotations
 
+from . import labels
 from .objects import FrameState, TrackObject
 from .store import AnnotationStore
+
+
+def _move_attributes(store: AnnotationStore, moves: dict[tuple[int, int | None], tuple[int, int | None]],
+                     join: bool = False) -> None:
+    """Attribute values move from key to key (all moves read the old values first); `join`: a target
+    keeps what it had and adds what arrives, else it takes what arrives (or nothing)."""
+    old = labels.values(store)
+    new = {key: names for key, names in old.items() if key not in moves}
+    for source, target in moves.items():
+        arriving = old.get(source, frozenset())
+        names = (new.get(target, frozenset()) | arriving) if join else arriving
+        if names:
+            new[target] = names
+        else:
+            new.pop(target, None)
+    if new != old:
+        store.set_meta(labels.VALUES_KEY, new or None)
 
 
 def _same_kind(store: AnnotationStore, a: int, b: int, action: str) -> tuple[TrackObject, TrackObject]:
@@ -32,6 +51,8 @@ def merge_objects(store: AnnotationStore, keep_id: int, other_id: int) -> None:
     moved = {f: state for f, state in store.states(other_id).items() if _wins(state, kept.get(f))}
     with store.macro(f"Merge {other.name} into {keep.name}"):
         store.set_states(keep_id, moved)
+        _move_attributes(store, {(other_id, f): (keep_id, f) for f in moved})
+        _move_attributes(store, {(other_id, None): (keep_id, None)}, join=True)
         store.remove_object(other_id)
 
 
@@ -47,6 +68,10 @@ def split_object(store: AnnotationStore, obj_id: int, frame_idx: int) -> TrackOb
         new = store.add_object(obj.kind, f"{obj.name} (from {frame_idx})", label=obj.label)
         store.set_states(new.obj_id, later)
         store.set_states(obj_id, dict.fromkeys(later))
+        _move_attributes(store, {(obj_id, f): (new.obj_id, f) for f in later})
+        if labels.attributes_of(store, obj_id):  # the new object is the same kind of thing
+            store.set_meta(labels.VALUES_KEY, {**labels.values(store),
+                                               (new.obj_id, None): labels.attributes_of(store, obj_id)})
     return new
 
 
@@ -58,5 +83,7 @@ def swap_objects(store: AnnotationStore, a: int, b: int, frame_idx: int) -> None
     if not later_a and not later_b:
         raise ValueError(f"neither {obj_a.name} nor {obj_b.name} has frames from frame {frame_idx} on")
     with store.macro(f"Swap {obj_a.name} and {obj_b.name} from frame {frame_idx}"):
-        store.set_states(a, {f: later_b.get(f) for f in later_a.keys() | later_b.keys()})
-        store.set_states(b, {f: later_a.get(f) for f in later_a.keys() | later_b.keys()})
+        frames = later_a.keys() | later_b.keys()
+        store.set_states(a, {f: later_b.get(f) for f in frames})
+        store.set_states(b, {f: later_a.get(f) for f in frames})
+        _move_attributes(store, {**{(a, f): (b, f) for f in frames}, **{(b, f): (a, f) for f in frames}})
