@@ -76,7 +76,9 @@ class TrackStrips(QWidget):
         session.states_changed.connect(self._on_states)
         session.meta_changed.connect(lambda _key: self.update())
         session.editing_enabled_changed.connect(lambda _on: self.update())  # doubts show again after a run
-        session.frame_changed.connect(lambda _f: self.update())
+        session.frame_changed.connect(self._move_cursor)
+        self._images: dict[int, tuple[tuple, QImage]] = {}  # obj_id -> (what it shows, its row image)
+        self._cursor_x: int | None = None
 
     def sizeHint(self) -> QSize:
         return QSize(400, max(1, len(self.rows)) * STRIP_ROW + 2)
@@ -86,7 +88,14 @@ class TrackStrips(QWidget):
         self.setFixedHeight(self.sizeHint().height())
         self.update()
 
+    def _move_cursor(self, _frame_idx: int) -> None:
+        """Repaint only the old and the new cursor columns (a run moves it every frame)."""
+        x = int(round(self.cursor_x()))
+        for column in {self._cursor_x, x} - {None}:
+            self.update(QRect(column - 2, 0, 5, self.height()))
+
     def _reset(self) -> None:
+        self._images.clear()
         self._status.clear()
         self._dirty = {o.obj_id for o in self.session.store.objects} if self.session.store else set()
         self._recompute()
@@ -101,6 +110,7 @@ class TrackStrips(QWidget):
         for obj_id in self._dirty:
             if store is not None and obj_id in store:
                 self._status[obj_id] = frame_status(self.session, obj_id)
+                self._images.pop(obj_id, None)
         self._dirty.clear()
         self.update()
 
@@ -139,9 +149,10 @@ class TrackStrips(QWidget):
         axis, offset = self._axis()
         left = int(round(axis.x(-0.5) - offset))
         width = max(1, int(round(axis.x(n - 0.5) - offset)) - left)
+        exposed = _event.rect()
         for row, obj_id in enumerate(self.rows):
-            if obj_id not in store:
-                continue
+            if obj_id not in store or not exposed.intersects(QRect(0, row * STRIP_ROW, self.width(), STRIP_ROW)):
+                continue  # only the rows in view (the scroll area shows a few of many)
             obj = store.get_object(obj_id)
             top = row * STRIP_ROW
             if obj_id == self.session.selected:
@@ -150,7 +161,7 @@ class TrackStrips(QWidget):
             painter.drawText(QRect(4, top, max(1, left - 8), STRIP_ROW), Qt.AlignmentFlag.AlignVCenter, obj.name)
             status = self._status.get(obj_id)
             if status is not None:
-                painter.drawImage(left, top + 1, self._row_image(status, width, obj.color))
+                painter.drawImage(left, top + 1, self._cached_row(obj_id, status, width, obj.color))
             done = rv.reviewed_mask(store, obj_id, n)
             if done.any():
                 painter.drawImage(left, top + STRIP_ROW - 3, self._mask_image(done, width, REVIEWED_COLOR))
@@ -158,8 +169,16 @@ class TrackStrips(QWidget):
             if doubtful is not None and doubtful.any():
                 painter.drawImage(left, top + 1, self._mask_image(doubtful, width, DOUBT_COLOR))
         painter.setPen(QPen(QColor("#ffffff"), 1))
-        x = int(round(self.cursor_x()))
+        self._cursor_x = x = int(round(self.cursor_x()))
         painter.drawLine(x, 0, x, self.height())
+
+    def _cached_row(self, obj_id: int, status: np.ndarray, width: int, color: str) -> QImage:
+        """The row image, remade only when the status, width or colour changed (not for a cursor move)."""
+        key = (width, color)  # a recompute of the status drops the cached image
+        cached = self._images.get(obj_id)
+        if cached is None or cached[0] != key:
+            cached = self._images[obj_id] = (key, self._row_image(status, width, color))
+        return cached[1]
 
     @staticmethod
     def _columns(values: np.ndarray, width: int) -> np.ndarray:
