@@ -8,7 +8,7 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QColorDialog, QComboBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from trackstudio.app.model import labels as lb
@@ -72,7 +72,15 @@ class LabelsPanel(QWidget):
         form.addRow(self.frame_label, self.frame_flags)
         self.flag_boxes: dict[tuple[str, str], QCheckBox] = {}  # (scope, name) -> checkbox
 
-        layout = QVBoxLayout(self)
+        content = QWidget()  # scrolls: the panel shares its dock area with Objects and must not crowd it
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.classes)
         layout.addLayout(self._row(self.add_class_button, self.remove_class_button))

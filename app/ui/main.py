@@ -446,10 +446,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        else:  # first start: most of the height to the frame, a short timeline, room for many objects
-            docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-            self.resizeDocks([docks["dock_timeline"]], [260], Qt.Orientation.Vertical)
-            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, 280], Qt.Orientation.Vertical)
+        else:  # first start: most of the height to the frame, room for many objects (once laid out)
+            QTimer.singleShot(0, self._first_layout)
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
@@ -465,6 +463,11 @@ class MainWindow(QMainWindow):
         radius = self.settings.value("brush_radius")
         if radius is not None:
             self.canvas.tools.brush_radius = float(radius)
+
+    def _first_layout(self) -> None:
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.resizeDocks([docks["dock_timeline"]], [self.timeline.sizeHint().height()], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [560, 300], Qt.Orientation.Vertical)
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

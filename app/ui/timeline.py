@@ -25,6 +25,7 @@ NONE, ABSENT, TRACKED, KEYFRAME = 0, 1, 2, 3
 STRIP_ROW = 14  # pixels per object row
 NAME_WIDTH = 110  # pixels left of the frame axis: object names, the play button, the plot's score axis
 VISIBLE_ROWS = 8  # rows shown before the strips scroll (the dock can be made taller)
+PLOT_HEIGHT = 100  # the score plot: 0..1 with its frame-number axis
 REVIEWED_COLOR = QColor("#66bb6a")  # a line under the strip
 DOUBT_COLOR = QColor("#ef5350")  # a line over the strip: frames in the review queue
 
@@ -225,10 +226,10 @@ class ScorePlot(pg.PlotWidget):
     def __init__(self, session: Session, parent=None):
         super().__init__(parent, background="#202124")
         self.session = session
-        self.setMinimumHeight(70)
+        self.setFixedHeight(PLOT_HEIGHT)
         self.setMouseEnabled(x=False, y=False)  # the axis is shared: no zooming the plot alone
         self.setMenuEnabled(False)
-        self.setYRange(-0.05, 1.05, padding=0)
+        self.setYRange(-0.12, 1.12, padding=0)  # room for the 0 and 1 tick labels
         # the legend lives in the axis label, left of the frames, so it covers none of them
         self.setLabel("left", "<span style='color:#4fc3f7'>score</span> "
                               "<span style='color:#ffb74d'>visible</span>")
@@ -359,7 +360,7 @@ class Timeline(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # the axis never shifts
         self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.scroll.setMinimumHeight(STRIP_ROW * 2)
+        self.scroll.setMinimumHeight(STRIP_ROW * 4)
 
         left = QWidget()  # the gutter left of the axis: as wide as the strips' name column
         left.setFixedWidth(NAME_WIDTH)
@@ -387,8 +388,8 @@ class Timeline(QWidget):
         layout.setContentsMargins(4, 2, 4, 2)
         layout.setSpacing(2)
         layout.addLayout(row)
-        layout.addWidget(self.score_plot, 2)
-        layout.addWidget(self.scroll, 3)
+        layout.addWidget(self.score_plot)
+        layout.addWidget(self.scroll, 1)
         layout.addLayout(filters)
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(self._advance)
@@ -399,7 +400,7 @@ class Timeline(QWidget):
         self.axis_changed.connect(self._apply_axis)
 
     def sizeHint(self) -> QSize:
-        return QSize(800, 110 + VISIBLE_ROWS * STRIP_ROW)
+        return QSize(800, PLOT_HEIGHT + 70 + VISIBLE_ROWS * STRIP_ROW)
 
     # ---- the shared frame axis -----------------------------------------------------------
     def eventFilter(self, watched, event):
