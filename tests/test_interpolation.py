@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from trackstudio.app.model import AnnotationStore, FrameState
-from trackstudio.app.propagation import apply_update, plan_whole_video, run_passes
+from trackstudio.app.propagation import apply_update, plan_from_frame, plan_whole_video, run_passes, split_by_tracker
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.interpolation import signed_distance
 
@@ -97,3 +97,35 @@ def test_interpolation_through_the_planner_writes_tracked_frames_only():
     assert store.frames(obj.obj_id) == [1, 2, 3, 4, 5]  # nothing before 1 or after 5
     assert store.keyframes(obj.obj_id) == [1, 5]
     np.testing.assert_allclose(store.get_state(obj.obj_id, 3).box, [2, 2, 12, 12])
+
+
+def test_objects_with_their_own_tracker_get_their_own_narrowed_pass():
+    store = AnnotationStore()
+    a, b = store.add_object("box").obj_id, store.add_object("box").obj_id
+    store.set_state(a, 0, FrameState(box=[0, 0, 10, 10], keyframe=True))
+    store.set_state(b, 4, FrameState(box=[0, 0, 10, 10], keyframe=True))
+    store.set_state(b, 6, FrameState(box=[6, 0, 16, 10], keyframe=True))
+    passes = split_by_tracker(plan_whole_video(store, 10, None), {b: "interpolate-box"})
+    forward = {p.tracker: p for p in passes if not p.reverse}
+    assert set(forward) == {None, "interpolate-box"}
+    assert forward[None].write_ranges == {a: (0, 9)} and forward[None].tracker_key == "box"
+    own = forward["interpolate-box"]
+    assert own.write_ranges == {b: (4, 9)} and own.start_frame_idx == 4 and own.tracker_key == "interpolate-box"
+    assert set(own.prompts) == {4, 6}
+    trackers = {"box": registry.build("csrt", device="cpu"), "interpolate-box": registry.build("interpolate-box")}
+    for update in run_passes(passes, trackers, frames(10)):
+        apply_update(store, update)
+    assert store.frames(b) == [4, 5, 6]  # interpolated between its keyframes, nothing around them
+    assert len(store.frames(a)) == 10
+
+
+def test_propagating_to_the_next_keyframe_interpolates_up_to_it():
+    store = AnnotationStore()
+    p = store.add_object("point").obj_id
+    store.set_state(p, 2, FrameState(point=[0, 0], keyframe=True))
+    store.set_state(p, 6, FrameState(point=[8, 4], keyframe=True))
+    passes = plan_from_frame(store, 10, [p], 2, until_keyframe=True)
+    for update in run_passes(passes, {"point": registry.build("interpolate-point")}, frames(10)):
+        apply_update(store, update)
+    assert store.frames(p) == [2, 3, 4, 5, 6]
+    np.testing.assert_allclose(store.get_state(p, 4).point, [4, 2])
