@@ -29,7 +29,8 @@ class _Interpolation(Tracker):
 
     def reset(self) -> None:
         super().reset()
-        self._fields: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # mask kind: (obj, frame) -> sdf, centroid
+        # masks: (obj_id, keyframe) -> (signed distance field (H, W), centroid (2,) y, x)
+        self._fields: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
 
     def propagate(self, start_frame_idx: int, reverse: bool = False,
                   end_frame_idx: int | None = None) -> Iterator[FrameResult]:

@@ -10,5 +10,5 @@ from .store import AnnotationStore
 from .undo import UndoStack
 from .project import Autosaver, Project  # noqa: E402  (imports formats, which needs the above)
 
-__all__ = ["KINDS", "AnnotationStore", "Autosaver", "EventEmitter", "FormatError", "FrameState", "MaskRLE", "MetaChanged",
-           "ObjectsChanged", "Project", "StatesChanged", "TrackObject", "UndoStack"]
+__all__ = ["KINDS", "AnnotationStore", "Autosaver", "EventEmitter", "FormatError", "FrameState", "MaskRLE",
+           "MetaChanged", "ObjectsChanged", "Project", "StatesChanged", "TrackObject", "UndoStack"]

@@ -45,14 +45,15 @@ class LabelSchema:
                 if not isinstance(name, str) or not name.strip():
                     raise ValueError(f"a {what} needs a name")
             if len(set(names)) != len(names):
-                raise ValueError(f"{what} names must differ: {', '.join(sorted({n for n in names if names.count(n) > 1}))} "
-                                 "is used twice")
+                twice = ", ".join(sorted({n for n in names if names.count(n) > 1}))
+                raise ValueError(f"{what} names must differ: {twice} is used twice")
         for cls in self.classes:
             if not is_hex_color(cls.color):
                 raise ValueError(f"class {cls.name!r}: colour must be '#rrggbb', got {cls.color!r}")
         for attribute in self.attributes:
             if attribute.scope not in SCOPES:
-                raise ValueError(f"attribute {attribute.name!r}: scope must be object or frame, got {attribute.scope!r}")
+                raise ValueError(f"attribute {attribute.name!r}: scope must be object or frame, "
+                                 f"got {attribute.scope!r}")
 
     @property
     def class_names(self) -> list[str]:
@@ -103,7 +104,8 @@ def assign_class(store: AnnotationStore, obj_id: int, name: str) -> None:
     """Give an object a class of the schema ("" for none); it takes the class colour (one undo step)."""
     current = schema(store)
     if name and name not in current.class_names:
-        raise ValueError(f"{name!r} is not a class of the label schema ({', '.join(current.class_names) or 'none yet'})")
+        raise ValueError(f"{name!r} is not a class of the label schema "
+                         f"({', '.join(current.class_names) or 'none yet'})")
     store.update_object(obj_id, label=name, color=current.class_color(name) or store.get_object(obj_id).color)
 
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QColorDialog, QComboBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from trackstudio.app.model import labels as lb
 from trackstudio.app.model.colors import next_color
@@ -45,7 +45,8 @@ class LabelsPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.classes = _table(["Class", "Colour"])
-        self.classes.setToolTip("Double-click a name to rename it (its objects follow); double-click a colour to change it")
+        self.classes.setToolTip("Double-click a name to rename it (its objects follow); "
+                                "double-click a colour to change it")
         self.classes.itemChanged.connect(self._on_class_edited)
         self.classes.cellDoubleClicked.connect(lambda row, col: col == 1 and self.recolor_class(row))
         self.add_class_button = QPushButton("Add class")

@@ -754,7 +754,8 @@ class MainWindow(QMainWindow):
         choices = self.tracker_panel.choices(self.canvas.options.attention, {p.tracker for p in passes if p.tracker})
         for key in {p.tracker_key for p in passes}:
             if key in choices and not self.ensure_weights(choices[key].name):
-                self.show_message(f"{choices[key].name} has no weights yet: Track > Models… downloads or imports them.")
+                self.show_message(f"{choices[key].name} has no weights yet: "
+                                  "Track > Models… downloads or imports them.")
                 return False
         try:
             return self.tracking.start(passes, choices, text)
