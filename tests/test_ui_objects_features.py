@@ -110,3 +110,7 @@ def test_object_tracker_from_the_context_menu_interpolates_and_is_saved(qtbot, w
     assert len(store.frames(other)) == 16  # csrt went through the whole clip
     assert win.save_project(tmp_path / "p.tsproj")
     assert Project.load(tmp_path / "p.tsproj").settings["object_trackers"] == {str(a): "interpolate-box"}
+    # a deleted object's choice is not saved (a later object could get its id)
+    store.remove_object(a)
+    assert win.save_project(tmp_path / "p.tsproj")
+    assert "object_trackers" not in Project.load(tmp_path / "p.tsproj").settings

@@ -26,6 +26,15 @@ def object_trackers(settings: dict, store: AnnotationStore) -> dict[int, str]:
     return out
 
 
+def prune_object_trackers(settings: dict, store: AnnotationStore) -> None:
+    """Forget the choices of deleted objects (before saving: a later object could get the id)."""
+    chosen = object_trackers(settings, store)
+    if chosen:
+        settings[SETTINGS_KEY] = {str(obj_id): name for obj_id, name in chosen.items()}
+    else:
+        settings.pop(SETTINGS_KEY, None)
+
+
 def set_object_tracker(settings: dict, obj_id: int, name: str | None) -> None:
     """Choose `name` for the object, or None to use the panel's tracker again."""
     chosen = dict(settings.get(SETTINGS_KEY) or {})

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
 from trackstudio.app.model.formats import export_npz, export_png_masks, import_png_masks, load_json, save_json
+from trackstudio.app.model.object_trackers import prune_object_trackers
 from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
@@ -484,6 +485,7 @@ class MainWindow(QMainWindow):
         if path is None and project.path is None:
             return self.save_project_as()
         project.settings["tracker"] = self.tracker_panel.settings()
+        prune_object_trackers(project.settings, project.store)
         try:
             saved = project.save(path)
         except Exception as exc:  # noqa: BLE001
