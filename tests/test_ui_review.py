@@ -103,7 +103,8 @@ def test_timeline_fifty_objects_scroll_filter_axis_and_clicks(qtbot, window, cli
         qtbot.wait(10)
         handle = timeline.handle_x(frame_idx)
         strip = timeline.strips.mapTo(timeline, QPoint(0, 0)).x() + timeline.strips.cursor_x()
-        plot = timeline.score_plot.viewport().mapTo(timeline, QPoint(0, 0)).x() + timeline.score_plot.frame_x(frame_idx)
+        viewport = timeline.score_plot.viewport()
+        plot = viewport.mapTo(timeline, QPoint(0, 0)).x() + timeline.score_plot.frame_x(frame_idx)
         assert abs(handle - strip) <= 1 and abs(handle - plot) <= 1, (frame_idx, handle, strip, plot)
 
     # clicks go to the frame under the mouse

@@ -121,48 +121,62 @@ class ReviewIndex:
         self.store, self.num_frames = store, num_frames
         self.config = config or ReviewConfig()
         self._series: dict[int, _Series] = {}
-        self._doubts: dict[int, list[Doubt]] = {}
-        self._all: list[Doubt] | None = None  # every object's doubts, the twin pairs' included
+        self._doubts: dict[int, list[Doubt]] = {}  # obj_id -> its own doubts
+        self._twins: dict[int, list[Doubt]] | None = None  # obj_id -> where it parts from its twin
+        self._masks: dict[int, np.ndarray] = {}  # obj_id -> (T,) bool doubtful frames
+        self._all: list[Doubt] | None = None  # doubts(None), sorted
 
     def invalidate(self, obj_id: int | None = None) -> None:
+        """Forget what was computed for an object (all when None); a box or mask object's change
+        also redoes the twin pairs, a point's does not."""
         self._all = None
+        if obj_id is None or obj_id not in self.store or self.store.get_object(obj_id).kind != "point":
+            self._twins = None
+            self._masks.clear()
         if obj_id is None:
             self._series.clear()
             self._doubts.clear()
         else:
-            self._series.pop(obj_id, None)
-            self._doubts.pop(obj_id, None)
+            for cache in (self._series, self._doubts, self._masks):
+                cache.pop(obj_id, None)
 
     def series(self, obj_id: int) -> _Series:
         if obj_id not in self._series:
             self._series[obj_id] = _series(self.store, obj_id, self.num_frames)
         return self._series[obj_id]
 
+    def object_doubts(self, obj_id: int) -> list[Doubt]:
+        """One object's doubts, its twin's disagreements included (unsorted)."""
+        if obj_id not in self._doubts:
+            self._doubts[obj_id] = _object_doubts(obj_id, self.series(obj_id), self.config)
+        if self._twins is None:
+            self._twins = self._twin_doubts()
+        return self._doubts[obj_id] + self._twins.get(obj_id, [])
+
+    def doubt_mask(self, obj_id: int) -> np.ndarray:
+        """(T,) bool: the object's doubtful frames (cached: the timeline draws them on every repaint)."""
+        if obj_id not in self._masks:
+            mask = np.zeros(self.num_frames, bool)
+            mask[[d.frame_idx for d in self.object_doubts(obj_id)]] = True
+            self._masks[obj_id] = mask
+        return self._masks[obj_id]
+
     def doubts(self, obj_ids=None) -> list[Doubt]:
         """Every doubt about these objects (all when None), by frame then object."""
-        if obj_ids is None:
-            if self._all is None:
-                self._all = self._doubts_of([o.obj_id for o in self.store.objects])
+        if obj_ids is None and self._all is not None:
             return self._all
-        return self._doubts_of(obj_ids)
+        out = [d for o in self.store.objects if obj_ids is None or o.obj_id in obj_ids
+               for d in self.object_doubts(o.obj_id)]
+        out.sort(key=lambda d: (d.frame_idx, d.obj_id))
+        if obj_ids is None:
+            self._all = out
+        return out
 
-    def _doubts_of(self, obj_ids) -> list[Doubt]:
-        wanted = [o.obj_id for o in self.store.objects if o.obj_id in obj_ids]
-        out = []
-        for obj_id in wanted:
-            if obj_id not in self._doubts:
-                self._doubts[obj_id] = _object_doubts(obj_id, self.series(obj_id), self.config)
-            out += self._doubts[obj_id]
-        out += self._twin_doubts(set(wanted))
-        return sorted(out, key=lambda d: (d.frame_idx, d.obj_id))
-
-    def _twin_doubts(self, wanted: set[int]) -> list[Doubt]:
+    def _twin_doubts(self) -> dict[int, list[Doubt]]:
         """Frames where two objects that follow the same target part ways (either may be wrong)."""
         boxed = [o for o in self.store.objects if o.kind in ("box", "mask")]
-        out = []
+        out: dict[int, list[Doubt]] = {}
         for a, b in combinations(boxed, 2):
-            if a.obj_id not in wanted and b.obj_id not in wanted:
-                continue
             sa, sb = self.series(a.obj_id), self.series(b.obj_id)
             iou = box_iou(sa.box, sb.box)
             both = np.isfinite(iou)
@@ -172,8 +186,8 @@ class ReviewIndex:
                 apart = both & (iou < self.config.disagree_iou) & ~(sa.keyframe & sb.keyframe)
             for f in np.flatnonzero(apart):
                 for obj, other in ((a, b), (b, a)):
-                    if obj.obj_id in wanted:
-                        out.append(Doubt(int(f), obj.obj_id, f"disagrees with {other.name} (IoU {iou[f]:.2f})"))
+                    reason = f"disagrees with {other.name} (IoU {iou[f]:.2f})"
+                    out.setdefault(obj.obj_id, []).append(Doubt(int(f), obj.obj_id, reason))
         return out
 
     def next_doubtful(self, frame_idx: int, forward: bool = True, obj_ids=None,

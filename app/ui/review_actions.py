@@ -47,9 +47,7 @@ class ReviewActions(QObject):
         s = self.session
         if self.index is None or not s.editing_enabled or obj_id not in s.store:
             return None
-        frames = np.zeros(s.num_frames, bool)
-        frames[[d.frame_idx for d in self.index.doubts() if d.obj_id == obj_id]] = True
-        return frames & ~rv.reviewed_mask(s.store, obj_id, s.num_frames)
+        return self.index.doubt_mask(obj_id) & ~rv.reviewed_mask(s.store, obj_id, s.num_frames)
 
     def _scope(self) -> list[int] | None:
         """Objects under review: None for all, else the selected one (empty: none selected)."""
