@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trackstudio.app.model import AnnotationStore, FormatError, FrameState
 from trackstudio.app.model import reviewed as rv
@@ -105,3 +107,18 @@ def test_reviewed_ranges_merge_cut_undo_and_validate():
         rv.from_json({str(a): [[2, 20]]}, store, T)
     with pytest.raises(FormatError, match="id of an object"):
         rv.from_json({"99": []}, store, T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, T - 1), st.integers(0, T - 1), st.booleans()), max_size=12))
+def test_reviewed_ranges_behave_like_a_set_of_frames(operations):
+    store = AnnotationStore()
+    a = store.add_object("box").obj_id
+    expected = set()
+    for first, last, done in operations:
+        rv.mark_reviewed(store, [a], first, last, done)
+        frames = set(range(min(first, last), max(first, last) + 1))
+        expected = expected | frames if done else expected - frames
+    ranges = rv.reviewed(store).get(a, ())
+    assert set(np.flatnonzero(rv.reviewed_mask(store, a, T))) == expected
+    assert all(b + 1 < c for (_, b), (c, _) in zip(ranges, ranges[1:]))  # sorted, apart, never touching
