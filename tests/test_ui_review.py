@@ -107,7 +107,11 @@ def test_timeline_fifty_objects_scroll_filter_axis_and_clicks(qtbot, window, cli
         plot = viewport.mapTo(timeline, QPoint(0, 0)).x() + timeline.score_plot.frame_x(frame_idx)
         assert abs(handle - strip) <= 1 and abs(handle - plot) <= 1, (frame_idx, handle, strip, plot)
 
-    # clicks go to the frame under the mouse
+    # clicks go to the frame under the mouse: the slider's groove, the plot, a strip
+    slider_x = int(timeline.handle_x(9) - timeline.slider.mapTo(timeline, QPoint(0, 0)).x())
+    qtbot.mouseClick(timeline.slider, Qt.MouseButton.LeftButton, pos=QPoint(slider_x, timeline.slider.height() // 2),
+                     delay=NOT_A_DOUBLE_CLICK_MS)
+    assert win.session.frame_idx == 9
     plot = timeline.score_plot
     x = int(plot.frame_x(12))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, plot.height() // 3),

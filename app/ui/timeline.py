@@ -406,6 +406,12 @@ class Timeline(QWidget):
     def eventFilter(self, watched, event):
         if watched is self.slider and event.type() in (QEvent.Type.Resize, QEvent.Type.Move, QEvent.Type.Show):
             QTimer.singleShot(0, self._update_axis)  # after the layout has placed everything
+        if (watched is self.slider and event.type() == QEvent.Type.MouseButtonPress
+                and event.button() == Qt.MouseButton.LeftButton and self.session.num_frames):
+            # a click on the groove goes to that frame (QSlider would page by a step); the handle is then
+            # under the mouse, so the same press drags it on
+            x = event.position().x() + self.slider.mapTo(self, QPoint(0, 0)).x()
+            self.session.set_frame(self.axis.frame_at(x))
         return super().eventFilter(watched, event)
 
     def resizeEvent(self, event):
