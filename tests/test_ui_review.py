@@ -58,6 +58,21 @@ def test_walk_doubtful_frames_mark_reviewed_save_and_export(qtbot, window, clip,
     menu_action(win, "Navigate", "Unmark reviewed").trigger()
     assert rv.reviewed(store) == {}
 
+    # Shift+drag along the strip marks just that range
+    strips = win.timeline.strips
+    qtbot.wait(150)
+    y = strips.rows.index(a) * 14 + 7
+
+    def x(frame_idx):  # the strip's x of a frame (the cursor moves with the drag)
+        return QPoint(int(strips.cursor_x() + (frame_idx - win.session.frame_idx) * win.timeline.axis.step), y)
+
+    qtbot.mousePress(strips, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, x(9),
+                     delay=NOT_A_DOUBLE_CLICK_MS)
+    qtbot.mouseMove(strips, x(11))
+    qtbot.mouseMove(strips, x(13))
+    qtbot.mouseRelease(strips, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, x(13))
+    assert rv.reviewed(store) == {a: ((9, 13),)} and "Frames 9-13" in win.last_message
+
 
 def test_review_all_objects_selects_the_doubtful_one(qtbot, window, clip):
     win = window

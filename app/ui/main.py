@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.score_plot = self.timeline.score_plot  # stacked over the strips, on one frame axis
         self.review_actions = ReviewActions(self.session, self)
         self.timeline.strips.doubt_frames = self.review_actions.doubt_frames
+        self.timeline.strips.range_marked.connect(self.review_actions.mark_range)
         self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         tracker_dock = self._add_dock("Tracker", self.tracker_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.labels_panel = LabelsPanel(self.session)

@@ -96,6 +96,14 @@ class ReviewActions(QObject):
         rv.mark_reviewed(s.store, obj_ids, first, s.frame_idx)
         self.message.emit(f"Frames {first}-{s.frame_idx} reviewed for {len(obj_ids)} object(s) (Ctrl+Z undoes it).")
 
+    def mark_range(self, obj_id: int, first: int, last: int) -> None:
+        """Frames first..last of one object reviewed (a Shift+drag along its strip)."""
+        s = self.session
+        if s.store is not None and obj_id in s.store:
+            rv.mark_reviewed(s.store, [obj_id], first, last)
+            self.message.emit(f"Frames {first}-{last} of {s.store.get_object(obj_id).name} reviewed "
+                              "(Ctrl+Z undoes it).")
+
     def clear_reviewed(self) -> None:
         s = self.session
         obj_ids = self._marked_ids() if s.store is not None else []

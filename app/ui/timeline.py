@@ -56,9 +56,11 @@ class FrameAxis:
 
 class TrackStrips(QWidget):
     """One row per shown object: keyframes (solid, tall), tracked frames (colour), absent frames (grey),
-    doubtful frames (a red line over the row) and reviewed frames (a green line under it)."""
+    doubtful frames (a red line over the row) and reviewed frames (a green line under it). A click goes
+    to a frame (and selects the row's object), a drag scrubs, a Shift+drag marks frames reviewed."""
 
     seek = Signal(int, object)  # frame_idx, obj_id
+    range_marked = Signal(int, int, int)  # obj_id, first, last: a Shift+drag along a strip
 
     def __init__(self, session: Session, timeline: Timeline):
         super().__init__()
@@ -80,6 +82,7 @@ class TrackStrips(QWidget):
         session.frame_changed.connect(self._move_cursor)
         self._images: dict[int, tuple[tuple, QImage]] = {}  # obj_id -> (what it shows, its row image)
         self._cursor_x: int | None = None
+        self._marking: tuple[int, int, int] | None = None  # a Shift+drag: obj_id, row, first frame
 
     def sizeHint(self) -> QSize:
         return QSize(400, max(1, len(self.rows)) * STRIP_ROW + 2)
@@ -133,12 +136,26 @@ class TrackStrips(QWidget):
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def mousePressEvent(self, event):
-        if self.session.num_frames:
-            self.seek.emit(self.frame_at(event.position().x()), self.row_at(event.position().y()))
+        if not self.session.num_frames:
+            return
+        frame_idx, obj_id = self.frame_at(event.position().x()), self.row_at(event.position().y())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and obj_id is not None:
+            self._marking = (obj_id, self.rows.index(obj_id), frame_idx)
+        self.seek.emit(frame_idx, obj_id)
 
     def mouseMoveEvent(self, event):
         if event.buttons() & Qt.MouseButton.LeftButton and self.session.num_frames:
             self.seek.emit(self.frame_at(event.position().x()), None)
+            if self._marking is not None:
+                self.update(QRect(0, self._marking[1] * STRIP_ROW, self.width(), STRIP_ROW))
+
+    def mouseReleaseEvent(self, event):
+        if self._marking is not None:
+            obj_id, row, first = self._marking
+            self._marking = None
+            self.update(QRect(0, row * STRIP_ROW, self.width(), STRIP_ROW))
+            last = self.frame_at(event.position().x())
+            self.range_marked.emit(obj_id, min(first, last), max(first, last))
 
     def paintEvent(self, _event):
         painter = QPainter(self)
@@ -169,6 +186,11 @@ class TrackStrips(QWidget):
             doubtful = self.doubt_frames(obj_id) if self.doubt_frames is not None else None
             if doubtful is not None and doubtful.any():
                 painter.drawImage(left, top + 1, self._mask_image(doubtful, width, DOUBT_COLOR))
+        if self._marking is not None:  # the range a Shift+drag is marking reviewed
+            _obj_id, row, first = self._marking
+            a, b = sorted((first, self.session.frame_idx))
+            x0, x1 = int(round(axis.x(a - 0.5) - offset)), int(round(axis.x(b + 0.5) - offset))
+            painter.fillRect(QRect(x0, row * STRIP_ROW + STRIP_ROW - 4, max(1, x1 - x0), 4), REVIEWED_COLOR)
         painter.setPen(QPen(QColor("#ffffff"), 1))
         self._cursor_x = x = int(round(self.cursor_x()))
         painter.drawLine(x, 0, x, self.height())
