@@ -136,3 +136,17 @@ def test_timeline_fifty_objects_scroll_filter_axis_and_clicks(qtbot, window, cli
     x = int(strips.cursor_x() + (4 - 12) * timeline.axis.step)
     qtbot.mouseClick(strips, Qt.MouseButton.LeftButton, pos=QPoint(x, 3 * 14 + 5), delay=NOT_A_DOUBLE_CLICK_MS)
     assert win.session.frame_idx == 4 and win.session.selected == strips.rows[3]
+
+
+def test_no_review_or_label_edits_slip_into_a_running_track(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    a = tracked_box(store, [0.9] * 16)
+    win.session.select(a)
+    win.session.set_editing_enabled(False)  # what a run does while it writes
+    qtbot.keyClick(win.canvas, Qt.Key.Key_R)
+    assert rv.reviewed(store) == {} and "Tracking is running" in win.last_message
+    win.session.set_editing_enabled(True)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_R)
+    assert rv.reviewed(store) == {a: ((0, 0),)}

@@ -197,17 +197,28 @@ class LabelsPanel(QWidget):
         self._set_schema(schema, f"Rename {what} to {name.strip()}")
 
     # ---- the selected object -------------------------------------------------------------
-    def _on_class_chosen(self, index: int) -> None:
+    def _editable_object(self) -> int | None:
+        """The selected object when it may be edited now (not during a run: its undo step is the run's)."""
         obj_id, store = self.session.selected, self.session.store
         if obj_id is None or store is None or obj_id not in store:
+            return None
+        if not self.session.editing_enabled:
+            self.message.emit("Tracking is running: edit the labels when it ends (or press Esc).")
+            self._show_object()  # put the widgets back
+            return None
+        return obj_id
+
+    def _on_class_chosen(self, index: int) -> None:
+        obj_id, store = self._editable_object(), self.session.store
+        if obj_id is None:
             return
         name = "" if index == 0 else self.class_combo.itemText(index)
         lb.assign_class(store, obj_id, name)
         self.message.emit(f"{store.get_object(obj_id).name} is {'a ' + name if name else 'without class'}.")
 
     def _on_flag(self, scope: str, name: str, on: bool) -> None:
-        obj_id, store = self.session.selected, self.session.store
-        if obj_id is None or store is None or obj_id not in store:
+        obj_id, store = self._editable_object(), self.session.store
+        if obj_id is None:
             return
         lb.set_attribute(store, obj_id, name, on, None if scope == "object" else self.session.frame_idx)
 

@@ -80,13 +80,24 @@ class ReviewActions(QObject):
                           + (f" (+{len(doubts) - 4} more)" if len(doubts) > 4 else ""))
         return True
 
+    def _can_mark(self) -> bool:
+        """Not while a run writes: its undo step must hold only the run."""
+        if self.session.store is None:
+            return False
+        if not self.session.editing_enabled:
+            self.message.emit("Tracking is running: mark frames reviewed when it ends (or press Esc).")
+            return False
+        return True
+
     def _marked_ids(self) -> list[int]:
         scope = self._scope()
         return [o.obj_id for o in self.session.store.objects] if scope is None else scope
 
     def mark_reviewed(self) -> None:
         s = self.session
-        obj_ids = self._marked_ids() if s.store is not None else []
+        if not self._can_mark():
+            return
+        obj_ids = self._marked_ids()
         if not obj_ids:
             self.message.emit("Select an object to mark (or Navigate > Review all objects).")
             return
@@ -99,14 +110,14 @@ class ReviewActions(QObject):
     def mark_range(self, obj_id: int, first: int, last: int) -> None:
         """Frames first..last of one object reviewed (a Shift+drag along its strip)."""
         s = self.session
-        if s.store is not None and obj_id in s.store:
+        if self._can_mark() and obj_id in s.store:
             rv.mark_reviewed(s.store, [obj_id], first, last)
             self.message.emit(f"Frames {first}-{last} of {s.store.get_object(obj_id).name} reviewed "
                               "(Ctrl+Z undoes it).")
 
     def clear_reviewed(self) -> None:
         s = self.session
-        obj_ids = self._marked_ids() if s.store is not None else []
+        obj_ids = self._marked_ids() if self._can_mark() else []
         if obj_ids:
             rv.mark_reviewed(s.store, obj_ids, 0, s.num_frames - 1, done=False)
             self.message.emit(f"Reviewed marks cleared for {len(obj_ids)} object(s).")
