@@ -27,6 +27,12 @@ class Pass:
     prompts: dict[int, dict[int, Prompt]]  # frame_idx -> obj_id -> prompt
     # obj_id -> (first, last) frame the pass may write for it; outside it, results are dropped.
     write_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    tracker: str | None = None  # a tracker name chosen for these objects; None: the kind's default
+
+    @property
+    def tracker_key(self) -> str:
+        """What `run_passes`' trackers are looked up by: the chosen tracker's name, else the kind."""
+        return self.tracker or self.kind
 
     @property
     def num_frames(self) -> int:
@@ -42,6 +48,7 @@ class FrameUpdate:
     states: dict[int, FrameState]  # obj_id -> state
     done: int  # frames walked so far over all passes
     total: int
+    tracker_key: str = ""  # the pass's `tracker_key`
 
 
 def state_to_prompt(state: FrameState) -> Prompt | None:
@@ -198,6 +205,8 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
         prompts = {frame_idx: seed}
         if until_keyframe:
             end = ahead[0] if ahead else edge
+            if ahead:  # the run stops there; interpolation needs it as its far end
+                prompts[end] = keyframes[end]
         else:
             end = edge
             prompts.update((kf, keyframes[kf]) for kf in ahead)  # re-anchor on the way
@@ -212,6 +221,28 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
     return passes
 
 
+def split_by_tracker(passes: list[Pass], object_trackers: dict[int, str]) -> list[Pass]:
+    """Give objects that have their own tracker (obj_id -> tracker name) passes of their own.
+
+    Each pass is split by tracker and narrowed to the frames its objects may write.
+    """
+    out = []
+    for p in passes:
+        groups: dict[str | None, list[int]] = {}
+        for obj_id in p.write_ranges:
+            groups.setdefault(object_trackers.get(obj_id, p.tracker), []).append(obj_id)
+        for tracker, obj_ids in groups.items():
+            ranges = {obj_id: p.write_ranges[obj_id] for obj_id in obj_ids}
+            prompts = {f: kept for f, objs in p.prompts.items()
+                       if (kept := {obj_id: prompt for obj_id, prompt in objs.items() if obj_id in ranges})}
+            # from the seed (the frame the walk starts from, written or not) to the farthest frame written
+            lo = min(min(r[0] for r in ranges.values()), *prompts)
+            hi = max(max(r[1] for r in ranges.values()), *prompts)
+            start, end = (hi, lo) if p.reverse else (lo, hi)
+            out.append(Pass(p.kind, start, end, p.reverse, prompts, ranges, tracker))
+    return out
+
+
 def _invert(per_obj: dict[int, dict[int, Prompt]]) -> dict[int, dict[int, Prompt]]:
     """obj_id -> frame_idx -> prompt  becomes  frame_idx -> obj_id -> prompt."""
     out: dict[int, dict[int, Prompt]] = {}
@@ -222,17 +253,19 @@ def _invert(per_obj: dict[int, dict[int, Prompt]]) -> dict[int, dict[int, Prompt
 
 
 def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSequence) -> Iterator[FrameUpdate]:
-    """Drive the trackers through the passes, yielding one update per frame walked.
+    """Drive the trackers (looked up by each pass's `tracker_key`) through the passes, yielding one
+    update per frame walked.
 
     Kinds advance together (one frame of each in turn), so box, mask and point results arrive side
-    by side; a kind's own passes run one after another on its tracker. `done` / `total` count the
-    frames of the longest kind's walk. Closing the generator stops tracking between two frames."""
+    by side; a kind's own passes run one after another (a tracker is never walked by two passes at
+    once). `done` / `total` count the frames of the longest kind's walk. Closing the generator stops
+    tracking between two frames."""
     by_kind: dict[str, list[Pass]] = {}
     for p in passes:
         by_kind.setdefault(p.kind, []).append(p)
     total = max((sum(p.num_frames for p in kind_passes) for kind_passes in by_kind.values()), default=0)
     walked = dict.fromkeys(by_kind, 0)
-    walks = {kind: _walk_passes(kind_passes, trackers[kind], frames) for kind, kind_passes in by_kind.items()}
+    walks = {kind: _walk_passes(kind_passes, trackers, frames) for kind, kind_passes in by_kind.items()}
     try:
         while walks:
             for kind in list(walks):
@@ -241,17 +274,22 @@ def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSe
                     del walks[kind]
                     continue
                 walked[kind] += 1
-                frame_idx, states = step
-                yield FrameUpdate(kind, frame_idx, states, max(walked.values()), total)
+                tracker_key, frame_idx, states = step
+                yield FrameUpdate(kind, frame_idx, states, max(walked.values()), total, tracker_key)
     finally:
         for walk in walks.values():
             walk.close()
 
 
-def _walk_passes(passes: list[Pass], tracker: Tracker, frames: FrameSequence) -> Iterator[tuple[int, dict]]:
-    """One kind's passes on its tracker: (frame_idx, {obj_id: state}) per frame walked."""
-    tracker.set_video(frames)
+def _walk_passes(passes: list[Pass], trackers: dict[str, Tracker],
+                 frames: FrameSequence) -> Iterator[tuple[str, int, dict]]:
+    """One kind's passes, each on its tracker: (tracker_key, frame_idx, {obj_id: state}) per frame walked."""
+    attached: set[int] = set()
     for p in passes:
+        tracker = trackers[p.tracker_key]
+        if id(tracker) not in attached:
+            tracker.set_video(frames)
+            attached.add(id(tracker))
         tracker.reset()
         for frame_idx, objs in p.prompts.items():
             for obj_id, prompt in objs.items():
@@ -262,7 +300,7 @@ def _walk_passes(passes: list[Pass], tracker: Tracker, frames: FrameSequence) ->
                 lo, hi = p.write_ranges.get(obj_id, (result.frame_idx, result.frame_idx))
                 if lo <= result.frame_idx <= hi:
                     states[obj_id] = result_to_state(obj_result)
-            yield result.frame_idx, states
+            yield p.tracker_key, result.frame_idx, states
 
 
 def apply_update(store: AnnotationStore, update: FrameUpdate, step: MacroCommand | None = None) -> int:

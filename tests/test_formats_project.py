@@ -12,6 +12,8 @@ import trackstudio.app.model.atomic as atomic
 from trackstudio.app.model import AnnotationStore, Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
 from trackstudio.app.model.formats import export_npz, save_json
+from trackstudio.app.model.labels import Attribute, LabelClass, LabelSchema, attributes_of, set_attribute, set_schema
+from trackstudio.app.model.labels import schema as labels_schema
 from trackstudio.app.video import VideoInfo
 
 
@@ -95,7 +97,7 @@ def test_unknown_keys_survive_a_load_save_cycle(tmp_path, video_file):
      'videos[0].objects[0].frames["0"].mask.size', "expected [H, W] = [24, 32]"),
     (lambda d: d.update(videos=[]), "videos", "at least one video"),
     (lambda d: d.update(current=1), "current", "expected a video index 0..0"),
-    (lambda d: d["videos"][0].update(reviewed="yes"), "videos[0].reviewed", "expected true or false"),
+    (lambda d: d["videos"][0].update(video_reviewed="yes"), "videos[0].video_reviewed", "expected true or false"),
 ])
 def test_malformed_project_names_the_field(tmp_path, video_file, change, field, message):
     path = make_project(video_file).save(tmp_path / "p.tsproj")
@@ -245,9 +247,13 @@ def test_multi_video_project_round_trips(tmp_path, video_file):
     second = project.add_video(VideoInfo(str(second_path), 10, 16, 12, 30.0))
     person = second.store.add_object("box", name="runner", label="person").obj_id
     second.store.set_state(person, 4, FrameState(box=[1, 1, 5, 6], keyframe=True))
+    schema = LabelSchema(classes=(LabelClass("person", "#e6194b"), LabelClass("car", "#4363d8")),
+                         attributes=(Attribute("occluded"),))
+    set_schema(project.store, schema)
     project.store.update_object(2, label="car")
-    project.labels = ["person", "dog"]
+    set_attribute(project.store, 2, "occluded", True, frame_idx=3)
     project.current = 1
+    project.share_label_schema(project.videos[0].store)
     second.reviewed = True
     with pytest.raises(ValueError, match="already in the project"):
         project.add_video(VideoInfo(str(second_path), 10, 16, 12, 30.0))
@@ -255,7 +261,9 @@ def test_multi_video_project_round_trips(tmp_path, video_file):
     loaded = Project.load(project.save(tmp_path / "many.tsproj"))
     assert [e.video for e in loaded.videos] == [e.video for e in project.videos]
     assert loaded.current == 1 and loaded.video.path == str(second_path) and loaded.store.keyframes(1) == [4]
-    assert loaded.labels == ["person", "dog", "car"]  # the schema, then labels objects use
+    assert all(labels_schema(entry.store) == schema for entry in loaded.videos)  # one schema, every video
+    assert attributes_of(loaded.videos[0].store, 2, 3) == {"occluded"}
+    assert not attributes_of(loaded.videos[1].store, 1, 4)
     assert [e.status for e in loaded.videos] == ["tracked", "reviewed"]
     for before, after in zip(project.videos, loaded.videos):
         assert after.store.objects == before.store.objects
@@ -294,7 +302,7 @@ def test_version_1_project_is_migrated(tmp_path, video_file):
     assert len(project.videos) == 1 and project.video.path == str(video_file)
     assert project.store.keyframes(1) == [3] and project.store.frames(1) == [3, 4]
     assert project.settings == {"tracker": {"device": "cpu"}} and project.extra == {"written_by": "TrackStudio 0.1"}
-    assert project.all_labels() == ["toy"] and not project.dirty
+    assert project.store.get_object(1).label == "toy" and not project.dirty
     project.save()
     doc = json.loads(path.read_text())
     assert doc["version"] == 2 and "video" not in doc and doc["videos"][0]["objects"][0]["name"] == "ball"

@@ -24,7 +24,7 @@ from .types import KINDS
 
 # Packages whose import registers the built-in trackers.
 _BUILTIN_PACKAGES = ("trackstudio.trackers.classical", "trackstudio.trackers.mask", "trackstudio.trackers.box",
-                     "trackstudio.trackers.point")
+                     "trackstudio.trackers.point", "trackstudio.trackers.interpolation")
 PLUGIN_GROUP = "trackstudio.trackers"
 
 

@@ -24,6 +24,13 @@ class StatesChanged:
     frame_idxs: tuple[int, ...]  # sorted
 
 
+@dataclass(frozen=True)
+class MetaChanged:
+    """A document-level value (label schema, attributes, reviewed ranges) was replaced; read it again."""
+
+    key: str
+
+
 class EventEmitter:
     """Calls every connected callback with each emitted event, in connection order."""
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from trackstudio.app.video import VideoInfo
 
+from . import document_meta
 from .atomic import atomic_open, atomic_write_bytes
 from .errors import FormatError
 from .labelmap import label_map, mask_objects
@@ -25,13 +26,13 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FormatError", "export_npz", "export
 
 FORMAT_NAME = "trackstudio"
 FORMAT_VERSION = 1
-_KNOWN_KEYS = ("format", "version", "video", "objects")
+_KNOWN_KEYS = ("format", "version", "video", "objects", *document_meta.KEYS)
 
 
 def save_json(store: AnnotationStore, video: VideoInfo, path: str | os.PathLike) -> None:
     check_fits_video(store, video)
     doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "video": video_to_json(video),
-           "objects": objects_to_json(store)}
+           "objects": objects_to_json(store), **document_meta.meta_to_json(store)}
     for key, value in store.extra.items():
         doc.setdefault(key, value)
     atomic_write_bytes(path, dump_document(doc))
@@ -45,6 +46,7 @@ def load_json(path: str | os.PathLike) -> tuple[AnnotationStore, VideoInfo]:
         check_header(doc, FORMAT_NAME, FORMAT_VERSION)
         video = video_from_json(doc.get("video"))
         store = store_from_json(doc.get("objects", []), video)
+        document_meta.meta_from_json(doc, store, video)
     except FormatError as exc:
         raise exc.in_file(path) from None
     store.extra = {key: value for key, value in doc.items() if key not in _KNOWN_KEYS}

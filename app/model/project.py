@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trackstudio.app.video import VideoInfo
 
+from . import document_meta, labels
 from .atomic import atomic_write_bytes
 from .errors import FormatError
 from .schema import (check_fits_video, check_header, dump_document, objects_to_json, parse_document,
@@ -25,8 +26,10 @@ PROJECT_VERSION = 2
 PROJECT_SUFFIX = ".tsproj"
 AUTOSAVE_SUFFIX = ".autosave"
 STATUSES = ("not started", "prompted", "tracked", "reviewed")
-_KNOWN_KEYS = ("format", "version", "labels", "videos", "current", "settings")
-_ENTRY_KEYS = ("video", "objects", "reviewed")
+# the label schema is the project's (top level); attributes and reviewed ranges belong to a video
+_KNOWN_KEYS = ("format", "version", labels.SCHEMA_KEY, "videos", "current", "settings")
+_VIDEO_META_KEYS = tuple(key for key in document_meta.KEYS if key != labels.SCHEMA_KEY)
+_ENTRY_KEYS = ("video", "objects", "video_reviewed", *_VIDEO_META_KEYS)
 _MISSING = object()
 
 
@@ -37,6 +40,8 @@ class ProjectVideo:
     """
 
     def __init__(self, video: VideoInfo, store: AnnotationStore | None = None, reviewed: bool = False):
+        # reviewed: the user marked the whole video done (saved as "video_reviewed"); frame ranges
+        # reviewed per object are the store's "reviewed" value
         self.video = video
         self.store = AnnotationStore() if store is None else store
         self.reviewed = reviewed
@@ -65,8 +70,9 @@ class Project:
     loaded from or saved to.
 
     `video` and `store` are those of the current video (`current`, an index into `videos`), so
-    code written for one-video projects keeps working. `labels` is the label schema shared by all
-    videos (object labels in use are added to it on save). `settings` is a free JSON-compatible
+    code written for one-video projects keeps working. The label schema (app.model.labels) is the
+    project's: it is saved from the current video's store and given to every video's store on load
+    and when the window switches videos (`share_label_schema`). `settings` is a free JSON-compatible
     dict (tracker choices, view options...); `extra` keeps unknown top-level keys of the loaded
     file so that saving writes them back.
     """
@@ -75,7 +81,6 @@ class Project:
                  path: str | os.PathLike | None = None):
         self.videos = [ProjectVideo(video, store)]
         self.current = 0
-        self.labels: list[str] = []
         self.settings = {} if settings is None else settings
         self.path = None if path is None else Path(path)
         self.extra: dict = {}
@@ -124,18 +129,17 @@ class Project:
             self.current -= 1
         return entry
 
-    def all_labels(self) -> list[str]:
-        """The label schema: `labels`, then labels objects use that it does not list yet."""
-        out = list(self.labels)
-        for entry in self.videos:
-            for obj in entry.store.objects:
-                if obj.label and obj.label not in out:
-                    out.append(obj.label)
-        return out
+    def share_label_schema(self, source: AnnotationStore) -> None:
+        """Give the current video's store the label schema of `source` (the store the user edited it
+        in), as one undoable step there when it differs."""
+        schema = labels.schema(source)
+        if labels.schema(self.store) != schema:
+            labels.set_schema(self.store, schema, "Use the project's labels")
 
     @property
     def dirty(self) -> bool:
-        """Whether a store, the video list, the labels or the settings changed since the last save or load."""
+        """Whether a store (objects, states, labels), the video list or the settings changed since the last
+        save or load."""
         return self._change_token() != self._saved_token
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
@@ -152,17 +156,22 @@ class Project:
 
     def to_bytes(self, path: str | os.PathLike) -> bytes:
         """The project file's content, with video paths relative to `path`'s folder."""
-        videos = []
+        videos, schema = [], None
         for entry in self.videos:
             check_fits_video(entry.store, entry.video)
             video = video_to_json(entry.video, _relative_video_path(entry.video.path, Path(path)))
             if entry.video.path:
                 video["absolute_path"] = str(Path(entry.video.path).resolve())
-            item = {"video": video, "objects": objects_to_json(entry.store)}
+            meta = document_meta.meta_to_json(entry.store)
+            if entry is self.entry:
+                schema = meta.get(labels.SCHEMA_KEY)
+            item = {"video": video, "objects": objects_to_json(entry.store),
+                    **{key: meta[key] for key in _VIDEO_META_KEYS if key in meta}}
             if entry.reviewed:
-                item["reviewed"] = True
+                item["video_reviewed"] = True
             videos.append(item)
-        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "labels": self.all_labels(),
+        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION,
+               **({labels.SCHEMA_KEY: schema} if schema is not None else {}),
                "videos": videos, "current": self.current, "settings": self.settings}
         for key, value in self.extra.items():
             doc.setdefault(key, value)
@@ -175,14 +184,11 @@ class Project:
         try:
             doc = _migrate(parse_document(path.read_bytes()))
             check_header(doc, PROJECT_FORMAT, PROJECT_VERSION)
-            entries = [_entry_from_json(item, f"videos[{i}]", path)
+            schema = {labels.SCHEMA_KEY: doc[labels.SCHEMA_KEY]} if labels.SCHEMA_KEY in doc else {}
+            entries = [_entry_from_json(item, f"videos[{i}]", path, schema)
                        for i, item in enumerate(_list(doc.get("videos", _MISSING), "videos"))]
             if not entries:
                 raise FormatError("expected at least one video", "videos")
-            labels = _list(doc.get("labels", []), "labels")
-            for i, label in enumerate(labels):
-                if not isinstance(label, str):
-                    raise FormatError(f"expected a string, got {type(label).__name__}", f"labels[{i}]")
             current = doc.get("current", 0)
             if isinstance(current, bool) or not isinstance(current, int) or not 0 <= current < len(entries):
                 raise FormatError(f"expected a video index 0..{len(entries) - 1}, got {current!r}", "current")
@@ -192,14 +198,14 @@ class Project:
         except FormatError as exc:
             raise exc.in_file(path) from None
         project = cls(entries[0].video, entries[0].store, settings, path)
-        project.videos, project.current, project.labels = entries, current, labels
+        project.videos, project.current = entries, current
         project.extra = {key: value for key, value in doc.items() if key not in _KNOWN_KEYS}
         project._saved_token = project._change_token()
         return project
 
     def _change_token(self) -> tuple:
         videos = tuple((id(e.store), e.store.revision, e.reviewed, e.video.path) for e in self.videos)
-        return videos, tuple(self.labels), json.dumps(self.settings, sort_keys=True, default=repr)
+        return videos, json.dumps(self.settings, sort_keys=True, default=repr)
 
 
 
@@ -208,14 +214,16 @@ def _migrate(doc: dict) -> dict:
     if doc.get("format") != PROJECT_FORMAT or doc.get("version") != 1 or isinstance(doc.get("version"), bool):
         return doc
     doc = dict(doc)
-    entry = {"video": doc.pop("video", _MISSING), "objects": doc.pop("objects", [])}
+    entry = {"video": doc.pop("video", _MISSING), "objects": doc.pop("objects", []),
+             **{key: doc.pop(key) for key in _VIDEO_META_KEYS if key in doc}}
     if entry["video"] is _MISSING:
         raise FormatError("expected an object, got nothing (the key is missing)", "video")
     doc.update(version=2, videos=[entry])
     return doc
 
 
-def _entry_from_json(item, where: str, project_path: Path) -> ProjectVideo:
+def _entry_from_json(item, where: str, project_path: Path, schema: dict) -> ProjectVideo:
+    """One video of the file; `schema` ({"labels": ...} or {}) is the project's label schema."""
     if not isinstance(item, dict):
         raise FormatError(f"expected an object, got {type(item).__name__}", where)
     for key in item:
@@ -224,9 +232,11 @@ def _entry_from_json(item, where: str, project_path: Path) -> ProjectVideo:
     video = video_from_json(item.get("video"), f"{where}.video", extra_keys=("absolute_path",))
     video.path = _resolve_video_path(video.path, item["video"].get("absolute_path"), project_path, f"{where}.video")
     store = store_from_json(item.get("objects", []), video, f"{where}.objects")
-    reviewed = item.get("reviewed", False)
+    document_meta.meta_from_json({**schema, **{key: item[key] for key in _VIDEO_META_KEYS if key in item}},
+                                 store, video)
+    reviewed = item.get("video_reviewed", False)
     if not isinstance(reviewed, bool):
-        raise FormatError(f"expected true or false, got {reviewed!r}", f"{where}.reviewed")
+        raise FormatError(f"expected true or false, got {reviewed!r}", f"{where}.video_reviewed")
     return ProjectVideo(video, store, reviewed)
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .colors import next_color
-from .events import EventEmitter, ObjectsChanged, StatesChanged
+from .events import EventEmitter, MetaChanged, ObjectsChanged, StatesChanged
 from .objects import FrameState, TrackObject, state_problem
 from .undo import MacroCommand, UndoStack
 
@@ -34,6 +34,7 @@ class AnnotationStore:
         self._objects: dict[int, TrackObject] = {}  # in display order
         self._states: dict[int, dict[int, FrameState]] = {}  # obj_id -> frame_idx -> state
         self._next_id = 1
+        self._meta: dict[str, object] = {}  # key -> an immutable value (see `set_meta`)
 
     # ---- objects -------------------------------------------------------------------------
     @property
@@ -98,6 +99,13 @@ class AnnotationStore:
         frame_idx = self._check_state(obj_id, frame_idx, state)
         self._push_states(f"Edit {self._objects[obj_id].name} on frame {frame_idx}", obj_id, {frame_idx: state})
 
+    def set_states(self, obj_id: int, states: dict[int, FrameState | None], text: str = "") -> None:
+        """Many user edits of one object as one change (None clears a frame); keyframe flags are kept."""
+        checked = {self._check_state(obj_id, f, state) if state is not None else int(f): state
+                   for f, state in states.items()}
+        if checked:
+            self._push_states(text or f"Edit {self._objects[obj_id].name}", obj_id, checked)
+
     def clear_state(self, obj_id: int, frame_idx: int) -> None:
         if self.get_state(obj_id, frame_idx) is not None:
             self._push_states(f"Clear {self._objects[obj_id].name} on frame {frame_idx}", obj_id, {frame_idx: None})
@@ -136,6 +144,18 @@ class AnnotationStore:
         """`with store.macro("Propagate"): ...` makes all edits inside one undo step."""
         with self.undo_stack.macro(text) as macro:
             yield macro
+
+    # ---- document-level values -----------------------------------------------------------
+    def meta(self, key: str, default=None):
+        """A document-level value: "labels" (the label schema), "attributes", "reviewed" (see their modules)."""
+        return self._meta.get(key, default)
+
+    def set_meta(self, key: str, value, text: str = "") -> None:
+        """Replace a document-level value (undoable; None removes it). Values are never changed in
+        place: the undo stack keeps the old one."""
+        before = self._meta.get(key)
+        if value is not before and value != before:
+            self.undo_stack.push(_SetMeta(self, key, before, value, text or f"Edit {key}"))
 
     # ---- internals -----------------------------------------------------------------------
     def _states_of(self, obj_id: int) -> dict[int, FrameState]:
@@ -188,6 +208,13 @@ class AnnotationStore:
     def _replace_object(self, obj: TrackObject) -> None:
         self._objects[obj.obj_id] = obj
         self._changed(ObjectsChanged((obj.obj_id,)))
+
+    def _put_meta(self, key: str, value) -> None:
+        if value is None:
+            self._meta.pop(key, None)
+        else:
+            self._meta[key] = value
+        self._changed(MetaChanged(key))
 
     def _changed(self, event: object) -> None:
         self.revision += 1
@@ -250,3 +277,17 @@ class _UpdateObject:
 
     def undo(self) -> None:
         self._store._replace_object(self._before)
+
+
+class _SetMeta:
+    merge_key = None
+
+    def __init__(self, store: AnnotationStore, key: str, before, after, text: str):
+        self.text = text
+        self._store, self._key, self._before, self._after = store, key, before, after
+
+    def redo(self) -> None:
+        self._store._put_meta(self._key, self._after)
+
+    def undo(self) -> None:
+        self._store._put_meta(self._key, self._before)

@@ -22,6 +22,7 @@ from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
 from trackstudio.app.model.formats import import_png_masks, load_json
 from trackstudio.app.model.interop import export, import_file
+from trackstudio.app.model.object_trackers import prune_object_trackers
 from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
@@ -32,9 +33,11 @@ from .dialogs import ExportDialog, ShortcutsDialog
 from .dock_layout import DockBalancer, scrolling
 from .errors import describe
 from .exchange import ImportDialog, VideoExportDialog, VideoExporter
+from .labels_panel import LabelsPanel
 from .objects_panel import ObjectsPanel
+from .review_actions import ReviewActions
 from .session import Session
-from .timeline import ScorePlot, Timeline
+from .timeline import Timeline
 from .tools import TOOLS
 from .tracker_panel import RANGES, TrackerPanel, missing_weights_text
 from .tracking import TrackingController
@@ -80,11 +83,20 @@ class MainWindow(QMainWindow):
         self.objects_panel = ObjectsPanel(self.session)
         self.tracker_panel = TrackerPanel()
         self.timeline = Timeline(self.session)
-        self.score_plot = ScorePlot(self.session)
+        self.score_plot = self.timeline.score_plot  # stacked over the strips, on one frame axis
+        self.review_actions = ReviewActions(self.session, self)
+        self.timeline.strips.doubt_frames = self.review_actions.doubt_frames
+        self.timeline.strips.range_marked.connect(self.review_actions.mark_range)
+        # the right-hand panels reach the bottom edge and the timeline sits under the frame alone: the
+        # window's minimum height is the larger of the two columns, not their sum
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         objects_dock = self._add_dock("Objects", self.objects_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         tracker_dock = self._add_dock("Tracker", scrolling(self.tracker_panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        self.labels_panel = LabelsPanel(self.session)
+        self.tabifyDockWidget(tracker_dock, self._add_dock("Labels", self.labels_panel,
+                                                           Qt.DockWidgetArea.RightDockWidgetArea))
+        tracker_dock.raise_()
         self._add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._add_dock("Score", self.score_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.video_list = VideoListPanel()
         # a tab beside Objects: a one-video project needs no room for it (the window stays small)
         self.videos_dock = self._add_dock("Videos", self.video_list, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -140,6 +152,12 @@ class MainWindow(QMainWindow):
             action.setToolTip(tip)
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        self.actions[key] = action
+        return action
+
+    def _wire(self, key: str, action: QAction) -> QAction:
+        """An action made by a panel: its shortcut works window-wide and shortcut_rows lists it."""
+        self.addAction(action)
         self.actions[key] = action
         return action
 
@@ -222,6 +240,9 @@ class MainWindow(QMainWindow):
         objects.addAction(self._action("delete_object", "&Delete selected object", self.objects_panel.delete_selected,
                                        "Del"))
         objects.addAction(self._action("toggle_hidden", "&Hide / show selected object", self.toggle_hidden, "H"))
+        objects.addSeparator()
+        for key in ("merge", "split", "swap"):  # identity fixes (also in the panel's context menu)
+            objects.addAction(self._wire(f"{key}_objects", getattr(self.objects_panel.actions, key)))
         for n in range(1, 10):
             self._action(f"select_{n}", f"Select object {n}",
                          lambda _c=False, i=n - 1: self.objects_panel.select_index(i), str(n))
@@ -247,6 +268,14 @@ class MainWindow(QMainWindow):
                                    "PgUp"))
         nav.addAction(self._action("next_empty", "Next frame without annotation (selected object)",
                                    self._jump_unannotated, "N"))
+        nav.addSeparator()  # the review queue
+        review = self.review_actions
+        for key, action, shortcut in (("next_doubt", review.next, "."), ("prev_doubt", review.previous, ","),
+                                      ("review_all", review.all_objects, None),
+                                      ("mark_reviewed", review.mark, "R"), ("unmark_reviewed", review.unmark, None)):
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            nav.addAction(self._wire(key, action))
         self._update_recent_menu()
 
     def _choice_menu(self, menu, attr: str, values: list[tuple[str, float]]) -> None:
@@ -263,6 +292,9 @@ class MainWindow(QMainWindow):
         s = self.session
         self.canvas.message.connect(self.show_message)
         self.objects_panel.message.connect(self.show_message)
+        self.objects_panel.actions.message.connect(self.show_message)
+        self.review_actions.message.connect(self.show_message)
+        self.labels_panel.message.connect(self.show_message)
         self.attention.message.connect(self.show_message)
         self.attention.ready.connect(self.canvas.refresh)
         self.tracking.follow_paused.connect(lambda: self.show_message(
@@ -425,6 +457,7 @@ class MainWindow(QMainWindow):
             self.video_list.refresh()
             self.show_error(f"Cannot open {project.videos[index].name}", exc)
             return False
+        project.share_label_schema(project.videos[previous].store)  # one label schema for every video
         self.tracking.shutdown()
         self.session.set_document(video, project)
         self.show_message(f"Video {index + 1} of {len(project.videos)}: {project.entry.name} "
@@ -546,13 +579,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        else:  # first start: most of the height to the frame, a short timeline, room for many objects
-            docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-            self.resizeDocks([docks["dock_timeline"], docks["dock_score"]], [200, 200], Qt.Orientation.Vertical)
-            natural = self.tracker_panel.sizeHint()  # the tracker panel whole, its buttons in view
-            self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, natural.height() + DOCK_TITLE_PX],
-                             Qt.Orientation.Vertical)
-            self.resizeDocks([docks["dock_tracker"]], [natural.width() + 16], Qt.Orientation.Horizontal)
+        else:  # first start: most of the height to the frame, room for many objects
+            self._first_layout()
         try:
             saved = json.loads(str(self.settings.value("overlays", "{}")))
         except ValueError:
@@ -569,6 +597,14 @@ class MainWindow(QMainWindow):
         if radius is not None:
             self.canvas.tools.brush_radius = float(radius)
 
+    def _first_layout(self) -> None:
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.resizeDocks([docks["dock_timeline"]], [self.timeline.sizeHint().height()], Qt.Orientation.Vertical)
+        natural = self.tracker_panel.sizeHint()  # the tracker panel whole, its buttons in view
+        self.resizeDocks([docks["dock_objects"], docks["dock_tracker"]], [420, natural.height() + DOCK_TITLE_PX],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["dock_tracker"]], [natural.width() + 16], Qt.Orientation.Horizontal)
+
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
@@ -584,6 +620,7 @@ class MainWindow(QMainWindow):
         if path is None and project.path is None:
             return self.save_project_as()
         project.settings["tracker"] = self.tracker_panel.settings()
+        prune_object_trackers(project.settings, project.store)
         try:
             saved = project.save(path)
         except Exception as exc:  # noqa: BLE001
@@ -910,10 +947,11 @@ class MainWindow(QMainWindow):
         if not passes:
             self.show_message(nothing_to_do)
             return False
-        choices = self.tracker_panel.choices(self.canvas.options.attention)
-        for kind in {p.kind for p in passes}:
-            if kind in choices and not self.ensure_weights(choices[kind].name):
-                self.show_message(f"{choices[kind].name} has no weights yet: Track > Models… downloads or imports them.")
+        choices = self.tracker_panel.choices(self.canvas.options.attention, {p.tracker for p in passes if p.tracker})
+        for key in {p.tracker_key for p in passes}:
+            if key in choices and not self.ensure_weights(choices[key].name):
+                self.show_message(f"{choices[key].name} has no weights yet: "
+                                  "Track > Models… downloads or imports them.")
                 return False
         try:
             return self.tracking.start(passes, choices, text)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QMenu, QToolButton, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QMenu, QToolButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from trackstudio.app.model.labels import assign_class, schema
+
+from .object_actions import ObjectActions
 from .session import Session
 
-COL_VISIBLE, COL_NAME, COL_KIND, COL_LABEL = range(4)
+COL_VISIBLE, COL_NAME, COL_KIND, COL_LABEL, COL_TRACKER = range(5)
 
 
 def color_icon(color: str) -> QIcon:
@@ -24,13 +27,20 @@ class ObjectsPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["", "Name", "Kind", "Label"])
+        self.tree.setHeaderLabels(["", "Name", "Kind", "Label", "Tracker"])
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Ctrl+click: a second one
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self.actions = ObjectActions(session, self.selected_ids, self)
+        self.actions.trackers_changed.connect(self.rebuild)
+        self.context_menu: QMenu | None = None  # the open right-click menu
         self.tree.setRootIsDecorated(False)
         self.tree.setColumnWidth(COL_VISIBLE, 44)
         self.tree.setColumnWidth(COL_NAME, 110)
         self.tree.setColumnWidth(COL_KIND, 44)
         self.tree.setToolTip("Double-click a name or label to edit it; the checkbox shows or hides the object; "
-                             "keys 1-9 select the first nine objects.")
+                             "keys 1-9 select the first nine objects; Ctrl+click picks a second one (merge, swap); "
+                             "right-click for identities and the object's own tracker.")
         self.tree.itemSelectionChanged.connect(self._on_tree_selection)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
@@ -108,7 +118,7 @@ class ObjectsPanel(QWidget):
         self.tree.clear()
         store = self.session.store
         for n, obj in enumerate(store.objects if store is not None else []):
-            item = QTreeWidgetItem(["", obj.name, obj.kind, obj.label])
+            item = QTreeWidgetItem(["", obj.name, obj.kind, obj.label, self.actions.tracker_of(obj.obj_id) or ""])
             item.setData(COL_NAME, Qt.ItemDataRole.UserRole, obj.obj_id)
             item.setIcon(COL_VISIBLE, color_icon(obj.color))
             item.setText(COL_VISIBLE, str(n + 1) if n < 9 else "")
@@ -122,7 +132,26 @@ class ObjectsPanel(QWidget):
     def _item_obj(self, item: QTreeWidgetItem) -> int:
         return int(item.data(COL_NAME, Qt.ItemDataRole.UserRole))
 
+    def selected_ids(self) -> list[int]:
+        """The objects picked in the tree, in panel order."""
+        return [self._item_obj(self.tree.topLevelItem(i)) for i in range(self.tree.topLevelItemCount())
+                if self.tree.topLevelItem(i).isSelected()]
+
+    def _context_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None or self.session.store is None:
+            return
+        self.context_menu = menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.addMenu(self.actions.tracker_menu(self._item_obj(item), menu))
+        menu.addSeparator()
+        for action in (self.actions.merge, self.actions.split, self.actions.swap):
+            menu.addAction(action)
+        menu.popup(self.tree.viewport().mapToGlobal(pos))
+
     def _show_selection(self, obj_id) -> None:
+        if obj_id in self.selected_ids():
+            return  # part of a multiple selection the user is making
         self.tree.blockSignals(True)
         self.tree.clearSelection()
         for i in range(self.tree.topLevelItemCount()):
@@ -133,9 +162,11 @@ class ObjectsPanel(QWidget):
         self.tree.blockSignals(False)
 
     def _on_tree_selection(self) -> None:
-        items = self.tree.selectedItems()
-        if items:
-            self.session.select(self._item_obj(items[0]))
+        item = self.tree.currentItem()
+        if item is not None and item.isSelected():
+            self.session.select(self._item_obj(item))
+        elif self.tree.selectedItems():
+            self.session.select(self._item_obj(self.tree.selectedItems()[0]))
 
     def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
         if column in (COL_NAME, COL_LABEL):
@@ -151,6 +182,14 @@ class ObjectsPanel(QWidget):
         if column == COL_NAME and item.text(COL_NAME).strip():
             store.update_object(obj_id, name=item.text(COL_NAME).strip())
         elif column == COL_LABEL:
-            store.update_object(obj_id, label=item.text(COL_LABEL).strip())
+            label = item.text(COL_LABEL).strip()
+            try:  # with a label schema, a label is one of its classes (and takes its colour)
+                if schema(store).classes:
+                    assign_class(store, obj_id, label)
+                else:
+                    store.update_object(obj_id, label=label)
+            except ValueError as exc:
+                self.actions.message.emit(f"{exc}: pick a class in the Labels panel.")
+                QTimer.singleShot(0, self.rebuild)
         elif column == COL_VISIBLE:
             store.update_object(obj_id, hidden=item.checkState(COL_VISIBLE) != Qt.CheckState.Checked)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from trackstudio.app.model import AnnotationStore, FrameState, ObjectsChanged, Project, StatesChanged
+from trackstudio.app.model import AnnotationStore, FrameState, MetaChanged, ObjectsChanged, Project, StatesChanged
 from trackstudio.app.video import VideoSource
 
 
@@ -70,6 +70,7 @@ class Session(QObject):
     selection_changed = Signal(object)  # obj_id or None
     objects_changed = Signal()  # added, removed, renamed, recoloured, hidden...
     states_changed = Signal(int, object)  # obj_id, tuple of frame indices
+    meta_changed = Signal(str)  # a document-level value: "labels", "attributes", "reviewed"
     editing_enabled_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None):
@@ -168,3 +169,5 @@ class Session(QObject):
                 objects = self.store.objects
                 self.select(objects[0].obj_id if objects else None)
             self.objects_changed.emit()
+        elif isinstance(event, MetaChanged):
+            self.meta_changed.emit(event.key)

@@ -172,10 +172,13 @@ class TrackerPanel(QWidget):
             combo.setCurrentIndex(index)
         return index >= 0
 
-    def choices(self, attention: bool = False) -> dict[str, TrackerChoice]:
+    def choices(self, attention: bool = False, object_trackers=()) -> dict[str, TrackerChoice]:
+        """Kind -> the panel's tracker; plus name -> that tracker for trackers chosen per object."""
         device = self.device.currentText()
-        return {kind: TrackerChoice(name, device, attention)
-                for kind in self.tracker_boxes if (name := self.tracker_name(kind))}
+        choices = {kind: TrackerChoice(name, device, attention)
+                   for kind in self.tracker_boxes if (name := self.tracker_name(kind))}
+        choices.update((name, TrackerChoice(name, device, attention)) for name in object_trackers)
+        return choices
 
     def settings(self) -> dict:
         return {"trackers": {k: self.tracker_name(k) for k in self.tracker_boxes}, "device": self.device.currentText(),

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from trackstudio.app.propagation import FrameUpdate, Pass, apply_update, plan_from_frame, plan_whole_video
+from trackstudio.app.model.object_trackers import object_trackers
+from trackstudio.app.propagation import (FrameUpdate, Pass, apply_update, plan_from_frame, plan_whole_video,
+                                         split_by_tracker)
 
 from .session import Session
 from .workers import PropagationRun, TrackerChoice, TrackerPool
@@ -48,7 +50,7 @@ class TrackingController(QObject):
 
     # ---- planning ------------------------------------------------------------------------
     def plan_all(self, obj_ids=None) -> list[Pass]:
-        return plan_whole_video(self.session.store, self.session.num_frames, obj_ids)
+        return self._object_trackers(plan_whole_video(self.session.store, self.session.num_frames, obj_ids))
 
     def plan_here(self, obj_ids, direction: str, max_frames: int | None, until_keyframe: bool) -> list[Pass]:
         s = self.session
@@ -56,13 +58,18 @@ class TrackingController(QObject):
         for reverse in {"forward": (False,), "backward": (True,), "both": (False, True)}[direction]:
             passes += plan_from_frame(s.store, s.num_frames, obj_ids, s.frame_idx, reverse=reverse,
                                       max_frames=max_frames, until_keyframe=until_keyframe)
-        return passes
+        return self._object_trackers(passes)
+
+    def _object_trackers(self, passes: list[Pass]) -> list[Pass]:
+        """Objects with a tracker of their own (Objects panel) get passes of their own."""
+        project = self.session.project
+        return split_by_tracker(passes, object_trackers(project.settings, project.store))
 
     # ---- running -------------------------------------------------------------------------
     def start(self, passes: list[Pass], choices: dict[str, TrackerChoice], text: str = "Propagate") -> bool:
         if self.running or not passes or self.session.video is None:
             return False
-        missing = sorted({p.kind for p in passes} - set(choices))
+        missing = sorted({p.tracker_key for p in passes} - set(choices))
         if missing:
             raise ValueError(f"no tracker is available for {', '.join(missing)} objects")
         self.session.set_editing_enabled(False)

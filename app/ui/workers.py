@@ -126,8 +126,8 @@ class PropagationWorker(QObject):
             # the window) out of its scans; a full pass otherwise stops the GUI thread for ~100 ms.
             gc.disable()
             try:
-                taps = {kind: _AttentionTap(self._pool.get(choice)) for kind, choice in self._choices.items()
-                        if any(p.kind == kind for p in self._passes)}
+                taps = {key: _AttentionTap(self._pool.get(choice)) for key, choice in self._choices.items()
+                        if any(p.tracker_key == key for p in self._passes)}
             finally:
                 gc.freeze()
                 gc.enable()
@@ -136,7 +136,7 @@ class PropagationWorker(QObject):
                 for update in updates:
                     if not self._wait_for_slot():
                         break
-                    self.update_ready.emit(update, dict(taps[update.kind].latest))
+                    self.update_ready.emit(update, dict(taps[update.tracker_key].latest))
                     if self._cancel.is_set():
                         break
             finally:
