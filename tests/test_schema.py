@@ -14,6 +14,8 @@ from test_interop import VIDEO, sample_store
 from trackstudio.app.cli import main
 from trackstudio.app.model import AnnotationStore, FormatError, FrameState
 from trackstudio.app.model.formats import load_json, save_json
+from trackstudio.app.model.labels import Attribute, LabelClass, LabelSchema, set_attribute, set_schema
+from trackstudio.app.model.reviewed import mark_reviewed
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "trackstudio.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -29,11 +31,19 @@ def written_documents(tmp_path) -> list[dict]:
     store.set_state(prompt.obj_id, 2, FrameState(clicks=[[3, 4, 1], [9, 9, 0]], keyframe=True))
     store.set_state(prompt.obj_id, 3, FrameState(visible=False))
     store.update_object(prompt.obj_id, hidden=True)
+    # the label schema, attribute values and reviewed ranges (docs/formats.md)
+    used = sorted({obj.label for obj in store.objects if obj.label})
+    set_schema(store, LabelSchema(classes=tuple(LabelClass(name, f"#1122{n:02x}") for n, name in enumerate(used)),
+                                  attributes=(Attribute("occluded"), Attribute("truncated", "object"))))
+    set_attribute(store, prompt.obj_id, "occluded", True, frame_idx=3)
+    set_attribute(store, prompt.obj_id, "truncated", True)
+    mark_reviewed(store, [prompt.obj_id], 0, 3)
     store.extra = {"judge": {"note": "kept as is"}}
     docs = []
     path = tmp_path / "all.json"
     save_json(store, VIDEO, path)
     docs.append(json.loads(path.read_text()))
+    assert {"labels", "attributes", "reviewed"} <= set(docs[0])
     save_json(AnnotationStore(), VIDEO, tmp_path / "empty.json")
     docs.append(json.loads((tmp_path / "empty.json").read_text()))
     assert main(["export", str(path), "--format", "json", "--out", str(tmp_path / "cli.json")]) == 0
@@ -70,6 +80,9 @@ EDITS = {
     "click label 2": lambda d: d["objects"][4]["frames"]["2"].update(clicks=[[1, 2, 2]]),
     "RLE counts with a space": lambda d: d["objects"][1]["frames"]["0"]["mask"].update(counts="ab cd"),
     "string score": lambda d: d["objects"][0]["frames"]["1"].update(score="high"),
+    "class colour name": lambda d: d["labels"]["classes"][0].update(color="red"),
+    "attribute scope typo": lambda d: d["labels"]["attributes"][0].update(scope="frames"),
+    "reviewed range of three": lambda d: next(iter(d["reviewed"].values())).append([1, 2, 3]),
 }
 
 
