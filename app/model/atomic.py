@@ -1,26 +1,46 @@
 """Crash-safe saving: write a temporary file beside the target, fsync it, then rename over it.
 
 A crash (or an exception) at any point leaves either the old file or the new one, never a torn
-mix, and no temporary file behind.
+mix. An exception or a signal handled in Python removes the temporary file at once; after a hard
+kill (SIGKILL, power cut) the next write to the same place removes it. Temporary names carry the
+writer's process id (`.<name>.<pid>.<random>.tmp`), which tells a crashed writer's leftovers from
+a live writer's file. Folders (PNG mask exports) are written the same way: into a hidden sibling
+folder that is swapped in at the end (`atomic_folder`).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 _NEW_FILE_MODE = 0o644  # temporary files start as 0o600; a saved file should look like any other
+_OLD_TAG = "old"  # the replaced folder during a folder swap: `.<name>.<pid>.<random>.old.tmp`
+# Where process ids cannot be probed safely (Windows), or the name has none (older versions), a
+# temporary file this old is taken to be a crashed writer's.
+_STALE_AGE_S = 3600.0
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """`with atomic_open(path) as f: f.write(...)`: `path` is replaced only if the block succeeds."""
+    """`with atomic_open(path) as f: f.write(...)`: `path` is replaced only if the block succeeds.
+
+    An OSError of the write itself (a full disk, a read-only file system) names `path`, not the
+    temporary file."""
     path = Path(path)
+    remove_stale_temps(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else _NEW_FILE_MODE
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path, None) from None
     try:
         with os.fdopen(fd, "wb") as tmp:
             yield tmp
@@ -28,9 +48,11 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path, tmp_name) from None
         raise
     _fsync_dir(path.parent)
 
@@ -38,6 +60,122 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_open(path) as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, replaced: re.Pattern | None = None) -> Iterator[Path]:
+    """`with atomic_folder(out) as tmp: write files into tmp`: `out` becomes that folder only if the
+    block succeeds, so a crash midway leaves the old folder (or none) as it was.
+
+    Files already in `out` whose names `replaced` does not match (files the writer does not make,
+    e.g. a README beside the masks) are carried over into the new folder; the rest of the old
+    folder goes (None: everything goes)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", os.fspath(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", os.fspath(path.parent))
+    remove_stale_temps(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _naming(exc, path, None) from None
+    old = path.parent / f"{_temp_prefix(path)}{uuid.uuid4().hex[:8]}.{_OLD_TAG}.tmp"
+    try:
+        yield tmp
+        if path.is_dir():
+            for entry in path.iterdir():
+                if replaced is not None and not replaced.fullmatch(entry.name):
+                    _link_or_copy(entry, tmp / entry.name)
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old.exists():
+                os.replace(old, path)  # put the old folder back
+            raise
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path, os.fspath(tmp)) from None
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove what crashed writes to `path` left beside it (temporary files and folders of writers
+    that are gone); a folder swap cut between its two renames gets its old folder back. Returns
+    the removed paths."""
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        entries = [e for e in path.parent.iterdir() if e.name.startswith(prefix) and e.name.endswith(".tmp")]
+    except OSError:
+        return removed  # an unreadable or missing folder: the write itself will say so
+    for entry in entries:
+        middle = entry.name[len(prefix):-len(".tmp")]
+        if not _writer_is_gone(middle.split(".")[0], entry):
+            continue
+        with contextlib.suppress(OSError):
+            if middle.endswith(f".{_OLD_TAG}") and entry.is_dir() and not path.exists():
+                os.replace(entry, path)
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def _writer_is_gone(pid_text: str, entry: Path) -> bool:
+    if pid_text.isdigit() and os.name == "posix":
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return False  # another thread of this process may be writing it now
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # it exists (another user's process)
+        return False
+    try:
+        return time.time() - entry.lstat().st_mtime > _STALE_AGE_S
+    except OSError:
+        return False
+
+
+def _naming(exc: OSError, path: Path, tmp_name: str | None) -> OSError:
+    """The same error naming the file the user asked for instead of the temporary one (tmp_name
+    None: the temporary file could not even be made, so the error is about `path`)."""
+    if exc.errno is None or (tmp_name is not None and exc.filename not in (None, tmp_name)):
+        return exc
+    return type(exc)(exc.errno, exc.strerror, os.fspath(path))
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where the file system allows one (instant, no space), else a copy."""
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy_file)
+    else:
+        _link_or_copy_file(src, dst)
+
+
+def _link_or_copy_file(src, dst) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _fsync_dir(folder: Path) -> None:
