@@ -201,8 +201,6 @@ def cmd_track(args) -> int:
     store, ref = _load_annotations(args.prompts)
     _check_writable(out)
     _check_something_to_track(store, args.prompts, args.allow_empty)
-    kinds = sorted({obj.kind for obj in store.objects if store.keyframes(obj.obj_id)})
-    _check_tracker_options(args, kinds)
     with _open_video(args.video) as video:
         info = video.info
         if ref is not None and ref.width and ref.height and (ref.width, ref.height) != (info.width, info.height):
@@ -213,7 +211,8 @@ def cmd_track(args) -> int:
             check_prompts(store, info)
         except FormatError as exc:
             raise exc.in_file(args.prompts) from None
-        trackers = _build_trackers(args, kinds)
+        kinds = sorted({obj.kind for obj in store.objects if store.keyframes(obj.obj_id)})
+        trackers = _build_trackers(args, kinds)  # checks names, --checkpoint and --device first
         try:
             track_store(store, video, trackers, progress=not args.quiet)
         except VideoError as exc:  # e.g. a truncated video: keep what was tracked up to there

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 _NEW_FILE_MODE = 0o644  # temporary files start as 0o600; a saved file should look like any other
+_NEW_FOLDER_MODE = 0o755  # and temporary folders as 0o700
 _OLD_TAG = "old"  # the replaced folder during a folder swap: `.<name>.<pid>.<random>.old.tmp`
 # Where process ids cannot be probed safely (Windows), or the name has none (older versions), a
 # temporary file this old is taken to be a crashed writer's.
@@ -82,6 +83,7 @@ def atomic_folder(path: str | os.PathLike, replaced: re.Pattern | None = None) -
         raise _naming(exc, path, None) from None
     old = path.parent / f"{_temp_prefix(path)}{uuid.uuid4().hex[:8]}.{_OLD_TAG}.tmp"
     try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else _NEW_FOLDER_MODE)
         yield tmp
         if path.is_dir():
             for entry in path.iterdir():
