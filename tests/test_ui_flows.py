@@ -367,3 +367,24 @@ def test_mask_name_tag_sits_on_the_largest_part_not_on_a_stray_speck():
     x1, y1, x2, y2 = main_part_box(mask)
     assert 76 <= x1 <= 80 and 56 <= y1 <= 60 and 118 <= x2 <= 124 and 98 <= y2 <= 104
     assert main_part_box(np.zeros((10, 10), bool)) is None
+
+
+def test_prompts_off_the_frame_are_refused_with_a_message(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    win.canvas.viewbox.setRange(xRange=(-400, 400), yRange=(-300, 300), padding=0)  # room around the image
+    win.canvas.refresh_now()
+    store = win.session.store
+    win.set_tool("box")
+    drag(qtbot, win, (-300, -250), (-100, -50))  # entirely above-left of the 160x120 frame
+    assert list(store.objects) == []  # no object was made for it
+    assert "Box not added" in win.last_message and "outside the 160x120 frame" in win.last_message
+    drag(qtbot, win, (150, 20), (300, 80))  # overlaps the right edge: kept, clipped to the frame
+    (obj,) = store.objects
+    np.testing.assert_allclose(store.get_state(obj.obj_id, 0).box, [150, 20, 160, 80], atol=1.5)
+    win.set_tool("point")
+    click(qtbot, win, 250, 60)
+    assert [o.kind for o in store.objects] == ["box"]  # no point object was made for it
+    assert "Point not added" in win.last_message
+    click(qtbot, win, 80, 60)
+    assert [o.kind for o in store.objects] == ["box", "point"]
