@@ -331,6 +331,7 @@ def cmd_eval(args) -> int:
     if unknown:
         raise CliError(f"--kinds: unknown kind(s) {sorted(unknown)}; use box, mask, point")
     names = _tracker_names(args, kinds)
+    _check_device(args.device)
     rows = []
     for seq_dir in args.seqs:
         seq = load_sequence(seq_dir)
