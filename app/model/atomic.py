@@ -157,8 +157,9 @@ def _writer_is_gone(pid_text: str, entry: Path) -> bool:
 def _naming(exc: OSError, path: Path, tmp_name: str | None) -> OSError:
     """The same error naming the file the user asked for instead of the temporary one (tmp_name
     None: the temporary file could not even be made, so the error is about `path`)."""
-    if exc.errno is None or (tmp_name is not None and exc.filename not in (None, tmp_name)):
-        return exc
+    named = None if exc.filename is None else os.fspath(exc.filename)
+    if exc.errno is None or (tmp_name is not None and named is not None and not named.startswith(tmp_name)):
+        return exc  # about another file (a folder's files are under tmp_name, so they count as its own)
     return type(exc)(exc.errno, exc.strerror, os.fspath(path))
 
 
