@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -48,7 +49,11 @@ def _raise_terminated(signum, frame):
 
 @contextlib.contextmanager
 def stop_on_sigterm() -> Iterator[None]:
-    """Within the block, SIGTERM raises `Terminated` in the main thread."""
+    """Within the block, SIGTERM raises `Terminated` in the main thread (elsewhere: unchanged, as
+    only the main thread may set signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 
@@ -156,7 +156,8 @@ def _save(store, info, out: Path) -> None:
     elif suffix == "":
         export_png_masks(store, info, out)
     else:
-        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks")
+        raise CliError(f"--out {out}: unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for "
+                       "PNG masks")
 
 
 def _load_annotations(path: str):
@@ -173,15 +174,6 @@ def _load_annotations(path: str):
         project = Project.load(p)
         return project.store, project.video
     return load_json(p)
-
-
-_OUTPUT_TYPES = (".json", ".npz", ".tsproj", "")
-
-
-def _check_output_type(out: Path) -> None:
-    if out.suffix.lower() not in _OUTPUT_TYPES:
-        raise CliError(f"--out {out}: unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder "
-                       "for PNG masks")
 
 
 def partial_path(out: Path) -> Path:
@@ -247,7 +239,6 @@ def _check_frames(store, num_frames: int, source: str) -> None:
 @_user_errors
 def cmd_export(args) -> int:
     out = Path(args.out)
-    _check_output_type(out)
     store, info = _load_annotations(args.src)
     if args.video:
         info = _video_info_for(args.video, store, info, args.src)
@@ -287,9 +278,7 @@ def cmd_info(args) -> int:
 
 def _describe_annotations(path: str) -> str:
     store, i = _load_annotations(path)
-    kind_counts = {}
-    for obj in store.objects:
-        kind_counts[obj.kind] = kind_counts.get(obj.kind, 0) + 1
+    kind_counts = Counter(obj.kind for obj in store.objects)
     keyframes = sum(len(store.keyframes(obj.obj_id)) for obj in store.objects)
     states = sum(len(store.frames(obj.obj_id)) for obj in store.objects)
     what = "TrackStudio project" if path.lower().endswith(".tsproj") else "TrackStudio annotations"
