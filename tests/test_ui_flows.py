@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 
 from trackstudio.app.model import Autosaver, FrameState, Project  # noqa: E402
-from trackstudio.app.model.formats import load_json  # noqa: E402
+from trackstudio.app.model.formats import load_json, save_json  # noqa: E402
 from trackstudio.app.ui.main import MainWindow  # noqa: E402
 from trackstudio.app.video import write_video  # noqa: E402
 
@@ -388,3 +388,17 @@ def test_prompts_off_the_frame_are_refused_with_a_message(qtbot, window, clip):
     assert "Point not added" in win.last_message
     click(qtbot, win, 80, 60)
     assert [o.kind for o in store.objects] == ["box", "point"]
+
+
+def test_imported_keyframes_off_the_frame_stop_a_run_with_a_message(qtbot, window, clip, tmp_path):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box = store.add_object("box", name="lost").obj_id
+    store.set_state(box, 2, FrameState(box=[-500, -400, -100, -50], keyframe=True))  # as an imported file may hold
+    save_json(store, win.session.video.info, tmp_path / "bad.json")
+    assert win.import_from(tmp_path / "bad.json"), win.last_error
+    win.actions["track_all"].trigger()  # Track > Track whole video
+    assert "Cannot track lost" in win.last_message and "frame 2" in win.last_message
+    assert "entirely outside the 160x120 frame" in win.last_message
+    assert not win.tracking.running and win.session.store.frames(box) == [2]

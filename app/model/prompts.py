@@ -7,13 +7,14 @@ the frame, a visible point or click on the image, a mask with at least one pixel
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 
 from trackstudio.app.video import VideoInfo
 
 from .errors import FormatError
-from .objects import FrameState
+from .objects import FrameState, TrackObject
 from .store import AnnotationStore
 
 
@@ -45,14 +46,20 @@ def on_image(xy, width: int, height: int) -> bool:
     return -0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5
 
 
-def check_prompts(store: AnnotationStore, video: VideoInfo) -> None:
-    """FormatError with the field path (as in the file) of the first keyframe that cannot prompt."""
+def keyframe_problems(store: AnnotationStore, width: int, height: int
+                      ) -> Iterator[tuple[int, TrackObject, int, str, str]]:
+    """(object index, object, frame_idx, field, why) for each keyframe that cannot prompt."""
     for index, obj in enumerate(store.objects):
         for frame_idx in store.keyframes(obj.obj_id):
-            problem = prompt_problem(store.get_state(obj.obj_id, frame_idx), video.width, video.height)
+            problem = prompt_problem(store.get_state(obj.obj_id, frame_idx), width, height)
             if problem is not None:
-                field, why = problem
-                raise FormatError(why, f"objects[{index}].frames[{json.dumps(str(frame_idx))}].{field}")
+                yield index, obj, frame_idx, *problem
+
+
+def check_prompts(store: AnnotationStore, video: VideoInfo) -> None:
+    """FormatError with the field path (as in the file) of the first keyframe that cannot prompt."""
+    for index, _obj, frame_idx, field, why in keyframe_problems(store, video.width, video.height):
+        raise FormatError(why, f"objects[{index}].frames[{json.dumps(str(frame_idx))}].{field}")
 
 
 def _show(values: np.ndarray) -> str:

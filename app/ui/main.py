@@ -22,6 +22,7 @@ from trackstudio.app.model import Autosaver, FormatError, FrameState, Project
 from trackstudio.app.model.atomic import atomic_write_bytes
 from trackstudio.app.model.formats import export_npz, export_png_masks, import_png_masks, load_json, save_json
 from trackstudio.app.model.project import PROJECT_SUFFIX
+from trackstudio.app.model.prompts import keyframe_problems
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
 from . import models_dialog
@@ -717,9 +718,17 @@ class MainWindow(QMainWindow):
         return self._start(passes, f"Propagate from frame {s.frame_idx}")
 
     def _start(self, passes, text: str) -> bool:
+        tracked = {obj_id for p in passes for obj_id in p.write_ranges}
+        info = self.session.video.info
+        for _index, obj, frame_idx, _field, why in keyframe_problems(self.session.store, info.width, info.height):
+            if obj.obj_id in tracked:  # the check `trackstudio track` makes before a run
+                self.show_message(f"Cannot track {obj.name}: its keyframe on frame {frame_idx} cannot prompt a "
+                                  f"tracker ({why}). Redraw or delete it.")
+                return False
         if not passes:
             self.show_message("Nothing to track: annotate an object on some frame first (a keyframe), "
-                              "or move to a frame where the object is annotated for 'Propagate from here'.")
+                              "or move to a frame where the object is annotated for 'Propagate from here' "
+                              "(frames that are all keyframes need no tracking).")
             return False
         choices = self.tracker_panel.choices(self.canvas.options.attention)
         for kind in {p.kind for p in passes}:
