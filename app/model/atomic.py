@@ -24,6 +24,8 @@ from typing import BinaryIO
 _NEW_FILE_MODE = 0o644  # temporary files start as 0o600; a saved file should look like any other
 _NEW_FOLDER_MODE = 0o755  # and temporary folders as 0o700
 _OLD_TAG = "old"  # the replaced folder during a folder swap: `.<name>.<pid>.<random>.old.tmp`
+# What lies between `.<name>.` and `.tmp`: `<pid>.<random>[.old]`, or `<random>` (before pids were added)
+_TEMP_MIDDLE = re.compile(rf"(?:(?P<pid>\d+)\.[a-z0-9_]+(?P<old>\.{_OLD_TAG})?|[a-z0-9_]{{8}})")
 # Where process ids cannot be probed safely (Windows), or the name has none (older versions), a
 # temporary file this old is taken to be a crashed writer's.
 _STALE_AGE_S = 3600.0
@@ -117,11 +119,11 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed  # an unreadable or missing folder: the write itself will say so
     for entry in entries:
-        middle = entry.name[len(prefix):-len(".tmp")]
-        if not _writer_is_gone(middle.split(".")[0], entry):
-            continue
+        middle = _TEMP_MIDDLE.fullmatch(entry.name[len(prefix):-len(".tmp")])
+        if middle is None or not _writer_is_gone(middle["pid"], entry):
+            continue  # another file's temporary name (".r." also starts ".r.json."), or a live writer's
         with contextlib.suppress(OSError):
-            if middle.endswith(f".{_OLD_TAG}") and entry.is_dir() and not path.exists():
+            if middle["old"] and entry.is_dir() and not path.exists():
                 os.replace(entry, path)
                 continue
             if entry.is_dir() and not entry.is_symlink():
@@ -136,8 +138,8 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
-def _writer_is_gone(pid_text: str, entry: Path) -> bool:
-    if pid_text.isdigit() and os.name == "posix":
+def _writer_is_gone(pid_text: str | None, entry: Path) -> bool:
+    if pid_text is not None and os.name == "posix":
         pid = int(pid_text)
         if pid == os.getpid():
             return False  # another thread of this process may be writing it now
