@@ -225,6 +225,9 @@ CASES = {
                              fault={"TS_FAULT": "enospc"}),
     "export-png-read-only": Case(["export", "{prompts}", "--out", "{case}/masks"], "masks",
                                  fault={"TS_FAULT": "erofs", "TS_FAULT_DIR": "{case}"}),
+    "export-png-over-a-folder-of-folders": Case(["export", "{prompts}", "--out", "{case}/work"], "sub-folders",
+                                                lambda case, doc: (case / "work" / "project").mkdir(parents=True)),
+    "export-png-over-the-file-system-root": Case(["export", "{prompts}", "--out", "/"], "root"),
     # -- info and models
     "info-missing": Case(["info", "{case}/nope.mp4"], "nope.mp4"),
     "info-corrupt-project": Case(["info", "{case}/p.tsproj"], "p.tsproj", _raw("{]", "p.tsproj")),

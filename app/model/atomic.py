@@ -72,10 +72,14 @@ def atomic_folder(path: str | os.PathLike, replaced: re.Pattern | None = None) -
 
     Files already in `out` whose names `replaced` does not match (files the writer does not make,
     e.g. a README beside the masks) are carried over into the new folder; the rest of the old
-    folder goes (None: everything goes)."""
+    folder goes (None: everything goes). `out` must not hold sub-folders, nor be the file system
+    root or hold the current folder (ValueError: callers check first, with their own message)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", os.fspath(path))
+    problem = unswappable_folder(path)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such folder", os.fspath(path.parent))
     remove_stale_temps(path)
@@ -90,7 +94,7 @@ def atomic_folder(path: str | os.PathLike, replaced: re.Pattern | None = None) -
         if path.is_dir():
             for entry in path.iterdir():
                 if replaced is not None and not replaced.fullmatch(entry.name):
-                    _link_or_copy(entry, tmp / entry.name)
+                    _link_or_copy(entry, tmp / entry.name)  # files only (unswappable_folder)
             os.replace(path, old)
         try:
             os.replace(tmp, path)
@@ -105,6 +109,19 @@ def atomic_folder(path: str | os.PathLike, replaced: re.Pattern | None = None) -
         raise
     shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(path.parent)
+
+
+def unswappable_folder(path: str | os.PathLike) -> str | None:
+    """Why `atomic_folder` must not replace `path` (None: it may): swapping a folder that holds
+    others, the current folder or the root would move far more than the caller writes."""
+    resolved = Path(path).resolve()
+    if resolved == resolved.parent:
+        return "the file system root cannot be replaced"
+    if Path.cwd().resolve().is_relative_to(resolved):
+        return "it holds the current folder, which cannot be replaced"
+    if resolved.is_dir() and any(entry.is_dir() for entry in resolved.iterdir()):
+        return "it holds sub-folders"
+    return None
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
@@ -167,14 +184,7 @@ def _naming(exc: OSError, path: Path, tmp_name: str | None) -> OSError:
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     """A hard link where the file system allows one (instant, no space), else a copy."""
-    if src.is_dir() and not src.is_symlink():
-        shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy_file)
-    else:
-        _link_or_copy_file(src, dst)
-
-
-def _link_or_copy_file(src, dst) -> None:
-    if os.path.islink(src):
+    if src.is_symlink():
         os.symlink(os.readlink(src), dst)
         return
     try:

@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from trackstudio.app.video import VideoInfo
 
-from .atomic import atomic_folder
+from .atomic import atomic_folder, unswappable_folder
 from .colors import davis_palette
 from .errors import FormatError
 from .labelmap import label_map, mask_objects
@@ -29,12 +29,16 @@ def export_png_masks(store: AnnotationStore, video: VideoInfo, out_dir: str | os
 
     Mask objects must have ids 1..255 (FormatError otherwise). The folder is written beside
     `out_dir` and swapped in at the end (`atomic_folder`): a crash midway leaves the old folder
-    whole. Other files in an existing `out_dir` are kept; its old frame PNGs are replaced.
+    whole. Other files in an existing `out_dir` are kept; its old frame PNGs are replaced. An
+    existing `out_dir` holding sub-folders (or the current folder) is refused (FormatError).
     Returns the written paths.
     """
     check_fits_video(store, video)
     objects = mask_objects(store, _MAX_LABEL, "an 8-bit indexed PNG")
     out_dir = Path(out_dir)
+    problem = unswappable_folder(out_dir) if out_dir.is_dir() else None
+    if problem:
+        raise FormatError(f"PNG masks go to a new folder, or one that holds only files ({problem})", file=out_dir)
     palette = davis_palette().tobytes()
     names = [f"{frame_idx:05d}.png" for frame_idx in range(video.num_frames)]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
