@@ -69,7 +69,9 @@ def describe(exc: BaseException) -> str | None:
 
     if isinstance(exc, (CliError, FormatError, VideoError)) or _is_checkpoint_error(exc):
         return _one_line(str(exc))
-    if isinstance(exc, OSError) and exc.errno is not None:
+    if isinstance(exc, OSError) and exc.errno is None:
+        return _one_line(str(exc)) or type(exc).__name__  # raised with a message of its own
+    if isinstance(exc, OSError):
         reason = os_reason(exc)
         if exc.filename is None:
             return reason

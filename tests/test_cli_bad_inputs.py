@@ -232,6 +232,7 @@ CASES = {
     "info-missing": Case(["info", "{case}/nope.mp4"], "nope.mp4"),
     "info-corrupt-project": Case(["info", "{case}/p.tsproj"], "p.tsproj", _raw("{]", "p.tsproj")),
     "info-garbage-video": Case(["info", "{case}/v.mkv"], "v.mkv", _raw(b"\x1aE\xdf\xa3 junk" * 30, "v.mkv")),
+    "eval-not-a-sequence": Case(["eval", "{frames}", "--kinds", "box", "--box-tracker", "csrt"], "gt.npz"),
     "models-unknown": Case(["models", "download", "nope"], "nope"),
     "models-import-missing-file": Case(["models", "import", "sam2.1-hiera-tiny", "{case}/nope.pt"], "nope.pt"),
 }
