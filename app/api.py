@@ -19,7 +19,7 @@ from trackstudio.app.model.export import export_annotations
 from trackstudio.app.model.formats import load_json
 from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.model.schema import objects_to_json, store_from_json
-from trackstudio.app.video import VideoInfo, VideoSource, open_video
+from trackstudio.app.video import VideoError, VideoInfo, VideoSource, open_video
 
 class Cancelled(Exception):
     """`should_stop()` said to stop: tracking ended between two frames."""
@@ -112,7 +112,8 @@ def track(video: str | os.PathLike | VideoSource, prompts, *, box_tracker: str |
     the best built-in of each kind; `checkpoints` and `configs` map a tracker name to a local
     weights file and to option overrides. `trackers` reuses models across calls; `should_stop` is
     asked between frames (True raises Cancelled). ValueError (and its FormatError) or VideoError
-    say what is wrong with the input.
+    say what is wrong with the input; a VideoError raised midway (a truncated video) has the frames
+    tracked before it as `.partial` (Annotations).
     """
     with contextlib.ExitStack() as stack:
         if not isinstance(video, VideoSource):
@@ -130,8 +131,13 @@ def track(video: str | os.PathLike | VideoSource, prompts, *, box_tracker: str |
                 built[kind] = pool.get(name, device, checkpoints.get(name), configs.get(name))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"cannot build tracker {name!r}: {exc}") from None
-        track_store(store, video, built, progress, desc, position, should_stop)
-        return Annotations(store, VideoInfo(info.path, info.num_frames, info.width, info.height, info.fps))
+        result = Annotations(store, VideoInfo(info.path, info.num_frames, info.width, info.height, info.fps))
+        try:
+            track_store(store, video, built, progress, desc, position, should_stop)
+        except VideoError as exc:  # a frame that cannot be read: the error carries what was tracked before it
+            exc.partial = result
+            raise
+        return result
 
 
 def track_store(store: AnnotationStore, video, trackers: dict, progress: bool = True, desc: str = "tracking",

@@ -11,7 +11,8 @@
     trackstudio eval SEQ_DIR...                metrics on sequences with ground truth
     trackstudio models [list|download|remove|import]
 
-Bad input ends with a one-line message on stderr and a non-zero exit code, never a traceback.
+Bad input ends with a one-line message on stderr naming the file or option and exit code 2, never
+a traceback; a bug prints one line and where its traceback was logged (cli_errors.py).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from trackstudio import __version__
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # cli_errors.EXIT_USAGE; kept here, where argparse's own usage errors use it too
 
 
 def _add_tracker_options(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="TrackStudio JSON file with keyframes")
     p.add_argument("--out", required=True, help="result file: .json (TrackStudio JSON) or .npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write the result even when the prompts hold no object or no keyframe to track")
     _add_tracker_options(p)
 
     from .batch_cli import add_parser as add_batch_parser
@@ -64,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file or folder (png, yolo, mot folders)")
     p.add_argument("--format", choices=list(FORMATS),
                    help="output format; default: from --out (.json, .npz, .tsproj, a folder for PNG masks)")
-    p.add_argument("--video", help="the video: its frame times go into COCO and TAP-Vid, its frames into YOLO's "
-                                   "images/")
+    p.add_argument("--video", help="the video the annotations belong to: checked against them (size, frame count) "
+                                   "and recorded as their video; its frame times go into COCO and TAP-Vid, its "
+                                   "frames into YOLO's images/")
 
     p = sub.add_parser("import", help=f"bring labels from another tool in as new objects ({formats})")
     p.add_argument("file", help="annotation file or folder (YOLO dataset, MOT sequence, PNG masks)")
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, 0 (lossless) .. 51; lower is better")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("info", help="describe a video or image folder")
+    p = sub.add_parser("info", help="describe a video, image folder, project (.tsproj) or annotation file (.json)")
     p.add_argument("video")
 
     p = sub.add_parser("eval", help="run trackers on sequences with ground truth and print metrics")
@@ -108,16 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `trackstudio PATH` opens the GUI
     args = build_parser().parse_args(argv)
-    from . import commands
+    from . import cli_errors, commands
 
-    try:
+    if args.command in ("gui", "demo"):  # the window handles its own signals and errors
         return getattr(commands, f"cmd_{args.command}")(args)
-    except commands.CliError as exc:
-        print(f"trackstudio {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"trackstudio {args.command}: interrupted", file=sys.stderr)
-        return 130
+    try:
+        with cli_errors.stop_on_sigterm():
+            return getattr(commands, f"cmd_{args.command}")(args)
+    except (Exception, KeyboardInterrupt) as exc:  # the one error path: a line, or a line and a log
+        return cli_errors.report(args.command, argv, exc)
 
 
 if __name__ == "__main__":

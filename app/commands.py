@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 
@@ -10,21 +12,21 @@ class CliError(Exception):
 
 
 def _user_errors(fn):
-    """Turn the errors bad input causes into one-line CliErrors."""
+    """Turn the errors bad input causes into one-line CliErrors (worded by cli_errors.describe)."""
 
     @functools.wraps(fn)
     def wrapper(args):
-        from trackstudio.trackers.checkpoints import CheckpointError
-
-        from .model import FormatError
-        from .video import VideoError
+        from .cli_errors import describe
 
         try:
             return fn(args)
-        except (VideoError, FormatError, CheckpointError) as exc:
-            raise CliError(str(exc)) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            raise CliError(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)) from None
+        except CliError:
+            raise
+        except Exception as exc:
+            message = describe(exc)
+            if message is None:
+                raise  # a bug: cli.main logs its traceback
+            raise CliError(message) from None
 
     return wrapper
 
@@ -44,14 +46,71 @@ def _tracker_names(args, kinds) -> dict[str, str]:
         raise CliError(str(exc)) from None
 
 
-def _checkpoints(args) -> dict[str, str]:
+def _checkpoint_paths(args, names: dict[str, str] | None = None) -> dict[str, str]:
+    """--checkpoint TRACKER=PATH options, each naming a tracker that loads weights (one of this run's,
+    when `names` is given) and an existing file."""
     checkpoints = {}
     for item in args.checkpoint:
         name, sep, path = item.partition("=")
-        if not sep:
+        if not sep or not name or not path:
             raise CliError(f"--checkpoint expects TRACKER=PATH, got {item!r}")
+        if names is not None and name not in names.values():
+            used = ", ".join(f"{kind}: {n}" for kind, n in names.items()) or "none"
+            raise CliError(f"--checkpoint {item}: {name!r} is not a tracker of this run (trackers: {used})")
+        try:
+            loads_weights = _loads_weights(name)
+        except KeyError as exc:
+            raise CliError(f"--checkpoint {item}: {exc.args[0]}") from None
+        if not loads_weights:
+            raise CliError(f"--checkpoint {item}: {name} loads no weights file")
+        if not Path(path).expanduser().is_file():
+            raise CliError(f"--checkpoint {item}: {path}: no such file")
         checkpoints[name] = path
     return checkpoints
+
+
+def _loads_weights(name: str) -> bool:
+    from trackstudio.trackers import registry
+
+    from .models_cli import SHIPPED_BY_TRACKER
+
+    spec = registry.spec(name)
+    return bool(spec.weights) or name in SHIPPED_BY_TRACKER or spec.plugin is not None  # plugins may
+
+
+def _check_device(device: str) -> None:
+    from trackstudio.trackers.device import resolve_device
+
+    try:
+        resolve_device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise CliError(f"--device {device}: {exc}") from None
+
+
+def _check_writable(out: Path, option: str = "--out") -> None:
+    """Before any work: `out` can be written (its folder exists and takes new files)."""
+    folder = out.parent
+    if out.is_dir():
+        raise CliError(f"{option} {out}: is a folder; give a file name")
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise CliError(f"{option} {out}: {folder} {problem}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # an unnamed file on Linux: nothing to clean up
+            pass
+    except OSError as exc:
+        from .cli_errors import os_reason
+
+        raise CliError(f"{option} {out}: cannot write in {folder}: {os_reason(exc)}") from None
+
+
+def _check_tracker_options(args, kinds) -> tuple[dict[str, str], dict[str, str]]:
+    """Tracker names, --checkpoint files and --device, checked before any work: (names, checkpoints)."""
+    names = _tracker_names(args, kinds)
+    checkpoints = _checkpoint_paths(args, names)
+    _check_device(args.device)
+    return names, checkpoints
+
 
 
 def _save(store, info, out: Path) -> None:
@@ -68,8 +127,8 @@ def _save(store, info, out: Path) -> None:
     elif suffix == "":
         export_png_masks(store, info, out)
     else:
-        raise CliError(f"unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for PNG masks, "
-                       "or give --format")
+        raise CliError(f"--out {out}: unknown output type {out.suffix!r}: use .json, .npz, .tsproj or a folder for "
+                       "PNG masks, or give --format")
 
 
 def _load_annotations(path: str):
@@ -80,25 +139,54 @@ def _load_annotations(path: str):
     p = Path(path)
     if not p.exists():
         raise CliError(f"no such file: {p}")
+    if not p.is_file():  # a folder, or a FIFO that would block the read forever
+        raise CliError(f"{p}: not a regular file")
     if p.suffix.lower() == ".tsproj":
         project = Project.load(p)
         return project.store, project.video
     return load_json(p)
 
 
+def partial_path(out: Path) -> Path:
+    """Where a run that failed midway leaves what it tracked: `r.json` -> `r.partial.json`."""
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
 @_user_errors
 def cmd_track(args) -> int:
     from .api import export, track
+    from .model import FormatError
+    from .model.prompts import check_prompts
+    from .video import VideoError
 
     out = Path(args.out)
     if out.suffix.lower() not in (".json", ".npz"):
         raise CliError(f"--out must end in .json or .npz, got {out.name!r}")
-    try:
-        result = track(args.video, args.prompts, box_tracker=args.box_tracker, mask_tracker=args.mask_tracker,
-                       point_tracker=args.point_tracker, device=args.device, checkpoints=_checkpoints(args),
-                       progress=not args.quiet)
-    except ValueError as exc:  # FormatError included: it names the file and field
-        raise CliError(str(exc)) from None
+    store, ref = _load_annotations(args.prompts)
+    _check_writable(out)
+    _check_something_to_track(store, args.prompts, args.allow_empty)
+    with _open_video(args.video) as video:
+        info = video.info
+        if ref is not None and ref.width and ref.height and (ref.width, ref.height) != (info.width, info.height):
+            raise CliError(f"{args.prompts} is for a {ref.width}x{ref.height} video but {args.video} is "
+                           f"{info.width}x{info.height}")
+        _check_frames(store, len(video), args.prompts)
+        try:
+            check_prompts(store, info)
+        except FormatError as exc:
+            raise exc.in_file(args.prompts) from None
+        kinds = sorted({obj.kind for obj in store.objects if store.keyframes(obj.obj_id)})
+        _, checkpoints = _check_tracker_options(args, kinds)  # names, --checkpoint and --device, before any work
+        try:
+            result = track(video, store, box_tracker=args.box_tracker, mask_tracker=args.mask_tracker,
+                           point_tracker=args.point_tracker, device=args.device, checkpoints=checkpoints,
+                           progress=not args.quiet)
+        except VideoError as exc:  # e.g. a truncated video: keep what was tracked up to there
+            partial = partial_path(out)
+            export(exc.partial, partial)
+            raise CliError(f"{exc}; what was tracked before it is saved in {partial} ({out} is unchanged)") from None
+        except ValueError as exc:  # FormatError included: it names the file and field
+            raise CliError(str(exc)) from None
     export(result, out)
     return 0
 
@@ -108,9 +196,30 @@ def cmd_batch(args) -> int:
     from .batch_cli import run
 
     try:
-        return run(args, _checkpoints(args))
+        return run(args, _checkpoint_paths(args))
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _check_something_to_track(store, source: str, allow_empty: bool) -> None:
+    """Prompts that would track nothing are refused (a run would overwrite --out with nothing new)."""
+    if allow_empty:
+        return
+    if not store.objects:
+        raise CliError(f"{source}: no objects, so nothing to track (--allow-empty writes the result anyway)")
+    lacking = [obj for obj in store.objects if not store.keyframes(obj.obj_id)]
+    if lacking:
+        shown = ", ".join(f"{obj.obj_id} ({obj.name})" for obj in lacking[:3]) + (" ..." if len(lacking) > 3 else "")
+        raise CliError(f'{source}: {len(lacking)} object(s) have no keyframe: {shown}; only entries with '
+                       f'"keyframe": true prompt the trackers (--allow-empty tracks the rest anyway)')
+
+
+def _check_frames(store, num_frames: int, source: str) -> None:
+    for obj in store.objects:
+        frames = store.frames(obj.obj_id)
+        if frames and frames[-1] >= num_frames:
+            raise CliError(f"{source}: object {obj.obj_id} ({obj.name}) is annotated on frame {frames[-1]} "
+                           f"but the video has {num_frames} frames")
 
 
 @_user_errors
@@ -134,14 +243,50 @@ def cmd_render(args) -> int:
     return render_file(args)
 
 
+def _video_info_for(video, store, ref, source: str):
+    """The VideoInfo of an open --video, once it is checked to fit the annotations of `source`."""
+    info = video.info
+    if ref is not None:
+        _check_same_size(ref, info, source, f"--video {info.path}")
+    _check_frames(store, info.num_frames, source)
+    return info
+
+
+def _check_same_size(ref, info, ref_name: str, video_name: str) -> None:
+    if (ref.width, ref.height) != (info.width, info.height):
+        raise CliError(f"{ref_name} is for a {ref.width}x{ref.height} video but {video_name} is "
+                       f"{info.width}x{info.height}")
+
+
 @_user_errors
 def cmd_info(args) -> int:
+    path = Path(args.video)
+    if path.suffix.lower() in (".tsproj", ".json") and path.is_file():
+        print(_describe_annotations(args.video))
+        return 0
     with _open_video(args.video) as video:
         i = video.info
         duration = i.num_frames / i.fps if i.fps else float("nan")
+        assumed = "  (assumed: an image folder has no frame rate)" if path.is_dir() else ""
         print(f"path:     {i.path}\nframes:   {i.num_frames}\nsize:     {i.width}x{i.height}\n"
-              f"fps:      {i.fps:g}\nduration: {duration:.2f} s")
+              f"fps:      {i.fps:g}{assumed}\nduration: {duration:.2f} s")
     return 0
+
+
+def _describe_annotations(path: str) -> str:
+    store, i = _load_annotations(path)
+    kind_counts = Counter(obj.kind for obj in store.objects)
+    keyframes = sum(len(store.keyframes(obj.obj_id)) for obj in store.objects)
+    states = sum(len(store.frames(obj.obj_id)) for obj in store.objects)
+    what = "TrackStudio project" if path.lower().endswith(".tsproj") else "TrackStudio annotations"
+    video = i.path or "(none recorded)"
+    if i.path and not Path(i.path).exists():
+        video += "  (missing: not found on this machine)"
+    kinds = ", ".join(f"{n} {kind}" for kind, n in kind_counts.items())
+    return (f"path:      {path}  ({what})\nvideo:     {video}\nframes:    {i.num_frames}\n"
+            f"size:      {i.width}x{i.height}\nfps:       {i.fps:g}\n"
+            f"objects:   {len(store.objects)}" + (f" ({kinds})" if kinds else "") + "\n"
+            f"keyframes: {keyframes}\ntracked:   {states - keyframes} states")
 
 
 def cmd_gui(args) -> int:
@@ -172,6 +317,7 @@ def cmd_eval(args) -> int:
     if unknown:
         raise CliError(f"--kinds: unknown kind(s) {sorted(unknown)}; use box, mask, point")
     names = _tracker_names(args, kinds)
+    _check_device(args.device)
     rows = []
     for seq_dir in args.seqs:
         seq = load_sequence(seq_dir)

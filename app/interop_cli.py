@@ -3,35 +3,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .commands import CliError, _load_annotations, _open_video, _save
+from .commands import (CliError, _check_same_size, _check_writable, _load_annotations, _open_video, _save,
+                       _video_info_for)
 
 # output suffixes that name an exchange format alone (cvat, sleap, dlc, mot, tapvid)
 _FORMAT_SUFFIXES = (".xml", ".slp", ".csv", ".txt", ".pkl")
 
 
 def export_file(args) -> int:
-    """Without --format (and a suffix above), the TrackStudio files `_save` writes by suffix."""
+    """Without --format (and a suffix above), the TrackStudio files `_save` writes by suffix. With
+    --video, the annotations are checked to fit it (size, frame count) and recorded as its own."""
     from .model.interop import export, guess_format
 
     store, info = _load_annotations(args.src)
+    out = Path(args.out)
     fmt = args.format
-    if fmt is None and Path(args.out).suffix.lower() in _FORMAT_SUFFIXES:
-        fmt = guess_format(args.out)
-    if fmt is None:
-        _save(store, info, Path(args.out))
-    elif not args.video:
-        export(store, info, args.out, fmt)
-    else:
-        with _open_video(args.video) as video:
-            _check_same_size(info, video.info, args.src, args.video)
-            export(store, info, args.out, fmt, frame_times=video.frame_times(), frames=video)
+    if fmt is None and out.suffix.lower() in _FORMAT_SUFFIXES:
+        fmt = guess_format(out)
+    if out.suffix:
+        _check_writable(out)
+    elif out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is a file; this format writes a folder")
+    if not args.video:
+        if fmt is None:
+            _save(store, info, out)
+        else:
+            export(store, info, out, fmt)
+        return 0
+    with _open_video(args.video) as video:
+        info = _video_info_for(video, store, info, args.src)
+        if fmt is None:
+            _save(store, info, out)
+        else:
+            export(store, info, out, fmt, frame_times=video.frame_times(), frames=video)
     return 0
-
-
-def _check_same_size(ref, info, ref_name: str, video_name: str) -> None:
-    if (ref.width, ref.height) != (info.width, info.height):
-        raise CliError(f"{ref_name} is for a {ref.width}x{ref.height} video but {video_name} is "
-                       f"{info.width}x{info.height}")
 
 
 def import_into_file(file: str, fmt: str | None, video_path: str, out: Path, *, tracked: bool) -> int:

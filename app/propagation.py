@@ -217,7 +217,47 @@ def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[i
     passes = []
     for kind, (prompts, ranges) in by_kind.items():
         far = min(r[0] for r in ranges.values()) if reverse else max(r[1] for r in ranges.values())
-        passes.append(Pass(kind, frame_idx, far, reverse, prompts, ranges))
+        passes += skip_prompted_spans(Pass(kind, frame_idx, far, reverse, prompts, ranges))
+    return passes
+
+
+def skip_prompted_spans(p: Pass) -> list[Pass]:
+    """`p` without the spans where it has nothing to write: frames on which every object it may
+    write there has a prompt (a keyframe, never overwritten). A mask keyframe on every frame
+    leaves no pass at all.
+
+    Each remaining pass starts on the last prompted frame before its frames (every object has a
+    prompt there) and ends on the prompted frame after them; spans of one prompted frame are walked
+    through, since a restart would save nothing and cut the tracker's memory of the frames before."""
+    step = -1 if p.reverse else 1
+    walk = range(p.start_frame_idx, p.end_frame_idx + step, step)
+
+    def needs_tracking(frame_idx: int) -> bool:
+        objs = p.prompts.get(frame_idx)
+        return objs is None or any(lo <= frame_idx <= hi and obj_id not in objs
+                                   for obj_id, (lo, hi) in p.write_ranges.items())
+
+    spans: list[list[int]] = []  # [first, last] frames walked, in walk order
+    for i, frame_idx in enumerate(walk):
+        if not needs_tracking(frame_idx):
+            continue
+        start = walk[max(i - 1, 0)]  # the prompted frame before (or the pass's own start)
+        if spans and (start - spans[-1][1]) * step <= 1:
+            spans[-1][1] = frame_idx  # at most one prompted frame since the last: walk on
+        else:
+            spans.append([start, frame_idx])
+    for span in spans:  # each walk ends on the prompted frame after it: interpolation needs its far end
+        after = span[1] + step
+        if (after - p.end_frame_idx) * step <= 0:
+            span[1] = after
+    if len(spans) == 1 and spans[0] == [p.start_frame_idx, p.end_frame_idx]:
+        return [p]
+    passes = []
+    for first, last in spans:
+        lo, hi = min(first, last), max(first, last)
+        ranges = {obj_id: (max(a, lo), min(b, hi)) for obj_id, (a, b) in p.write_ranges.items() if a <= hi and b >= lo}
+        prompts = {f: objs for f, objs in p.prompts.items() if lo <= f <= hi}
+        passes.append(Pass(p.kind, first, last, p.reverse, prompts, ranges))
     return passes
 
 

@@ -134,7 +134,7 @@ def test_offline_error_says_what_to_fetch_and_where(tmp_path):
     message = str(err.value)
     assert f"could not download weights.pth from {url}" in message
     assert str(tmp_path / "weights.pth") in message
-    assert "--checkpoint" in message
+    assert "--checkpoint TRACKER=PATH" in message
     assert not (tmp_path / "weights.pth").exists()
 
 

@@ -146,3 +146,89 @@ def test_eval_prints_a_table_with_the_standard_metrics(shared_data, capsys):
     out = capsys.readouterr().out
     assert "AJ" in out and "delta_avg" in out and "synth_07_00" in out
     assert main(["eval", str(seq), "--kinds", "boxes"]) == 2
+
+
+def test_a_bug_prints_one_line_and_logs_the_traceback(tmp_path, clip_with_prompts, capsys, monkeypatch):
+    from trackstudio.app import api
+
+    folder, prompts, _ = clip_with_prompts
+    monkeypatch.setenv("TRACKSTUDIO_LOG_DIR", str(tmp_path / "logs"))
+
+    def broken(*_args, **_kwargs):
+        return 1 / 0
+
+    monkeypatch.setattr(api, "track_store", broken)
+    out = tmp_path / "r.json"
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--box-tracker", "csrt",
+                 "--mask-tracker", "dis-flow", "--point-tracker", "lk"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "unexpected error (ZeroDivisionError: division by zero)" in err
+    (log,) = (tmp_path / "logs").iterdir()
+    assert str(log) in err
+    text = log.read_text()
+    assert "Traceback" in text and "in broken" in text and "trackstudio track" in text
+    assert not out.exists()
+
+
+def test_info_says_what_it_assumes_and_describes_annotation_files(tmp_path, clip_with_prompts, capsys):
+    folder, prompts, _ = clip_with_prompts
+    assert main(["info", str(folder)]) == 0
+    assert "fps:      30  (assumed: an image folder has no frame rate)" in capsys.readouterr().out
+    proj = tmp_path / "p.tsproj"
+    assert main(["export", str(prompts), "--out", str(proj)]) == 0
+    assert main(["info", str(proj)]) == 0
+    out = capsys.readouterr().out
+    assert "TrackStudio project" in out and f"video:     {folder}" in out
+    assert "objects:   3 (1 box, 1 mask, 1 point)" in out and "keyframes: 3" in out and "tracked:   0" in out
+
+
+def test_export_video_option_checks_and_records_the_video(tmp_path, clip_with_prompts, capsys):
+    folder, prompts, _ = clip_with_prompts
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    out = tmp_path / "fixed.json"
+    assert main(["export", str(prompts), "--out", str(out), "--video", str(moved)]) == 0
+    _, info = load_json(out)
+    assert info.path == str(moved) and info.num_frames == 12
+    assert main(["export", str(prompts), "--out", str(out), "--video", str(tmp_path / "none")]) == 2
+    assert "none" in capsys.readouterr().err
+
+
+def test_prompts_that_track_nothing_are_refused_unless_allowed(tmp_path, clip_with_prompts, capsys):
+    folder, prompts, _ = clip_with_prompts
+    data = json.loads(prompts.read_text())
+    for obj in data["objects"]:
+        for entry in obj["frames"].values():
+            del entry["keyframe"]
+    prompts.write_text(json.dumps(data))
+    out = tmp_path / "r.json"
+    args = ["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    assert '3 object(s) have no keyframe' in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--allow-empty"]) == 0  # nothing to track: the states are written back as they are
+    store, _ = load_json(out)
+    assert [len(store.frames(o.obj_id)) for o in store.objects] == [1, 1, 1]
+
+
+def test_a_run_with_a_keyframe_on_every_frame_tracks_nothing(tmp_path, clip_with_prompts, monkeypatch):
+    from trackstudio.trackers import registry
+
+    folder, prompts, boxes = clip_with_prompts
+    store, info = load_json(prompts)
+    for obj in list(store.objects):
+        if obj.kind != "box":
+            store.remove_object(obj.obj_id)
+    square = store.objects[0].obj_id
+    for t in range(12):
+        store.set_state(square, t, FrameState(box=boxes[t] + 1, keyframe=True))
+    save_json(store, info, prompts)
+    out = tmp_path / "r.json"
+    def no_walk(*_args, **_kwargs):
+        raise AssertionError("the tracker walked frames that are all keyframes")
+
+    monkeypatch.setattr(registry.spec("csrt").cls, "propagate", no_walk)
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet",
+                 "--box-tracker", "csrt"]) == 0
+    result, _ = load_json(out)
+    assert result.keyframes(square) == list(range(12))

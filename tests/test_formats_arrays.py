@@ -1,6 +1,8 @@
 """NPZ export and DAVIS-style PNG masks (export and import)."""
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -204,3 +206,35 @@ def test_import_judo_masks(shared_data):
             labels = np.asarray(image)
         if labels.shape == (height, width):
             np.testing.assert_array_equal(state.mask.decode(), labels == obj.obj_id)
+
+
+def test_png_export_failing_midway_keeps_the_old_folder_and_names_it(tmp_path, monkeypatch):
+    store = AnnotationStore()
+    obj = store.add_object("mask").obj_id
+    mask = np.zeros((8, 10), bool)
+    mask[2:5, 3:7] = True
+    store.set_state(obj, 1, FrameState(mask=mask, keyframe=True))
+    video = VideoInfo("v.mp4", 4, 10, 8, 25.0)
+    out = tmp_path / "masks"
+    out.mkdir()
+    (out / "00000.png").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+    real_save, calls = Image.Image.save, []
+
+    def full_disk_on_the_third(self, fp, *args, **kwargs):
+        calls.append(fp)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full_disk_on_the_third)
+    with pytest.raises(OSError) as err:
+        export_png_masks(store, video, out)
+    assert err.value.filename == str(out) and err.value.errno == errno.ENOSPC  # the folder, not a temp file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]  # no temporary folder left
+    assert sorted(p.name for p in out.iterdir()) == ["00000.png", "notes.txt"]
+    monkeypatch.undo()
+    export_png_masks(store, video, out)
+    assert sorted(p.name for p in out.iterdir()) == ["00000.png", "00001.png", "00002.png", "00003.png", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert np.array(Image.open(out / "00001.png"))[3, 4] == obj

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -328,3 +330,30 @@ def test_removing_videos_keeps_the_current_one(video_file, tmp_path):
     assert project.entry.name == "b.mp4"
     with pytest.raises(ValueError, match="at least one video"):
         project.remove_video(0)
+
+
+def test_the_next_save_removes_what_a_killed_writer_left(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write_bytes(path, b"old")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a process id that no longer runs
+    leftover = tmp_path / f".r.json.{dead}.abcd1234.tmp"
+    leftover.write_bytes(b"half a file")
+    live = tmp_path / f".r.json.{os.getppid()}.efgh5678.tmp"  # a live writer's (our parent's): kept
+    live.write_bytes(b"being written")
+    other = tmp_path / f".other.json.{dead}.abcd1234.tmp"  # another file's: not this save's business
+    other.write_bytes(b"x")
+    atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert _files(tmp_path) == sorted([other.name, live.name, "r.json"])
+
+
+def test_a_folder_swap_cut_between_its_renames_gets_the_old_folder_back(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    old = tmp_path / f".masks.{dead}.abcd1234.old.tmp"  # renamed away; the new one never arrived
+    old.mkdir()
+    (old / "00000.png").write_bytes(b"old frame")
+    (tmp_path / f".masks.{dead}.efgh5678.tmp").mkdir()  # the new folder, half written
+    assert atomic.remove_stale_temps(tmp_path / "masks") == [tmp_path / f".masks.{dead}.efgh5678.tmp"]
+    assert _files(tmp_path) == ["masks"] and (tmp_path / "masks" / "00000.png").read_bytes() == b"old frame"

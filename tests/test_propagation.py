@@ -128,3 +128,39 @@ def test_kinds_advance_together_and_progress_counts_frames(clip):
     updates = list(run_passes(plan_whole_video(store, len(frames)), trackers, frames))
     assert [u.kind for u in updates[:6]] == ["box", "point"] * 3  # interleaved, not one kind after the other
     assert updates[-1].done == updates[-1].total == 20  # frames, not frames x trackers
+
+
+def test_spans_where_every_frame_is_a_keyframe_are_not_walked(clip):
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=range(20))
+    assert plan_whole_video(store, len(frames)) == []  # a keyframe on every frame: nothing to track
+
+    store, obj_id = _box_store(boxes, keyframes=[*range(0, 8), 12, 13])  # tracked: 8..11 and 14..19
+    passes = plan_whole_video(store, len(frames))
+    assert [(p.start_frame_idx, p.end_frame_idx) for p in passes] == [(7, 11), (13, 19)]
+    assert sum(p.num_frames for p in passes) == 12  # not the 20 of one walk over the clip
+    trackers = {"box": registry.build("csrt", device="cpu")}
+    written = {}
+    for update in run_passes(passes, trackers, frames):
+        if apply_update(store, update):
+            written[update.frame_idx] = store.get_state(obj_id, update.frame_idx).box
+    assert sorted(written) == [8, 9, 10, 11, 14, 15, 16, 17, 18, 19]
+    for frame_idx, box in written.items():
+        assert _iou(box, boxes[frame_idx]) > 0.7, frame_idx
+
+
+def test_a_second_object_keeps_the_walk_going_where_the_first_is_all_keyframes(clip):
+    frames, boxes = clip
+    store, first = _box_store(boxes, keyframes=range(20))
+    second = store.add_object("box", name="other").obj_id
+    store.set_state(second, 5, FrameState(box=boxes[5], keyframe=True))
+    passes = plan_whole_video(store, len(frames))
+    forward, backward = passes
+    assert (forward.start_frame_idx, forward.end_frame_idx) == (5, 19)  # frames 0..4 need nothing
+    assert (backward.start_frame_idx, backward.end_frame_idx) == (5, 0)
+    # a single fully prompted frame inside a span is walked through, not restarted from
+    store.set_state(second, 9, FrameState(box=boxes[9], keyframe=True))
+    assert [(p.start_frame_idx, p.end_frame_idx) for p in plan_whole_video(store, len(frames))] == [(5, 19), (5, 0)]
+    store.set_state(second, 10, FrameState(box=boxes[10], keyframe=True))
+    assert [(p.start_frame_idx, p.end_frame_idx) for p in plan_whole_video(store, len(frames))] == [
+        (5, 8), (10, 19), (5, 0)]

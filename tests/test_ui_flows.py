@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 
 from trackstudio.app.model import Autosaver, FrameState, Project  # noqa: E402
-from trackstudio.app.model.formats import load_json  # noqa: E402
+from trackstudio.app.model.formats import load_json, save_json  # noqa: E402
 from trackstudio.app.ui.main import MainWindow  # noqa: E402
 from trackstudio.app.video import write_video  # noqa: E402
 
@@ -367,3 +367,38 @@ def test_mask_name_tag_sits_on_the_largest_part_not_on_a_stray_speck():
     x1, y1, x2, y2 = main_part_box(mask)
     assert 76 <= x1 <= 80 and 56 <= y1 <= 60 and 118 <= x2 <= 124 and 98 <= y2 <= 104
     assert main_part_box(np.zeros((10, 10), bool)) is None
+
+
+def test_prompts_off_the_frame_are_refused_with_a_message(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    win.canvas.viewbox.setRange(xRange=(-400, 400), yRange=(-300, 300), padding=0)  # room around the image
+    win.canvas.refresh_now()
+    store = win.session.store
+    win.set_tool("box")
+    drag(qtbot, win, (-300, -250), (-100, -50))  # entirely above-left of the 160x120 frame
+    assert list(store.objects) == []  # no object was made for it
+    assert "Box not added" in win.last_message and "outside the 160x120 frame" in win.last_message
+    drag(qtbot, win, (150, 20), (300, 80))  # overlaps the right edge: kept, clipped to the frame
+    (obj,) = store.objects
+    np.testing.assert_allclose(store.get_state(obj.obj_id, 0).box, [150, 20, 160, 80], atol=1.5)
+    win.set_tool("point")
+    click(qtbot, win, 250, 60)
+    assert [o.kind for o in store.objects] == ["box"]  # no point object was made for it
+    assert "Point not added" in win.last_message
+    click(qtbot, win, 80, 60)
+    assert [o.kind for o in store.objects] == ["box", "point"]
+
+
+def test_imported_keyframes_off_the_frame_stop_a_run_with_a_message(qtbot, window, clip, tmp_path):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    box = store.add_object("box", name="lost").obj_id
+    store.set_state(box, 2, FrameState(box=[-500, -400, -100, -50], keyframe=True))  # as an imported file may hold
+    save_json(store, win.session.video.info, tmp_path / "bad.json")
+    assert win.import_from(tmp_path / "bad.json"), win.last_error
+    win.actions["track_all"].trigger()  # Track > Track whole video
+    assert "Cannot track lost" in win.last_message and "frame 2" in win.last_message
+    assert "entirely outside the 160x120 frame" in win.last_message
+    assert not win.tracking.running and win.session.store.frames(box) == [2]

@@ -308,7 +308,7 @@ def _how_to_get(spec: WeightsSpec, target: Path, name_source: bool = True) -> st
     source = spec.url or spec.homepage or "its publisher"
     where = f" from {source}" if name_source else ""
     return (f"Download it on a machine with internet access{where} and put it at {target}, "
-            "or pass --checkpoint /path/to/file")
+            "or pass --checkpoint TRACKER=PATH (e.g. to `trackstudio track`)")
 
 
 # -- verification -----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """DAVIS-style masks: one indexed (palette) PNG per frame, `00012.png`, pixel value = obj_id."""
 from __future__ import annotations
 
-import io
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from trackstudio.app.video import VideoInfo
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_folder, unswappable_folder
 from .colors import davis_palette
 from .errors import FormatError
 from .labelmap import label_map, mask_objects
@@ -21,30 +21,34 @@ from .schema import check_fits_video
 from .store import AnnotationStore
 
 _MAX_LABEL = 255  # an 8-bit palette PNG holds labels 0..255; 0 is the background
+_FRAME_PNG = re.compile(r"\d+\.png")
 
 
 def export_png_masks(store: AnnotationStore, video: VideoInfo, out_dir: str | os.PathLike) -> list[Path]:
     """Write `<frame_idx:05d>.png` for every frame of the video (frames without masks are all 0).
 
-    Mask objects must have ids 1..255 (FormatError otherwise); other files in `out_dir` are left
-    alone. Returns the written paths.
+    Mask objects must have ids 1..255 (FormatError otherwise). The folder is written beside
+    `out_dir` and swapped in at the end (`atomic_folder`): a crash midway leaves the old folder
+    whole. Other files in an existing `out_dir` are kept; its old frame PNGs are replaced. An
+    existing `out_dir` holding sub-folders (or the current folder) is refused (FormatError).
+    Returns the written paths.
     """
     check_fits_video(store, video)
     objects = mask_objects(store, _MAX_LABEL, "an 8-bit indexed PNG")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    problem = unswappable_folder(out_dir) if out_dir.is_dir() else None
+    if problem:
+        raise FormatError(f"PNG masks go to a new folder, or one that holds only files ({problem})", file=out_dir)
     palette = davis_palette().tobytes()
-    written = []
-    for frame_idx in range(video.num_frames):
-        labels = label_map(store, objects, frame_idx, (video.height, video.width), np.uint8)
-        image = Image.frombytes("P", (video.width, video.height), labels.tobytes())
-        image.putpalette(palette)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        path = out_dir / f"{frame_idx:05d}.png"
-        atomic_write_bytes(path, buffer.getvalue())
-        written.append(path)
-    return written
+    names = [f"{frame_idx:05d}.png" for frame_idx in range(video.num_frames)]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out_dir, replaced=_FRAME_PNG) as tmp_dir:
+        for frame_idx, name in enumerate(names):
+            labels = label_map(store, objects, frame_idx, (video.height, video.width), np.uint8)
+            image = Image.frombytes("P", (video.width, video.height), labels.tobytes())
+            image.putpalette(palette)
+            image.save(tmp_dir / name, format="PNG")
+    return [out_dir / name for name in names]
 
 
 def import_png_masks(folder: str | os.PathLike, store: AnnotationStore, video: VideoInfo, *,

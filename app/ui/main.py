@@ -24,6 +24,7 @@ from trackstudio.app.model.formats import import_png_masks, load_json
 from trackstudio.app.model.interop import export, import_file
 from trackstudio.app.model.object_trackers import prune_object_trackers
 from trackstudio.app.model.project import PROJECT_SUFFIX
+from trackstudio.app.model.prompts import keyframe_problems
 from trackstudio.app.video import VIDEO_EXTENSIONS, VideoError, open_video
 
 from . import models_dialog
@@ -944,6 +945,13 @@ class MainWindow(QMainWindow):
                            "an object on this frame (the edit is a keyframe), then press Ctrl+R.")
 
     def _start(self, passes, text: str, nothing_to_do: str) -> bool:
+        tracked = {obj_id for p in passes for obj_id in p.write_ranges}
+        info = self.session.video.info
+        for _index, obj, frame_idx, _field, why in keyframe_problems(self.session.store, info.width, info.height):
+            if obj.obj_id in tracked:  # the check `trackstudio track` makes before a run
+                self.show_message(f"Cannot track {obj.name}: its keyframe on frame {frame_idx} cannot prompt a "
+                                  f"tracker ({why}). Redraw or delete it.")
+                return False
         if not passes:
             self.show_message(nothing_to_do)
             return False

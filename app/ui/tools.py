@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
 from trackstudio.app.model import FrameState
+from trackstudio.app.model.prompts import on_image, prompt_problem
 
 from .overlays import fill_region, paint_disc
 
@@ -183,8 +184,8 @@ class ToolController(QObject):
             self._write_point(drag.obj_id, x, y, live=False)
         elif drag.kind == "box":
             drag.last = (x, y)
-            box = self._clip_box(_box_from(drag.start, drag.last))
-            if box[2] - box[0] >= MIN_BOX_SIDE and box[3] - box[1] >= MIN_BOX_SIDE:
+            box = self._drawn_box(_box_from(drag.start, drag.last))
+            if box is not None:
                 if self.tool == "box":
                     obj_id = self._target("box")
                     self.session.edit_state(obj_id, FrameState(box=box, keyframe=True))
@@ -241,12 +242,36 @@ class ToolController(QObject):
         return np.array([min(max(x - 0.5, 0.0), info.width - 1.0), min(max(y - 0.5, 0.0), info.height - 1.0)],
                         np.float32)
 
+    def _drawn_box(self, drawn: np.ndarray) -> np.ndarray | None:
+        """The part of a drawn box inside the frame; None, with a message, for one that misses it
+        (the same check as a prompts file gets before a run); None for a slip of the mouse."""
+        if drawn[2] - drawn[0] < MIN_BOX_SIDE or drawn[3] - drawn[1] < MIN_BOX_SIDE:
+            return None
+        info = self.session.video.info
+        problem = prompt_problem(FrameState(box=drawn), info.width, info.height)
+        box = self._clip_box(drawn)
+        if problem is None and (box[2] - box[0] < MIN_BOX_SIDE or box[3] - box[1] < MIN_BOX_SIDE):
+            problem = "box", "only a sliver of the box lies inside the frame"
+        if problem is not None:
+            self.canvas.message.emit(f"Box not added: {problem[1]}. Draw it over the image.")
+            return None
+        return box
+
+    def _on_image(self, x: float, y: float, what: str) -> bool:
+        """Whether a click at scene (x, y) hits the image; a message when it does not."""
+        info = self.session.video.info
+        if on_image((x - 0.5, y - 0.5), info.width, info.height):
+            return True
+        self.canvas.message.emit(f"{what} not added: ({x:.0f}, {y:.0f}) is outside the {info.width}x{info.height} "
+                                 "frame. Click on the image.")
+        return False
+
     def _clip_box(self, box: np.ndarray) -> np.ndarray:
         info = self.session.video.info
         return np.clip(box, 0, [info.width, info.height, info.width, info.height]).astype(np.float32)
 
     def _place_point(self, x: float, y: float, new: bool) -> None:
-        if not self._can_edit():
+        if not self._can_edit() or not self._on_image(x, y, "Point"):
             return
         with self.session.store.macro("Add point" if new else "Place point"):  # one undo step
             obj_id = self._target("point", new=new)
@@ -326,7 +351,7 @@ class ToolController(QObject):
         return prompt
 
     def _add_click(self, x: float, y: float, label: int) -> None:
-        if not self._can_edit():
+        if not self._can_edit() or not self._on_image(x, y, "Click"):
             return
         prompt = self._prompt_for(self._target("mask"), create=True)
         px, py = self._to_point(x, y)

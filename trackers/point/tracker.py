@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import Tracker, TrackerConfig
+from ..checkpoints import CheckpointError
 from ..registry import register
 from ..types import FrameResult, ObjectResult, Prompt
 from .align import PatchAligner
@@ -86,15 +87,17 @@ def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredicto
     """The predictor saved by trackers.point.train (--export): {"config", "state_dict", "meta"}."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"point tracker weights not found: {path} (train them with "
-                                f"scripts/train_point_tracker.py --export {path})")
+        raise CheckpointError(f"point tracker weights not found: {path} (train them with "
+                              f"scripts/train_point_tracker.py --export {path})")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         config = PredictorConfig.from_dict(saved["config"])
         model = PointTrackPredictor(config, pretrained=False)
         model.load_state_dict(saved["state_dict"], strict=True)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise RuntimeError(f"{path} is not a point tracker checkpoint this version can load: {exc}") from exc
+    except Exception as exc:  # torch raises many types for truncated, corrupt or foreign files
+        raise CheckpointError(f"{path} is not a point tracker checkpoint this version can load "
+                              f"(corrupt, truncated or another format): {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
     return model.eval().to(device)
 
 
