@@ -213,7 +213,7 @@ CASES = {
                                                   _raw(b"PK\x03\x04 corrupt" * 50, "point_tracker.pt")(case, doc))),
     # -- export
     "export-src-missing": Case(["export", "{case}/nope.json", "--out", "{out}"], "nope.json"),
-    "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.xml"], "--out"),
+    "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.docx"], "--out"),
     "export-png-onto-a-file": Case(["export", "{prompts}", "--out", "{out}"], "--out"),
     "export-folder-missing": Case(["export", "{prompts}", "--out", "{case}/no/r.npz"], "--out"),
     "export-video-other-size": Case(["export", "{prompts}", "--out", "{out}", "--video", "{case}/big"], "--video",
