@@ -168,7 +168,7 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("video,prompts,colour\na.avi,a.json,red\n")
     for args, message in (([manifest], "line 2: unknown column(s) 'colour'"),
-                          ([tmp_path / "nothing.csv"], "No such file or directory"),
+                          ([tmp_path / "nothing.csv"], "nothing.csv: no such file or folder"),
                           ([manifest, "--format", "gif"], "unknown format 'gif'"),
                           ([manifest, "--jobs", "2", "--ray", "auto"], "--jobs is for local processes")):
         r = subprocess.run([sys.executable, "-m", "trackstudio", "batch", *map(str, args), "--out", str(tmp_path / "o")],
