@@ -124,6 +124,14 @@ class _Target:
 
 
 @dataclass
+class _Search:
+    crops: np.ndarray  # (S, side, side, 3) uint8, one per scale factor
+    factors: np.ndarray  # (S,) scale factors of the crops
+    crop_center: np.ndarray  # (2,) frame pixels
+    side: float  # frame pixels of the unscaled crop
+
+
+@dataclass
 class _Located:
     center: np.ndarray
     scale: float
@@ -224,20 +232,43 @@ class SiamFCBase(SequentialTracker):
         return kernel if target.cell_weights is None else kernel * target.cell_weights
 
     # -- stepping -------------------------------------------------------------------------------
+    @torch.no_grad()
     def _step(self, frame_idx, frame, obj_ids):
         results = {}
+        tracked = []
         for obj_id in obj_ids:
             target = self._targets.get(obj_id)
             if target is None:  # hidden since its last keyframe
                 results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
-                continue
-            results[obj_id] = self._track(frame, target, obj_id)
+            else:
+                tracked.append(obj_id)
+        searches = {obj_id: self._search_region(frame, self._targets[obj_id]) for obj_id in tracked}
+        features = self._search_features(searches)
+        for obj_id in tracked:
+            located = self._locate(self._targets[obj_id], searches[obj_id], features[obj_id])
+            results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
         return results
 
     @torch.no_grad()
-    def _track(self, frame: np.ndarray, target: _Target, obj_id: int) -> ObjectResult:
+    def _search_features(self, searches: dict[int, _Search]) -> dict[int, torch.Tensor]:
+        """Every object's search crops through the network in one batch per crop size (all objects
+        share one backbone pass per frame; a lost target's wider crop has its own size)."""
+        by_size: dict[int, list[int]] = {}
+        for obj_id, search in searches.items():
+            by_size.setdefault(search.crops.shape[1], []).append(obj_id)
+        features = {}
+        for ids in by_size.values():
+            batch = self.model.search(np.concatenate([searches[obj_id].crops for obj_id in ids]))
+            start = 0
+            for obj_id in ids:
+                count = len(searches[obj_id].crops)
+                features[obj_id] = batch[start:start + count]
+                start += count
+        return features
+
+    @torch.no_grad()
+    def _track(self, frame: np.ndarray, target: _Target, obj_id: int, located: _Located) -> ObjectResult:
         cfg = self.config
-        located = self._locate(frame, target)
         lost_before = target.lost_frames > 0
         prob = presence = None
         if target.matcher is not None:
@@ -327,7 +358,8 @@ class SiamFCBase(SequentialTracker):
         weight = cfg.align_weight
         return (1 - weight) * target.center + weight * center, (1 - weight) * size + weight * fit_size
 
-    def _locate(self, frame: np.ndarray, target: _Target) -> _Located:
+    def _search_region(self, frame: np.ndarray, target: _Target) -> _Search:
+        """The search crops of one target: a scale pyramid, or one wider crop while it is lost."""
         cfg, model = self.config, self.model
         lost = target.lost_frames > 0
         factors = np.ones(1) if lost else self.scale_factors
@@ -338,7 +370,13 @@ class SiamFCBase(SequentialTracker):
         side = target.x_side * instance / model.instance_size
         crop_center = target.center + cfg.motion_prior * target.velocity
         crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
-        features = model.search(crops)
+        return _Search(crops, factors, crop_center, side)
+
+    def _locate(self, target: _Target, search: _Search, features: torch.Tensor) -> _Located:
+        """The response peak over a target's search features (S, C, H, W)."""
+        cfg, model = self.config, self.model
+        factors, side, crop_center = search.factors, search.side, search.crop_center
+        instance = search.crops.shape[1]
         responses = target.bank.blend(model.response(target.bank.kernels(), features),
                                       self.update_policy).cpu().numpy()  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
