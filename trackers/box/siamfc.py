@@ -47,6 +47,13 @@ ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view st
 MIN_SIDE_PX = 4.0
 
 
+def search_side(size: np.ndarray, context: float = 0.5, search_to_template: float = 2.0) -> float:
+    """Side in frame pixels of the search region of a target of size (w, h): the template side
+    sqrt((w + p)(h + p)) with the context margin p = context * (w + h), times search_to_template."""
+    size = np.asarray(size, np.float64)
+    return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
+
+
 @dataclass
 class SiamFCConfig(TrackerConfig):
     # --- the paper's inference parameters (defaults of the widely used PyTorch port) ---
@@ -186,8 +193,7 @@ class SiamFCBase(SequentialTracker):
     def _init_target(self, frame: np.ndarray, box: np.ndarray) -> _Target:
         cfg = self.config
         center, size = box_to_cxcywh(box)
-        context = cfg.context * size.sum()
-        z_side = float(np.sqrt(np.prod(size + context)))
+        z_side = search_side(size, cfg.context, 1.0)
         x_side = z_side * self.model.instance_size / self.model.exemplar_size
         border = frame.reshape(-1, 3).mean(0)
         in_template = size * self.model.exemplar_size / z_side  # target size in template pixels
