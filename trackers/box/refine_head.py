@@ -41,19 +41,22 @@ class RefineHeadConfig:
     tau: float = 2.0
 
 
-def align_to_crop(maps: list[torch.Tensor], past: torch.Tensor, current: torch.Tensor) -> list[torch.Tensor]:
+def align_to_crop(maps: list[torch.Tensor], past: torch.Tensor, current: torch.Tensor,
+                  sizes: list[tuple[int, int]] | None = None) -> list[torch.Tensor]:
     """Resample maps of past crops into current crops' coordinates.
 
     maps: per level (B, C, H, W) of crops with geometry `past`; past / current: (B, 3) crop centre x, y
-    and side in frame pixels -> the maps as the current crops would see them (zeros outside).
+    and side in frame pixels; sizes: per level (H, W) of the current crops' maps (default: the
+    past maps' sizes) -> the maps as the current crops would see them (zeros outside).
     """
     ratio = current[:, 2] / past[:, 2]
     theta = torch.zeros(len(past), 2, 3, dtype=maps[0].dtype, device=maps[0].device)
     theta[:, 0, 0] = theta[:, 1, 1] = ratio
     theta[:, :, 2] = 2.0 * (current[:, :2] - past[:, :2]) / past[:, 2:3]
     out = []
-    for fmap in maps:
-        grid = F.affine_grid(theta, list(fmap.shape), align_corners=False)
+    for level, fmap in enumerate(maps):
+        out_hw = sizes[level] if sizes is not None else fmap.shape[-2:]
+        grid = F.affine_grid(theta, [fmap.shape[0], fmap.shape[1], *out_hw], align_corners=False)
         out.append(F.grid_sample(fmap, grid, mode="bilinear", padding_mode="zeros", align_corners=False))
     return out
 

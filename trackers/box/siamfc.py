@@ -149,6 +149,7 @@ class _Located:
     features: torch.Tensor  # (C, H, W) search features of the chosen scale
     crop_side: float  # side in frame pixels of the chosen scale's crop
     crop_size: int  # its side in crop pixels
+    levels: list[torch.Tensor]  # backbone maps (C_l, H_l, W_l) of the chosen scale's crop, for heads
 
 
 class SiamFCBase(SequentialTracker):
@@ -251,12 +252,17 @@ class SiamFCBase(SequentialTracker):
         searches = {obj_id: self._search_region(frame, self._targets[obj_id]) for obj_id in tracked}
         features = self._search_features(searches)
         for obj_id in tracked:
-            located = self._locate(self._targets[obj_id], searches[obj_id], features[obj_id])
+            located = self._locate(self._targets[obj_id], searches[obj_id], *features[obj_id])
             results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
         return results
 
+    def _search_batch(self, crops: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Search crops (B, H, W, 3) -> SiamFC features (B, C, h, w) and the backbone maps per level
+        that a head reads (none here)."""
+        return self.model.search(crops), []
+
     @torch.no_grad()
-    def _search_features(self, searches: dict[int, _Search]) -> dict[int, torch.Tensor]:
+    def _search_features(self, searches: dict[int, _Search]) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
         """Every object's search crops through the network in one batch per crop size (all objects
         share one backbone pass per frame; a lost target's wider crop has its own size)."""
         by_size: dict[int, list[int]] = {}
@@ -264,11 +270,11 @@ class SiamFCBase(SequentialTracker):
             by_size.setdefault(search.crops.shape[1], []).append(obj_id)
         features = {}
         for ids in by_size.values():
-            batch = self.model.search(np.concatenate([searches[obj_id].crops for obj_id in ids]))
+            batch, levels = self._search_batch(np.concatenate([searches[obj_id].crops for obj_id in ids]))
             start = 0
             for obj_id in ids:
                 count = len(searches[obj_id].crops)
-                features[obj_id] = batch[start:start + count]
+                features[obj_id] = (batch[start:start + count], [level[start:start + count] for level in levels])
                 start += count
         return features
 
@@ -378,8 +384,10 @@ class SiamFCBase(SequentialTracker):
         crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
         return _Search(crops, factors, crop_center, side)
 
-    def _locate(self, target: _Target, search: _Search, features: torch.Tensor) -> _Located:
-        """The response peak over a target's search features (S, C, H, W)."""
+    def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
+                levels: list[torch.Tensor]) -> _Located:
+        """The response peak over a target's search features (S, C, H, W); levels: backbone maps
+        per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
         cfg, model = self.config, self.model
         factors, side, crop_center = search.factors, search.side, search.crop_center
         instance = search.crops.shape[1]
@@ -404,4 +412,5 @@ class SiamFCBase(SequentialTracker):
         frame_per_cell = model.total_stride * side * factors[scale_id] / instance
         extent = (responses.shape[2] * frame_per_cell, responses.shape[1] * frame_per_cell)
         return _Located(crop_center + disp_frame, float(factors[scale_id]), confidence, raw, crop_center, extent,
-                        features[scale_id], side * factors[scale_id], instance)
+                        features[scale_id], side * factors[scale_id], instance,
+                        [level[scale_id] for level in levels])
