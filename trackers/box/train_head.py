@@ -10,7 +10,7 @@ and validation by a fixed shuffle (`split_clips`, which the tracker comparison o
 too).
 
 Cache: the frozen backbone's maps (strides 8 / 16 / 32) of CROPS_PER_FRAME SiamFC search crops per
-frame are computed once into --cache_dir (float16 .npy files per clip): two around the target
+frame (or every --cache_frame_step-th frame) are computed once into --cache_dir (float16 .npy files per clip): two around the target
 (jittered centre and scale, as the Siamese search leaves them) and one pushed away so that the
 target sits at or past its border (or out of it): the crops where the target has left the view.
 
@@ -79,6 +79,19 @@ def split_clips(clips: list[Path], seed: int = 0) -> tuple[list[Path], list[Path
     return sorted(order[num_val:]), sorted(order[:num_val])
 
 
+def limit_per_root(clips: list[Path], roots: list[str], limits: list[int] | None) -> list[Path]:
+    """The first limits[i] clips (by name) under roots[i]; 0 or no limit: all."""
+    if not limits:
+        return clips
+    if len(limits) != len(roots):
+        raise DataError(f"give one limit per --data_root ({len(roots)}), got {len(limits)}")
+    kept = []
+    for root, limit in zip(roots, limits):
+        under = sorted(c for c in clips if c.parent == Path(root))
+        kept += under[:limit] if limit > 0 else under
+    return kept
+
+
 def clip_boxes(clip: Path) -> np.ndarray:
     """(T, 4) tight boxes [x1, y1, x2, y2] of the masks' foreground; NaN where the mask is empty."""
     masks = sorted((clip / "masks").glob("*.png"))
@@ -114,19 +127,20 @@ def crop_geometries(boxes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return geoms
 
 
-def build_cache(clip: Path, cache_dir: Path, backbone: EfficientNetLite0, seed: int) -> Path:
-    """Backbone maps of every frame's crops, written once: <cache_dir>/<clip>/s{8,16,32}.npy
-    (T, K, C, H, W) float16, geoms.npy (T, K, 3), boxes.npy (T, 4)."""
+def build_cache(clip: Path, cache_dir: Path, backbone: EfficientNetLite0, seed: int, frame_step: int = 1) -> Path:
+    """Backbone maps of the crops of every frame_step-th frame, written once:
+    <cache_dir>/<clip>/s{8,16,32}.npy (T, K, C, H, W) float16, geoms.npy (T, K, 3), boxes.npy (T, 4)."""
     out = cache_dir / clip.name
     if (out / "done").is_file():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    boxes = clip_boxes(clip)
-    rng = np.random.default_rng([seed, sum(map(ord, clip.name))])
-    geoms = crop_geometries(boxes, rng)
     frames = sorted((clip / "frames").glob("*.jpg"))
+    boxes = clip_boxes(clip)
     if len(frames) != len(boxes):
         raise DataError(f"{clip}: {len(frames)} frames but {len(boxes)} masks")
+    frames, boxes = frames[::frame_step], boxes[::frame_step]
+    rng = np.random.default_rng([seed, sum(map(ord, clip.name))])
+    geoms = crop_geometries(boxes, rng)
     arrays = None
     for t, path in enumerate(frames):
         frame = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
@@ -310,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_root", action="append", required=True, help="folder of <clip>/frames + <clip>/masks")
     p.add_argument("--cache_dir", required=True, help="where the backbone maps of the crops are cached")
     p.add_argument("--save_dir", required=True)
+    p.add_argument("--cache_frame_step", type=int, default=1,
+                   help="cache every n-th frame only (cheaper; sampled frame steps then count cached frames)")
+    p.add_argument("--max_train_clips", type=int, action="append",
+                   help="per --data_root (same order): use at most this many of its training clips (0: all)")
+    p.add_argument("--max_val_clips", type=int, action="append",
+                   help="per --data_root: validate on at most this many of its validation clips (0: all)")
     p.add_argument("--export", default=None, help="also write the best head in the tracker's format here")
     p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. save_dir/latest.pth)")
     p.add_argument("--batch_size", type=int, default=16)
@@ -330,15 +350,18 @@ def train(args) -> int:
     torch.manual_seed(args.seed)
     clips = list_clips(args.data_root)
     train_clips, val_clips = split_clips(clips, args.seed)
+    # the split is over every clip; limits only leave some out (of training / validation)
+    train_clips = limit_per_root(train_clips, args.data_root, args.max_train_clips)
+    val_clips = limit_per_root(val_clips, args.data_root, args.max_val_clips)
     print(f"{len(train_clips)} training clips, {len(val_clips)} validation clips: "
           f"{', '.join(c.name for c in val_clips)}", flush=True)
     cache_dir = Path(args.cache_dir)
     backbone = EfficientNetLite0(out_strides=STRIDES).fuse_batchnorm()
     started = time.time()
     paths = {}
-    for i, clip in enumerate(clips):
-        paths[clip] = build_cache(clip, cache_dir / "features", backbone, args.seed)
-        print(f"cached {i + 1}/{len(clips)} {clip.name} ({(time.time() - started) / 60:.1f} min)", flush=True)
+    for i, clip in enumerate(train_clips + val_clips):
+        paths[clip] = build_cache(clip, cache_dir / "features", backbone, args.seed, args.cache_frame_step)
+        print(f"cached {i + 1}/{len(train_clips) + len(val_clips)} {clip.name} ({(time.time() - started) / 60:.1f} min)", flush=True)
     del backbone
     train_data = CachedClips([paths[c] for c in train_clips], args.num_frames, args.seed)
     val_data = CachedClips([paths[c] for c in val_clips], args.num_frames, args.seed + 1)
