@@ -100,7 +100,7 @@ def test_normalize_rgb_accepts_numpy_and_tensors():
 
 def test_bad_out_strides_are_refused():
     with pytest.raises(ValueError, match="out_strides"):
-        EfficientNetLite0(pretrained=False, out_strides=(32,))
+        EfficientNetLite0(pretrained=False, out_strides=(64,))
 
 
 def test_strict_load_names_missing_and_unexpected_keys(tmp_path):
@@ -170,3 +170,15 @@ def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
         torch.testing.assert_close(got[stride], expected[stride], atol=2e-4, rtol=1e-3)
     with pytest.raises(RuntimeError, match="before fuse_batchnorm"):
         fused.load_pretrained()
+
+
+def test_stride_32_map_is_the_last_block_before_the_head(classifier):
+    x = normalize_rgb(_textured_image(96, 160, seed=2))
+    deep = EfficientNetLite0(out_strides=(8, 32))
+    with torch.inference_mode():
+        feats = deep(x)
+        y = classifier._stem(x)
+        for block in classifier._blocks:
+            y = block(y)
+    assert feats[32].shape == (1, FEATURE_CHANNELS[32], 3, 5)
+    torch.testing.assert_close(feats[32], y)

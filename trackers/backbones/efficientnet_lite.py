@@ -51,8 +51,8 @@ _STAGES = (
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 NUM_CLASSES = 1000
-FEATURE_CHANNELS = {4: 24, 8: 40, 16: 112}
-_LAST_BLOCK_AT_STRIDE = {4: 2, 8: 4, 16: 10}  # index of the block whose output is the feature map
+FEATURE_CHANNELS = {4: 24, 8: 40, 16: 112, 32: 320}
+_LAST_BLOCK_AT_STRIDE = {4: 2, 8: 4, 16: 10, 32: 15}  # index of the block whose output is the feature map
 _NUM_BLOCKS = sum(stage.repeats for stage in _STAGES)
 _HEAD_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
 
@@ -150,7 +150,7 @@ def _block_specs() -> list[tuple[int, int, int, int, int]]:
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 returning feature maps {stride: (B, C, H/stride, W/stride)}.
 
-    out_strides: which of 4 (24 ch), 8 (40 ch), 16 (112 ch) to return; the network stops after the
+    out_strides: which of 4 (24 ch), 8 (40 ch), 16 (112 ch), 32 (320 ch) to return; the network stops after the
         deepest one asked for, so `out_strides=(8,)` is much cheaper than the default.
     classifier: also build the stride-32 stages and the ImageNet head, for `logits()`.
     pretrained: load the ImageNet weights strictly (every built parameter must be in the

@@ -47,6 +47,13 @@ ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view st
 MIN_SIDE_PX = 4.0
 
 
+def search_side(size: np.ndarray, context: float = 0.5, search_to_template: float = 2.0) -> float:
+    """Side in frame pixels of the search region of a target of size (w, h): the template side
+    sqrt((w + p)(h + p)) with the context margin p = context * (w + h), times search_to_template."""
+    size = np.asarray(size, np.float64)
+    return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
+
+
 @dataclass
 class SiamFCConfig(TrackerConfig):
     # --- the paper's inference parameters (defaults of the widely used PyTorch port) ---
@@ -124,6 +131,14 @@ class _Target:
 
 
 @dataclass
+class _Search:
+    crops: np.ndarray  # (S, side, side, 3) uint8, one per scale factor
+    factors: np.ndarray  # (S,) scale factors of the crops
+    crop_center: np.ndarray  # (2,) frame pixels
+    side: float  # frame pixels of the unscaled crop
+
+
+@dataclass
 class _Located:
     center: np.ndarray
     scale: float
@@ -134,6 +149,7 @@ class _Located:
     features: torch.Tensor  # (C, H, W) search features of the chosen scale
     crop_side: float  # side in frame pixels of the chosen scale's crop
     crop_size: int  # its side in crop pixels
+    levels: list[torch.Tensor]  # backbone maps (C_l, H_l, W_l) of the chosen scale's crop, for heads
 
 
 class SiamFCBase(SequentialTracker):
@@ -178,8 +194,7 @@ class SiamFCBase(SequentialTracker):
     def _init_target(self, frame: np.ndarray, box: np.ndarray) -> _Target:
         cfg = self.config
         center, size = box_to_cxcywh(box)
-        context = cfg.context * size.sum()
-        z_side = float(np.sqrt(np.prod(size + context)))
+        z_side = search_side(size, cfg.context, 1.0)
         x_side = z_side * self.model.instance_size / self.model.exemplar_size
         border = frame.reshape(-1, 3).mean(0)
         in_template = size * self.model.exemplar_size / z_side  # target size in template pixels
@@ -224,20 +239,48 @@ class SiamFCBase(SequentialTracker):
         return kernel if target.cell_weights is None else kernel * target.cell_weights
 
     # -- stepping -------------------------------------------------------------------------------
+    @torch.no_grad()
     def _step(self, frame_idx, frame, obj_ids):
         results = {}
+        tracked = []
         for obj_id in obj_ids:
             target = self._targets.get(obj_id)
             if target is None:  # hidden since its last keyframe
                 results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
-                continue
-            results[obj_id] = self._track(frame, target, obj_id)
+            else:
+                tracked.append(obj_id)
+        searches = {obj_id: self._search_region(frame, self._targets[obj_id]) for obj_id in tracked}
+        features = self._search_features(searches)
+        for obj_id in tracked:
+            located = self._locate(self._targets[obj_id], searches[obj_id], *features[obj_id])
+            results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
         return results
 
+    def _search_batch(self, crops: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Search crops (B, H, W, 3) -> SiamFC features (B, C, h, w) and the backbone maps per level
+        that a head reads (none here)."""
+        return self.model.search(crops), []
+
     @torch.no_grad()
-    def _track(self, frame: np.ndarray, target: _Target, obj_id: int) -> ObjectResult:
+    def _search_features(self, searches: dict[int, _Search]) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
+        """Every object's search crops through the network in one batch per crop size (all objects
+        share one backbone pass per frame; a lost target's wider crop has its own size)."""
+        by_size: dict[int, list[int]] = {}
+        for obj_id, search in searches.items():
+            by_size.setdefault(search.crops.shape[1], []).append(obj_id)
+        features = {}
+        for ids in by_size.values():
+            batch, levels = self._search_batch(np.concatenate([searches[obj_id].crops for obj_id in ids]))
+            start = 0
+            for obj_id in ids:
+                count = len(searches[obj_id].crops)
+                features[obj_id] = (batch[start:start + count], [level[start:start + count] for level in levels])
+                start += count
+        return features
+
+    @torch.no_grad()
+    def _track(self, frame: np.ndarray, target: _Target, obj_id: int, located: _Located) -> ObjectResult:
         cfg = self.config
-        located = self._locate(frame, target)
         lost_before = target.lost_frames > 0
         prob = presence = None
         if target.matcher is not None:
@@ -327,7 +370,8 @@ class SiamFCBase(SequentialTracker):
         weight = cfg.align_weight
         return (1 - weight) * target.center + weight * center, (1 - weight) * size + weight * fit_size
 
-    def _locate(self, frame: np.ndarray, target: _Target) -> _Located:
+    def _search_region(self, frame: np.ndarray, target: _Target) -> _Search:
+        """The search crops of one target: a scale pyramid, or one wider crop while it is lost."""
         cfg, model = self.config, self.model
         lost = target.lost_frames > 0
         factors = np.ones(1) if lost else self.scale_factors
@@ -338,7 +382,15 @@ class SiamFCBase(SequentialTracker):
         side = target.x_side * instance / model.instance_size
         crop_center = target.center + cfg.motion_prior * target.velocity
         crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
-        features = model.search(crops)
+        return _Search(crops, factors, crop_center, side)
+
+    def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
+                levels: list[torch.Tensor]) -> _Located:
+        """The response peak over a target's search features (S, C, H, W); levels: backbone maps
+        per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
+        cfg, model = self.config, self.model
+        factors, side, crop_center = search.factors, search.side, search.crop_center
+        instance = search.crops.shape[1]
         responses = target.bank.blend(model.response(target.bank.kernels(), features),
                                       self.update_policy).cpu().numpy()  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
@@ -360,4 +412,5 @@ class SiamFCBase(SequentialTracker):
         frame_per_cell = model.total_stride * side * factors[scale_id] / instance
         extent = (responses.shape[2] * frame_per_cell, responses.shape[1] * frame_per_cell)
         return _Located(crop_center + disp_frame, float(factors[scale_id]), confidence, raw, crop_center, extent,
-                        features[scale_id], side * factors[scale_id], instance)
+                        features[scale_id], side * factors[scale_id], instance,
+                        [level[scale_id] for level in levels])

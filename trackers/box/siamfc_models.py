@@ -106,41 +106,48 @@ class EffNetSiamFeatures(nn.Module):
     Crops are 128 / 256 pixels (multiples of 16 keep feature cells aligned with pixels), so the
     crop centre falls between cells 7|8 of the template map and 15|16 of the search map; kernels
     with an even number of cells keep the response centre on the crop centre.
+
+    With stride32=True the network also runs to its stride-32 map, which `search_maps` returns
+    beside the others for heads that read several levels (refine_head.py).
     """
 
     exemplar_size = 128
     instance_size = 256
     total_stride = 8
 
-    def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0):
+    def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0, stride32: bool = False):
         super().__init__()
-        self.net = EfficientNetLite0(pretrained=pretrained, out_strides=(8, 16))
+        self.net = EfficientNetLite0(pretrained=pretrained, out_strides=(8, 16, 32) if stride32 else (8, 16))
         if pretrained:
             self.net.fuse_batchnorm()  # frozen ImageNet features: never trained here
         self.stride16_weight = stride16_weight
         self.eval()
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, H, W) normalised -> (B, 192, H/8, W/8) unit-norm per cell."""
-        maps = self.net(x)
+    def combine(self, maps: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Backbone maps -> (B, 192, H/8, W/8) SiamFC features, unit-norm per cell."""
         s8 = F.normalize(maps[8], dim=1)
         s16 = F.interpolate(F.normalize(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
         return F.normalize(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
 
-    def _run(self, crops: np.ndarray) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, H, W) normalised -> (B, 192, H/8, W/8) unit-norm per cell."""
+        return self.combine(self.net(x))
+
+    def search_maps(self, crops: np.ndarray) -> dict[int, torch.Tensor]:
+        """uint8 crops (B, H, W, 3) -> the backbone's maps {stride: (B, C, H/stride, W/stride)}."""
         device = next(self.parameters()).device
-        return self.features(normalize_rgb(crops).to(device))
+        return self.net(normalize_rgb(crops).to(device))
 
     def template(self, crops: np.ndarray, cells: tuple[int, int] = (8, 8)) -> torch.Tensor:
         """Kernel = the central cells (h, w), both even, of the template map (the target itself)."""
-        full = self._run(crops)  # (B, C, 16, 16)
+        full = self.search(crops)  # (B, C, 16, 16)
         size = full.shape[-1]
         kh, kw = cells
         top, left = (size - kh) // 2, (size - kw) // 2
         return full[:, :, top:top + kh, left:left + kw]
 
     def search(self, crops: np.ndarray) -> torch.Tensor:
-        return self._run(crops)
+        return self.combine(self.search_maps(crops))
 
     def response(self, kernels: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         cells = kernels.shape[-1] * kernels.shape[-2]

@@ -1,0 +1,71 @@
+"""Procedural box-tracking clips in the frames/ + masks/ layout (as ../shared/train's DAVIS clips):
+a textured target that leaves the view and comes back, or that a larger object covers and uncovers,
+sometimes beside a look-alike (the same texture, another shape), over a panning textured background.
+The mask is the target's visible part: empty while it is out of view or covered."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..point.synthetic import _affine, _composite, blob_mask, make_texture
+
+SCENARIOS = ("leaves_view", "covered", "plain")
+
+
+def generate_box_clip(rng: np.random.Generator, num_frames: int = 30, height: int = 256, width: int = 448,
+                      scenario: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """-> frames (T, H, W, 3) uint8 RGB, target masks (T, H, W) bool."""
+    scenario = scenario or SCENARIOS[int(rng.integers(len(SCENARIOS)))]
+    background = make_texture(rng, int(height * 1.5), int(width * 1.5))
+    pan = rng.normal(0, 1.5, 2)
+    radius = int(rng.integers(18, 45))
+    target = (make_texture(rng, 2 * radius + 1, 2 * radius + 1), blob_mask(rng, radius))
+    t = np.arange(num_frames, dtype=np.float64)
+    start = rng.uniform([0.3 * width, 0.3 * height], [0.7 * width, 0.7 * height])
+    velocity = rng.normal(0, 2.0, 2)
+    path = start + t[:, None] * velocity
+    if scenario == "leaves_view":  # out past the nearest side edge and back
+        side = -1.0 if start[0] < width / 2 else 1.0
+        reach = (width / 2 + 2.5 * radius) * side
+        path[:, 0] = width / 2 + reach * np.sin(np.pi * t / (num_frames - 1)) ** 2 + (start[0] - width / 2) * 0.2
+    objects = []  # (texture, mask, centres) far to near
+    if rng.random() < 0.3:  # a look-alike elsewhere
+        other = blob_mask(rng, radius)
+        offset = rng.choice([-1, 1], 2) * rng.uniform(2.5, 4.0, 2) * radius
+        objects.append((cv2.resize(target[0], other.shape[::-1]), other, path + offset))
+    objects.append((*target, path))
+    if scenario == "covered":  # a bigger object slides over the target and off it again
+        cover_radius = int(radius * rng.uniform(2.0, 2.5))
+        direction = rng.normal(0, 1, 2)
+        direction /= np.linalg.norm(direction) + 1e-9
+        phase = 2 * t / (num_frames - 1) - 1
+        travel = 3.0 * cover_radius * np.sign(phase) * np.abs(phase) ** 3  # dwells on the target mid-clip
+        cover = (make_texture(rng, 2 * cover_radius + 1, 2 * cover_radius + 1), blob_mask(rng, cover_radius))
+        objects.append((*cover, path + travel[:, None] * direction))
+    target_idx = len(objects) - 1 if scenario != "covered" else len(objects) - 2
+    frames = np.zeros((num_frames, height, width, 3), np.uint8)
+    masks = np.zeros((num_frames, height, width), bool)
+    for i in range(num_frames):
+        cam = np.array([background.shape[1] / 2, background.shape[0] / 2]) + pan * i
+        view = np.float32([[1, 0, -(cam[0] - width / 2)], [0, 1, -(cam[1] - height / 2)]])
+        image = cv2.warpAffine(background, view, (width, height), borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+        owner = np.full((height, width), -1, np.int32)
+        for idx, (texture, mask, centres) in enumerate(objects):
+            origin = np.array([mask.shape[1] / 2, mask.shape[0] / 2])
+            _composite(image, owner, idx, texture, mask, _affine(centres[i], 0.0, 1.0, origin))
+        noise = rng.standard_normal(image.shape).astype(np.float32) * 2.0
+        frames[i] = np.clip(image + noise, 0, 255).astype(np.uint8)
+        masks[i] = owner == target_idx
+    return frames, masks
+
+
+def write_box_clip(frames: np.ndarray, masks: np.ndarray, clip_dir: str | Path) -> None:
+    clip_dir = Path(clip_dir)
+    (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
+    (clip_dir / "masks").mkdir(parents=True, exist_ok=True)
+    for i, (frame, mask) in enumerate(zip(frames, masks)):
+        cv2.imwrite(str(clip_dir / "frames" / f"{i:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+        cv2.imwrite(str(clip_dir / "masks" / f"{i:05d}.png"), mask.astype(np.uint8) * 255)
