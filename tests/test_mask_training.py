@@ -59,8 +59,11 @@ def test_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
     model, meta = load_weights(tmp_path / "weights.pt")  # strict, weights_only
     assert meta["step"] == 2 and model.config.hidden == 24
 
-    assert main(_args(data_root, tmp_path, 3) + ["--resume", str(tmp_path / "run" / "latest.pth")]) == 0
-    assert "resumed from" in capsys.readouterr().out
+    _write_davis_clip(tmp_path / "extra" / "composite0", seed=7)  # training-only clips join on resume
+    assert main(_args(data_root, tmp_path, 3) + ["--resume", str(tmp_path / "run" / "latest.pth"),
+                                                "--extra_train_root", str(tmp_path / "extra")]) == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "2 training (+ 1 extra) / 1 validation clips" in out
     resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
     assert resumed["step"] == 3
     changed = [k for k in latest["model"] if not torch.equal(latest["model"][k], resumed["model"][k])]

@@ -141,8 +141,11 @@ class SequenceSampler:
     """Random training sequences of cached maps (see the module docstring for the augmentation)."""
 
     def __init__(self, clips: list[ClipCache], sequence_length: int, max_skip: int, crop16: tuple[int, int],
-                 absent_prob: float, seed: int):
-        self.clips = clips
+                 absent_prob: float, seed: int, extra_clips: list[ClipCache] = (), extra_share: float = 0.0):
+        self.real_clips = list(clips)
+        self.extra_clips = list(extra_clips)
+        self.extra_share = extra_share if self.extra_clips else 0.0
+        self.clips = self.real_clips + self.extra_clips
         self.sequence_length = sequence_length
         self.max_skip = max_skip
         self.crop16 = crop16
@@ -159,7 +162,8 @@ class SequenceSampler:
     def sample(self) -> dict:
         rng = self.rng
         for _ in range(20):
-            clip = self.clips[rng.integers(len(self.clips))]
+            pool = self.extra_clips if rng.random() < self.extra_share else self.real_clips
+            clip = pool[rng.integers(len(pool))]
             obj_id = int(rng.choice(clip.object_ids))
             T = len(clip)
             skip = int(rng.integers(1, self.max_skip + 1))
@@ -305,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of <clip>/frames/*.jpg + <clip>/masks/*.png (repeat for several)")
     p.add_argument("--extra_train_root", action="append", default=[],
                    help="clips used for training only, never validation (e.g. composites of training clips)")
+    p.add_argument("--extra_share", type=float, default=0.3, help="share of samples drawn from --extra_train_root")
     p.add_argument("--cache_only", action="store_true", help="build the feature cache and stop")
     p.add_argument("--cache_dir", required=True, help="where the backbone maps of every clip are stored")
     p.add_argument("--save_dir", default="./checkpoints")
@@ -356,9 +361,8 @@ def train(args) -> int:
     crop16 = parse_crop(args.crop)
     clips = list_clips(args.data_root)
     train_clips, val_clips = split_clips(clips, args.val_fraction, args.seed)
-    if args.extra_train_root:
-        extra = list_clips(args.extra_train_root)
-        train_clips, clips = train_clips + extra, clips + extra
+    extra = list_clips(args.extra_train_root) if args.extra_train_root else []
+    clips = clips + extra
     cache_root = Path(args.cache_dir)
     extractors: dict = {}
     started = time.time()
@@ -371,7 +375,7 @@ def train(args) -> int:
     if args.cache_only:
         return 0
     sampler = SequenceSampler([caches[c] for c in train_clips], args.sequence_length, args.max_skip, crop16,
-                              args.absent_prob, args.seed)
+                              args.absent_prob, args.seed, [caches[c] for c in extra], args.extra_share)
     val_caches = [caches[c] for c in val_clips]
 
     config = PropagationNetConfig(hidden=args.hidden)
@@ -396,10 +400,11 @@ def train(args) -> int:
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
+        sampler.rng = np.random.default_rng(args.seed + step)  # new sequences, not the first run's again
         print(f"resumed from {args.resume} at step {step}", flush=True)
     writer = ScalarLog(args.log_dir or save_dir / "logs")
     num_params = sum(p.numel() for p in model.parameters())
-    print(f"{len(train_clips)} training / {len(val_clips)} validation clips "
+    print(f"{len(train_clips)} training (+ {len(extra)} extra) / {len(val_clips)} validation clips "
           f"(validation: {', '.join(c.name for c in val_clips)}), {num_params / 1e6:.3f} M parameters", flush=True)
 
     def state() -> dict:
