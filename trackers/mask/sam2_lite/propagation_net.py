@@ -12,8 +12,9 @@ It sits on frozen EfficientNet-Lite0 maps ({4: 24 ch, 8: 40 ch, 16: 112 ch} at s
   through stride-8 and stride-4 skips (24 / 40 ch), one logit per stride-4 cell; the presence head
   (SAM2's object-score head) pools the stride-16 decoder features into one logit.
 
-Maps are normalised per cell across channels (layer norm), so the input statistics do not depend on
-the crop or frame size. Training: trackers/mask/sam2_lite/train.py.
+Maps are normalised per cell across channels (layer norm, `normalize_maps`, once per frame), so the
+input statistics do not depend on the crop or frame size. Every method takes normalised maps.
+Training: trackers/mask/sam2_lite/train.py.
 """
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ class MemoryEntry:
 def norm_map(x: torch.Tensor) -> torch.Tensor:
     """Layer norm across channels at each cell of a (B, C, h, w) map (no learned affine)."""
     return F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2]).permute(0, 3, 1, 2)
+
+
+def normalize_maps(feats: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """Raw backbone maps {stride: (B, C, h, w)} -> the network's input."""
+    return {stride: norm_map(fmap).contiguous() for stride, fmap in feats.items()}
 
 
 class ResBlock(nn.Module):
@@ -84,8 +90,8 @@ class PropagationNet(nn.Module):
     # -- memory ------------------------------------------------------------------------------------
     def keys(self, feats: dict[int, torch.Tensor]) -> torch.Tensor:
         """(B, key_dim, h16, w16) unit keys of a frame's stride-16 cells."""
-        fine = F.adaptive_avg_pool2d(norm_map(feats[8]), feats[16].shape[-2:])
-        return F.normalize(self.key_proj(torch.cat([norm_map(feats[16]), fine], 1)), dim=1)
+        fine = F.adaptive_avg_pool2d(feats[8], feats[16].shape[-2:])
+        return F.normalize(self.key_proj(torch.cat([feats[16], fine], 1)), dim=1)
 
     def encode_memory(self, feats: dict[int, torch.Tensor], prob4: torch.Tensor,
                       keys: torch.Tensor | None = None) -> MemoryEntry:
@@ -95,7 +101,7 @@ class PropagationNet(nn.Module):
         mask_feat = self.mask_down(prob4)
         if mask_feat.shape[-2:] != size16:
             mask_feat = F.interpolate(mask_feat, size=size16, mode="bilinear", align_corners=False)
-        values = self.value_fuse(torch.cat([norm_map(feats[16]), mask_feat], 1))
+        values = self.value_fuse(torch.cat([feats[16], mask_feat], 1))
         mask16 = F.adaptive_avg_pool2d(prob4, size16)
         return MemoryEntry(keys.flatten(2), values.flatten(2), mask16.flatten(2))
 
@@ -120,14 +126,14 @@ class PropagationNet(nn.Module):
         readout = self.read(query_keys, memories)
         prev16 = F.adaptive_avg_pool2d(prev_prob4, size16)
         prev8 = F.adaptive_avg_pool2d(prev_prob4, size8)
-        x = self.fuse16(torch.cat([readout, self.query_proj(norm_map(feats[16])), prev16], 1))
+        x = self.fuse16(torch.cat([readout, self.query_proj(feats[16]), prev16], 1))
         x = self.mix16(x)
         pooled = torch.cat([x.mean((2, 3)), x.amax((2, 3)), readout[:, -1:].amax((2, 3))], 1)
         presence = self.presence_head(pooled)[:, 0]
         x8 = F.interpolate(x, size=size8, mode="bilinear", align_corners=False)
-        x8 = self.up8(torch.cat([x8, self.skip8(torch.cat([norm_map(feats[8]), prev8], 1))], 1))
+        x8 = self.up8(torch.cat([x8, self.skip8(torch.cat([feats[8], prev8], 1))], 1))
         x4 = F.interpolate(x8, size=size4, mode="bilinear", align_corners=False)
-        x4 = self.up4(torch.cat([x4, self.skip4(norm_map(feats[4]))], 1))
+        x4 = self.up4(torch.cat([x4, self.skip4(feats[4])], 1))
         return self.mask_head(x4), presence, query_keys
 
 

@@ -28,6 +28,7 @@ from .memory import MemoryBank, MemoryEncoder, grid_box, prob_to_grid
 from .memory_attention import MemoryAttention
 from .object_pointer import ObjectPointer
 from .prompt_encoder import PromptEncoder
+from .propagation_net import normalize_maps
 from .trained_propagation import ObjectBank, load_weights, memorise, predict
 
 _FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -111,7 +112,7 @@ class Sam2LiteTracker(Tracker):
         self.mask_decoder = MaskDecoder(cfg.readout_trust, cfg.edge_radius, cfg.edge_eps)
         # the trained network (checkpoint: another weights file than the shipped one)
         self.network = load_weights(checkpoint)[0] if cfg.propagation == "trained" else None
-        self._frame_keys: tuple[int, object] | None = None  # (frame_idx, keys): shared by the objects
+        self._frame_inputs: tuple[int, dict, torch.Tensor] | None = None  # (frame_idx, maps, keys): shared by objects
         self._prompt_probs: dict[tuple[int, int], tuple[Prompt, np.ndarray]] = {}
 
     # -- prompts -----------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ class Sam2LiteTracker(Tracker):
     def reset(self) -> None:
         super().reset()
         self._prompt_probs = {}
+        self._frame_inputs = None
 
     def remove_prompt(self, frame_idx: int, obj_id: int) -> None:
         super().remove_prompt(frame_idx, obj_id)
@@ -200,15 +202,16 @@ class Sam2LiteTracker(Tracker):
         if self.network is None:
             bank.add(self.memory_encoder(frame_idx, features, prob, conditioning=conditioning))
         else:
-            memory = memorise(self.network, features.maps, torch.from_numpy(prob), self._keys(frame_idx, features))
-            bank.add(frame_idx, memory, conditioning)
+            maps, keys = self._network_inputs(frame_idx, features)
+            bank.add(frame_idx, memorise(self.network, maps, torch.from_numpy(prob), keys), conditioning)
 
-    def _keys(self, frame_idx: int, features: EncodedFrame):
-        """The trained network's keys of this frame, computed once for all its objects."""
-        if self._frame_keys is None or self._frame_keys[0] != frame_idx:
+    def _network_inputs(self, frame_idx: int, features: EncodedFrame) -> tuple[dict, torch.Tensor]:
+        """The trained network's normalised maps and keys of this frame, computed once for all objects."""
+        if self._frame_inputs is None or self._frame_inputs[0] != frame_idx:
             with torch.no_grad():
-                self._frame_keys = (frame_idx, self.network.keys(features.maps))
-        return self._frame_keys[1]
+                maps = normalize_maps(features.maps)
+                self._frame_inputs = (frame_idx, maps, self.network.keys(maps))
+        return self._frame_inputs[1:]
 
     def _track(self, state: _ObjectState, frame_idx: int, features: EncodedFrame, flow: FlowPrior):
         """(prob (h, w), presence score, attention grid) of one object on this frame."""
@@ -242,8 +245,8 @@ class Sam2LiteTracker(Tracker):
     def _track_trained(self, state: _ObjectState, frame_idx: int, features: EncodedFrame, flow: FlowPrior):
         cfg = self.config
         previous = None if state.prob is None else torch.from_numpy(state.prob)
-        prob_t, presence, _ = predict(self.network, features.maps, state.bank, previous,
-                                      self._keys(frame_idx, features))
+        maps, keys = self._network_inputs(frame_idx, features)
+        prob_t, presence, _ = predict(self.network, maps, state.bank, previous, keys)
         h, w = features.gray.shape
         prob = np.ascontiguousarray(prob_t.numpy()[:h, :w], dtype=np.float32)
         attention = prob_to_grid(prob, features.grid_shape)

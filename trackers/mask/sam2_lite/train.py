@@ -45,7 +45,7 @@ from ...alloc import tune_allocator
 from ...backbones import EfficientNetLite0, FeatureExtractor
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from .propagation_net import PropagationNet, PropagationNetConfig
+from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
 
 STRIDES = (4, 8, 16)
@@ -224,7 +224,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) 
 def run_sequence(model: PropagationNet, batch: dict, num_recent: int):
     """Predict frames 1.. of a batch of sequences; returns losses and the predicted probabilities."""
     T = batch["masks"].shape[0]
-    feats = [{s: batch[f"s{s}"][t] for s in STRIDES} for t in range(T)]
+    feats = [normalize_maps({s: batch[f"s{s}"][t] for s in STRIDES}) for t in range(T)]
     size4 = feats[0][4].shape[-2:]
     gt = batch["masks"]  # (T, B, 1, H, W)
     prob4 = F.adaptive_avg_pool2d(gt[0], size4)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checkpoints import CheckpointError, load_state_dict_file
-from .propagation_net import MemoryEntry, PropagationNet, PropagationNetConfig
+from .propagation_net import MemoryEntry, PropagationNet, PropagationNetConfig, normalize_maps
 
 WEIGHTS_VERSION = 2  # 1 was the training-free readout; 2 the first trained propagation network
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[3] / "resources" / "weights" / "sam2_lite_propagation.pt"
@@ -63,6 +63,7 @@ class ObjectBank:
 def predict(model: PropagationNet, feats: dict[int, torch.Tensor], bank: ObjectBank,
             prev_prob: torch.Tensor | None, keys: torch.Tensor | None = None):
     """-> (probability (H, W) at internal pixels, presence probability, the frame's keys).
+    feats: the frame's normalised maps (propagation_net.normalize_maps).
 
     prev_prob (H, W): the object on the previous frame walked, None when it was hidden."""
     size4 = feats[4].shape[-2:]
@@ -85,11 +86,12 @@ def memorise(model: PropagationNet, feats: dict[int, torch.Tensor], prob: torch.
 @torch.no_grad()
 def track_walk(model: PropagationNet, frames_feats: Iterable[dict[int, torch.Tensor]], first_prob: torch.Tensor,
                num_recent: int) -> Iterator[torch.Tensor]:
-    """One object from a mask on the first frame of `frames_feats`: yields (H, W) probabilities,
+    """One object from a mask on the first frame of `frames_feats` (raw backbone maps): yields (H, W) probabilities,
     the first being `first_prob` itself; a frame where the object is judged absent yields zeros."""
     bank = ObjectBank(num_recent)
     prev: torch.Tensor | None = None
-    for t, feats in enumerate(frames_feats):
+    for t, raw in enumerate(frames_feats):
+        feats = normalize_maps(raw)
         if t == 0:
             bank.add(0, memorise(model, feats, first_prob), conditioning=True)
             prev = first_prob
