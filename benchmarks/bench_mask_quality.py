@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--tracker", default="sam2-lite")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     ap.add_argument("--peer", action="store_true", help="also run the DIS-flow peer")
+    ap.add_argument("--checkpoint", help="weights file for the tracker (default: its own)")
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
@@ -110,7 +111,7 @@ def main() -> None:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[key] = value
-    tracker = build(args.tracker, overrides or None, device="cpu")
+    tracker = build(args.tracker, overrides or None, device="cpu", checkpoint=args.checkpoint)
     rows = []
     for seq in args.seqs:
         frames = JpegFrames(seq / "frames")

@@ -240,3 +240,19 @@ def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay()
     assert (drop_stray_parts(prob, previous, 0.2, 6)[10:40, 120:150] > 0.5).all()
     # lost object (no previous mask): only the size rule applies
     assert (drop_stray_parts(prob, None, 0.2, 6)[40:46, 86:92] < 0.5).all()
+
+
+def test_trained_model_follows_object_through_partial_occlusion(tracker):
+    # a bar 24 px wide stands in the object's way (columns 96..120) on frames 5..13: the object
+    # (44 px) is cut in one or two visible parts while it passes behind
+    assert tracker.network is not None  # the default is the trained propagation network
+    clip = SyntheticClip(20, starts=[(10, 60)], velocities=[(8, 0)], occluder=(5, 13, 96, 120))
+    tracker.set_video(clip)
+    tracker.add_prompt(0, 1, Prompt(mask=clip.masks(0)[0]))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    for t in range(5, 14):
+        truth = clip.masks(t)[0]
+        assert results[t].visible and iou(results[t].mask, truth) > 0.6, t
+        assert not results[t].mask[:, 100:116].any(), t  # nothing on the bar itself
+    for t in range(14, 20):
+        assert iou(results[t].mask, clip.masks(t)[0]) > 0.8, t

@@ -310,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra_train_root", action="append", default=[],
                    help="clips used for training only, never validation (e.g. composites of training clips)")
     p.add_argument("--extra_share", type=float, default=0.3, help="share of samples drawn from --extra_train_root")
+    p.add_argument("--eval_only", action="store_true",
+                   help="print the validation J of the --resume checkpoint (with this --num_recent) and stop")
     p.add_argument("--cache_only", action="store_true", help="build the feature cache and stop")
     p.add_argument("--cache_dir", required=True, help="where the backbone maps of every clip are stored")
     p.add_argument("--save_dir", default="./checkpoints")
@@ -402,6 +404,10 @@ def train(args) -> int:
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new sequences, not the first run's again
         print(f"resumed from {args.resume} at step {step}", flush=True)
+    if args.eval_only:
+        print(f"validation J {validate(model, val_caches, args.num_recent, args.val_frames)['J']:.4f} "
+              f"(num_recent {args.num_recent}, {args.val_frames} frames per clip)", flush=True)
+        return 0
     writer = ScalarLog(args.log_dir or save_dir / "logs")
     num_params = sum(p.numel() for p in model.parameters())
     print(f"{len(train_clips)} training (+ {len(extra)} extra) / {len(val_clips)} validation clips "

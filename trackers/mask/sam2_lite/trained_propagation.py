@@ -18,7 +18,13 @@ from ...checkpoints import CheckpointError, load_state_dict_file
 from .propagation_net import MemoryEntry, PropagationNet, PropagationNetConfig, normalize_maps
 
 WEIGHTS_VERSION = 2  # 1 was the training-free readout; 2 the first trained propagation network
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[3] / "resources" / "weights" / "sam2_lite_propagation.pt"
+WEIGHTS_FILE = "sam2_lite_propagation.pt"
+
+
+def default_weights() -> Path:
+    from trackstudio import resources
+
+    return resources.path("weights", WEIGHTS_FILE)
 
 
 def export_weights(model: PropagationNet, path: Path, meta: dict) -> None:
@@ -31,7 +37,7 @@ def export_weights(model: PropagationNet, path: Path, meta: dict) -> None:
 
 def load_weights(path: str | Path | None = None) -> tuple[PropagationNet, dict]:
     """(model in eval mode, meta) from a file written by export_weights."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    path = Path(path) if path is not None else default_weights()
     state = load_state_dict_file(path)
     try:
         model = PropagationNet(PropagationNetConfig(**state["config"]))
