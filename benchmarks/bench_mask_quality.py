@@ -3,6 +3,10 @@
     .venv/bin/python benchmarks/bench_mask_quality.py ../shared/data/davis_* [--tracker sam2-lite]
         [--set top_k=10 --set flow_weight=0.6] [--peer]
 
+DAVIS-layout clips (<clip>/frames/*.jpg + <clip>/masks/*.png, as ../shared/train) work too: every
+frame after the first is scored. That is how settings are chosen, on training-set validation clips:
+    .venv/bin/python benchmarks/bench_mask_quality.py ../shared/train/davis2016_train/{bus,hike}
+
 Scores with the judge's own metrics (../shared/eval/metrics.py, imported in place) the frames the
 judge scores (every frame after the first where `mask_eval`), objects as the judge picks them.
 --peer also runs the judge's DIS-flow warping peer on the same sequences for comparison.
@@ -81,12 +85,24 @@ def score(pred: dict[int, np.ndarray], gt_masks: np.ndarray, mask_eval: np.ndarr
     return float(np.mean(js)), float(np.mean(fs))
 
 
+def load_ground_truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(masks (T, H, W) object ids, mask_eval (T,) bool) from gt.npz or a DAVIS-layout masks/ folder."""
+    if (seq / "gt.npz").is_file():
+        gt = np.load(seq / "gt.npz")
+        return gt["masks"], gt["mask_eval"]
+    from trackstudio.trackers.mask.sam2_lite.train import read_mask
+
+    masks = np.stack([read_mask(path) for path in sorted((seq / "masks").glob("*.png"))])
+    return masks, np.ones(len(masks), bool)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("seqs", nargs="+", type=Path)
     ap.add_argument("--tracker", default="sam2-lite")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     ap.add_argument("--peer", action="store_true", help="also run the DIS-flow peer")
+    ap.add_argument("--checkpoint", help="weights file for the tracker (default: its own)")
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
@@ -95,12 +111,11 @@ def main() -> None:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[key] = value
-    tracker = build(args.tracker, overrides or None, device="cpu")
+    tracker = build(args.tracker, overrides or None, device="cpu", checkpoint=args.checkpoint)
     rows = []
     for seq in args.seqs:
         frames = JpegFrames(seq / "frames")
-        gt = np.load(seq / "gt.npz")
-        gt_masks, mask_eval = gt["masks"], gt["mask_eval"]
+        gt_masks, mask_eval = load_ground_truth(seq)
         start = time.perf_counter()
         pred = track_sequence(tracker, frames, gt_masks)
         fps = len(frames) / (time.perf_counter() - start)

@@ -5,7 +5,8 @@ frame_idx, so memory does not grow with the video). The internal resolution is t
 frames scaled so their long side is at most `max_side`, sides multiples of 16. The stride-8 map
 (40 channels: edges, texture) and the stride-16 map (112 channels: parts) are each L2-normalised,
 concatenated on the stride-8 grid and normalised again, so the dot product of two keys is a cosine
-similarity that weighs fine and coarse evidence alike.
+similarity that weighs fine and coarse evidence alike. The raw stride-4/8/16 maps are kept too: they
+are the trained propagation network's input.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class EncodedFrame:
     image: np.ndarray  # (h, w, 3) uint8 RGB at the internal resolution
     gray: np.ndarray  # (h, w) uint8, for optical flow
     keys: torch.Tensor  # (C, h / 8, w / 8) float32, unit length along C
+    maps: dict[int, torch.Tensor]  # stride -> (1, C, h / stride, w / stride) raw backbone maps (4, 8, 16)
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -38,7 +40,7 @@ class ImageEncoder:
         self.device = device
         self.max_side = max_side
         self.cache_bytes = cache_mb << 20
-        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(8, 16)).fuse_batchnorm()
+        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm()
         self.extractor = self._extractor(1.0)
 
     def _extractor(self, scale: float) -> FeatureExtractor:
@@ -63,4 +65,5 @@ class ImageEncoder:
             fine = F.normalize(maps.maps[8][0].float(), dim=0)  # (40, h/8, w/8)
             coarse = F.interpolate(maps.maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
             keys = F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
-        return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys)
+        return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
+                            maps={s: m.float() for s, m in maps.maps.items()})

@@ -23,6 +23,15 @@ def grid_to_pixels(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return up[:size[0], :size[1]]
 
 
+def fuse_with_flow(prob: np.ndarray, warped: np.ndarray | None, trust: float) -> np.ndarray:
+    """Where `prob` is sure (near 0 or 1) it stays; where unsure, the flow-warped previous mask
+    decides. Weight of `prob`: |2 prob - 1| ** trust (higher trust: more flow)."""
+    if warped is None:
+        return prob
+    confidence = np.abs(2.0 * prob - 1.0) ** trust
+    return confidence * prob + (1.0 - confidence) * warped
+
+
 class FlowPrior:
     """Backward DIS flow between consecutive frames of a walk, used to warp masks forward in time."""
 
@@ -51,12 +60,7 @@ class MaskDecoder:
     def __call__(self, features: EncodedFrame, readout_grid: np.ndarray, warped: np.ndarray | None) -> np.ndarray:
         """(h, w) float32 object probability."""
         size = features.image.shape[:2]
-        readout = grid_to_pixels(readout_grid, size)
-        if warped is None:
-            prob = readout
-        else:
-            confidence = np.abs(2.0 * readout - 1.0) ** self.readout_trust
-            prob = confidence * readout + (1.0 - confidence) * warped
+        prob = fuse_with_flow(grid_to_pixels(readout_grid, size), warped, self.readout_trust)
         return self.snap_to_edges(features.image, prob)
 
     def snap_to_edges(self, image: np.ndarray, prob: np.ndarray) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""Write composite mask-propagation training clips (trackers/mask/sam2_lite/composite.py) from
+DAVIS-layout training clips:
+
+    python scripts/gen_mask_data.py --source ../shared/train/davis2016_train --out /work/cache/masktrain/composite \
+        --num_clips 60 --exclude bus,hike   # leave the validation clips out of the composites too
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import cv2
+import numpy as np
+
+from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, write_clip
+from trackstudio.trackers.mask.sam2_lite.train import list_clips, read_mask
+
+
+def read_rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", action="append", required=True, help="DAVIS-layout folder of clips (repeatable)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--num_clips", type=int, default=60)
+    p.add_argument("--num_frames", type=int, default=24)
+    p.add_argument("--exclude", default="", help="comma-separated clip names not to use")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from pathlib import Path
+
+    excluded = {name for name in args.exclude.split(",") if name}
+    clips = [c for c in list_clips(args.source) if c.name not in excluded]
+    sized = [c for c in clips if cv2.imread(str(sorted((c / "frames").glob("*.jpg"))[0])).shape[:2] == (480, 854)]
+    if len(sized) < 3:
+        print("error: need at least 3 source clips of 854x480", file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(args.seed)
+    for n in range(args.num_clips):
+        back, first, second = (sized[i] for i in rng.choice(len(sized), 3, replace=False))
+        back_frames = sorted((back / "frames").glob("*.jpg"))
+        step = int(rng.integers(1, 3))
+        start = int(rng.integers(0, max(1, len(back_frames) - step * args.num_frames)))
+        picks = back_frames[start::step][:args.num_frames]
+        cutouts = []
+        for source in (first, second):
+            frame_paths = sorted((source / "frames").glob("*.jpg"))
+            idx = int(rng.integers(len(frame_paths)))
+            mask = read_mask(sorted((source / "masks").glob("*.png"))[idx]) > 0
+            cutouts.append(cut_object(read_rgb(frame_paths[idx]), mask))
+        if cutouts[0] is None:
+            continue
+        occluder = cutouts[1] if rng.random() < 0.6 else None
+        frames, masks = make_clip(rng, [read_rgb(f) for f in picks], cutouts[0], occluder, leave=rng.random() < 0.25)
+        write_clip(Path(args.out) / f"comp_{n:04d}", frames, masks)
+        print(f"clip {n + 1}/{args.num_clips}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

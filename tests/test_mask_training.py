@@ -1,0 +1,100 @@
+"""sam2-lite's propagation network: the training command runs, checkpoints and resumes; the composite
+clip generator writes what the trainer reads."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, write_clip
+from trackstudio.trackers.mask.sam2_lite.train import list_clips, main, read_mask, split_clips
+from trackstudio.trackers.mask.sam2_lite.trained_propagation import load_weights
+
+
+def _write_davis_clip(folder, seed: int, num_frames: int = 6, size=(128, 224)):
+    """A textured square moving over a textured background, in the DAVIS layout."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    background = cv2.resize(rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h))
+    patch = cv2.resize(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8), (40, 40), interpolation=cv2.INTER_NEAREST)
+    (folder / "frames").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for t in range(num_frames):
+        frame, mask = background.copy(), np.zeros((h, w), np.uint8)
+        x, y = 20 + 8 * t, 30 + 3 * t
+        frame[y:y + 40, x:x + 40] = patch
+        mask[y:y + 40, x:x + 40] = 255
+        cv2.imwrite(str(folder / "frames" / f"{t:05d}.jpg"), frame)
+        Image.fromarray(mask).save(folder / "masks" / f"{t:05d}.png")
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "clips"
+    for i in range(3):
+        _write_davis_clip(root / f"clip{i}", seed=i)
+    return root
+
+
+def _args(data_root, tmp_path, max_steps: int) -> list[str]:
+    return ["--data_root", str(data_root), "--cache_dir", str(tmp_path / "cache"), "--save_dir", str(tmp_path / "run"),
+            "--export", str(tmp_path / "weights.pt"), "--max_steps", str(max_steps), "--val_every", "2",
+            "--save_every", "1", "--batch_size", "2", "--sequence_length", "3", "--max_skip", "1",
+            "--crop", "64x112", "--val_frames", "4", "--hidden", "24"]
+
+
+def test_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
+    assert main(_args(data_root, tmp_path, 2)) == 0
+    latest = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert latest["step"] == 2 and latest["history"]["val_step"] == [2]
+    assert (tmp_path / "run" / "best.pth").is_file()
+    assert (tmp_path / "run" / "visualizations" / "curves.png").is_file()
+    assert (tmp_path / "run" / "visualizations" / "predictions_0000002.png").is_file()
+    tags = {json.loads(line)["tag"] for line in (tmp_path / "run" / "logs" / "scalars.jsonl").read_text().splitlines()}
+    assert {"train/total", "val/J"} <= tags
+    model, meta = load_weights(tmp_path / "weights.pt")  # strict, weights_only
+    assert meta["step"] == 2 and model.config.hidden == 24
+
+    _write_davis_clip(tmp_path / "extra" / "composite0", seed=7)  # training-only clips join on resume
+    assert main(_args(data_root, tmp_path, 3) + ["--resume", str(tmp_path / "run" / "latest.pth"),
+                                                "--extra_train_root", str(tmp_path / "extra")]) == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "2 training (+ 1 extra) / 1 validation clips" in out
+    resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert resumed["step"] == 3
+    changed = [k for k in latest["model"] if not torch.equal(latest["model"][k], resumed["model"][k])]
+    assert changed  # the third step trained on from the saved weights
+
+
+def test_validation_clips_are_split_by_clip_and_fixed(data_root):
+    clips = list_clips([str(data_root)])
+    train, val = split_clips(clips, 0.34)
+    assert len(val) == 1 and not set(train) & set(val)
+    assert split_clips(clips, 0.34) == (train, val)
+
+
+def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
+    assert main(["--data_root", str(tmp_path / "missing"), "--cache_dir", str(tmp_path / "cache")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_composite_clip_has_the_occluded_target_as_visible_parts(tmp_path):
+    rng = np.random.default_rng(0)
+    background = [np.full((96, 160, 3), 90, np.uint8) for _ in range(8)]
+    square = np.zeros((96, 160), bool)
+    square[30:60, 40:80] = True
+    colour = np.zeros((96, 160, 3), np.uint8)
+    colour[...] = (200, 40, 40)
+    target = cut_object(colour, square)
+    occluder = cut_object(colour[..., ::-1].copy(), square)
+    frames, masks = make_clip(rng, background, target, occluder, leave=False)
+    write_clip(tmp_path / "comp", frames, masks)
+    written = [read_mask(p) for p in sorted((tmp_path / "comp" / "masks").glob("*.png"))]
+    assert len(written) == 8 and all(set(np.unique(m)) <= {0, 1, 2} for m in written)
+    assert all(np.array_equal(a, b) for a, b in zip(written, masks))
+    # where the occluder is, the target is not: ids are the visible parts
+    assert any((m == 2).any() for m in written) and all((m == 1).any() or (m == 2).any() for m in written)
