@@ -58,7 +58,6 @@ def track(tracker, frames, queries: list[tuple[int, np.ndarray]]) -> tuple[np.nd
 
 
 def badja_scores(tracker, train: Path) -> dict[str, float]:
-    within = {th: [] for th in THRESHOLDS_PX}
     pred_vis, gt_vis, dist_all = [], [], []
     for ann_file in sorted((train / "badja_points").glob("*.points_480p.json")):
         ann = json.loads(ann_file.read_text())

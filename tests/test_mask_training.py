@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, write_clip
-from trackstudio.trackers.mask.sam2_lite.train import list_clips, main, read_mask, split_clips
+from trackstudio.trackers.mask.sam2_lite.train import list_clips, main, read_mask
+from trackstudio.trackers.training import split_by_clip
 from trackstudio.trackers.mask.sam2_lite.trained_propagation import load_weights
 
 
@@ -72,9 +73,9 @@ def test_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
 
 def test_validation_clips_are_split_by_clip_and_fixed(data_root):
     clips = list_clips([str(data_root)])
-    train, val = split_clips(clips, 0.34)
+    train, val = split_by_clip(clips, 0.34)
     assert len(val) == 1 and not set(train) & set(val)
-    assert split_clips(clips, 0.34) == (train, val)
+    assert split_by_clip(clips, 0.34) == (train, val)
 
 
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):

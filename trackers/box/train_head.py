@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -44,6 +42,7 @@ import torch.nn.functional as F
 from ..backbones import EfficientNetLite0, normalize_rgb
 from ..point.train import ScalarLog, save_checkpoint
 from ..point.visualize import draw_curves
+from ..training import log_train_step, split_by_clip, warmup_cosine
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head
 from .siamfc import search_side
@@ -72,11 +71,8 @@ def list_clips(data_roots: list[str]) -> list[Path]:
 
 
 def split_clips(clips: list[Path], seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """80/20 train/validation split of a fixed shuffle."""
-    order = sorted(clips)
-    random.Random(seed).shuffle(order)
-    num_val = max(1, round(0.2 * len(order))) if len(order) > 1 else 0
-    return sorted(order[num_val:]), sorted(order[:num_val])
+    """80/20 train/validation split by clip (the held-out comparison of trackers uses it too)."""
+    return split_by_clip(clips, 0.2, seed)
 
 
 def limit_per_root(clips: list[Path], roots: list[str], limits: list[int] | None) -> list[Path]:
@@ -370,15 +366,7 @@ def train(args) -> int:
     config = RefineHeadConfig(iters=args.iters, num_frames=args.num_frames)
     model = BoxRefineHead(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warmup = min(100, max(1, args.max_steps // 20))
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, args.max_steps - warmup))
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = warmup_cosine(optimizer, args.max_steps, max_warmup=100)
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     history = {key: [] for key in ("train_step", "train_loss", "val_step", "val_loss", "val_final_iou",
@@ -409,7 +397,7 @@ def train(args) -> int:
         losses = compute_losses(stages, logit, iou_pred, batch)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         step += 1
@@ -418,10 +406,7 @@ def train(args) -> int:
         if step % 10 == 0:
             means = {k: v / 10 for k, v in running.items()}
             running = {}
-            for key, value in means.items():
-                writer.add_scalar(f"train/{key}", value, step)
-            history["train_step"].append(step)
-            history["train_loss"].append(means["total"])
+            log_train_step(writer, history, step, means, scheduler, grad_norm)
             print(f"step {step} loss {means['total']:.3f} box {means['box']:.3f} presence {means['presence']:.3f} "
                   f"iou {means['iou']:.3f} final_iou {means['final_iou']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "
                   f"{(time.time() - started) / 60:.1f} min", flush=True)

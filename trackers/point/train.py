@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
+from ..training import log_train_step, split_by_clip, warmup_cosine
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
@@ -66,14 +65,6 @@ def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Pa
     if not videos:
         raise DataError(f"no videos (<video>/anno.npz + <video>/frames/) under {root}")
     return videos
-
-
-def split_videos(videos: list[Path], seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """80/20 train/validation split of a fixed shuffle (at least one video on each side)."""
-    order = list(videos)
-    random.Random(seed).shuffle(order)
-    num_val = max(1, round(0.2 * len(order))) if len(order) > 1 else 0
-    return sorted(order[num_val:]), sorted(order[:num_val])
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -408,7 +399,7 @@ def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     videos = list_videos(args.data_root, args.video_dirs)
-    train_videos, val_videos = split_videos(videos, args.seed)
+    train_videos, val_videos = split_by_clip(videos, 0.2, args.seed)
     if not val_videos:
         val_videos = train_videos
     # The frozen pretrained backbone's maps are cached; a backbone that trains is run every step.
@@ -431,15 +422,7 @@ def train(args) -> int:
     total_steps = args.epochs * len(train_loader)
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
-    warmup = min(200, max(1, total_steps // 20))
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = warmup_cosine(optimizer, total_steps, max_warmup=200)
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     history = {"train_step": [], "train_loss": [], "val_step": [], "val_loss": [],
@@ -486,12 +469,7 @@ def train(args) -> int:
             if step % 10 == 0:
                 means = {k: v / 10 for k, v in running.items()}
                 running = {}
-                for key, value in means.items():
-                    writer.add_scalar(f"train/{key}", value, step)
-                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-                writer.add_scalar("train/grad_norm", float(grad_norm), step)
-                history["train_step"].append(step)
-                history["train_loss"].append(means["total"])
+                log_train_step(writer, history, step, means, scheduler, grad_norm)
                 print(f"step {step} epoch {epoch} loss {means['total']:.3f} coord {means['coord']:.3f} "
                       f"vis {means['vis']:.3f} conf {means['conf']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "
                       f"{(time.time() - started) / 60:.1f} min", flush=True)

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -45,6 +43,7 @@ from ...alloc import tune_allocator
 from ...backbones import EfficientNetLite0, FeatureExtractor
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
+from ...training import log_train_step, split_by_clip, warmup_cosine
 from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
 
@@ -66,14 +65,6 @@ def list_clips(data_roots: list[str]) -> list[Path]:
             raise DataError(f"no clips (<clip>/frames/ + <clip>/masks/) under {root}")
         clips += found
     return clips
-
-
-def split_clips(clips: list[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """Split by clip: a fixed shuffle, at least one clip on each side."""
-    order = sorted(clips)
-    random.Random(seed).shuffle(order)
-    num_val = min(len(order) - 1, max(1, round(val_fraction * len(order)))) if len(order) > 1 else 0
-    return sorted(order[num_val:]), sorted(order[:num_val])
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -362,7 +353,7 @@ def train(args) -> int:
     torch.manual_seed(args.seed)
     crop16 = parse_crop(args.crop)
     clips = list_clips(args.data_root)
-    train_clips, val_clips = split_clips(clips, args.val_fraction, args.seed)
+    train_clips, val_clips = split_by_clip(clips, args.val_fraction, args.seed)
     extra = list_clips(args.extra_train_root) if args.extra_train_root else []
     clips = clips + extra
     cache_root = Path(args.cache_dir)
@@ -383,15 +374,7 @@ def train(args) -> int:
     config = PropagationNetConfig(hidden=args.hidden)
     model = PropagationNet(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warmup = min(100, max(1, args.max_steps // 20))
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, args.max_steps - warmup))
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = warmup_cosine(optimizer, args.max_steps, max_warmup=100)
     save_dir = Path(args.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     history = {"train_step": [], "train_loss": [], "val_step": [], "val_J": []}
@@ -436,12 +419,7 @@ def train(args) -> int:
             count = 10 if step % 10 == 0 else step % 10
             means = {k: v / count for k, v in running.items()}
             running = {}
-            for key, value in means.items():
-                writer.add_scalar(f"train/{key}", value, step)
-            writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-            writer.add_scalar("train/grad_norm", float(grad_norm), step)
-            history["train_step"].append(step)
-            history["train_loss"].append(means["total"])
+            log_train_step(writer, history, step, means, scheduler, grad_norm)
             print(f"step {step} loss {means['total']:.3f} bce {means['mask_bce']:.3f} dice {means['dice']:.3f} "
                   f"presence {means['presence']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "
                   f"{(time.time() - started) / 60:.1f} min", flush=True)

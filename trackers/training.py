@@ -1,0 +1,43 @@
+"""What the project's training commands share (trackers/point/train.py, trackers/mask/sam2_lite/
+train.py, trackers/box/train_head.py): the split by clip, the learning-rate schedule and the
+per-step scalars they log."""
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+
+
+def split_by_clip(clips: list, val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
+    """(train, validation) from a fixed shuffle of whole clips, at least one on each side (from two clips)."""
+    order = sorted(clips)
+    random.Random(seed).shuffle(order)
+    num_val = min(len(order) - 1, max(1, round(val_fraction * len(order)))) if len(order) > 1 else 0
+    return sorted(order[num_val:]), sorted(order[:num_val])
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, max_warmup: int,
+                  floor: float = 0.02) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over min(max_warmup, total_steps / 20) steps, then a cosine decay to `floor`
+    times the base rate at `total_steps`."""
+    warmup = min(max_warmup, max(1, total_steps // 20))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+def log_train_step(writer, history: dict, step: int, means: dict[str, float], scheduler, grad_norm) -> None:
+    """The running means of one logging interval, the learning rate and the gradient norm: to the
+    writer (TensorBoard or the log) and to `history` (train_step / train_loss, for the curves)."""
+    for key, value in means.items():
+        writer.add_scalar(f"train/{key}", value, step)
+    writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+    writer.add_scalar("train/grad_norm", float(grad_norm), step)
+    history["train_step"].append(step)
+    history["train_loss"].append(means["total"])
