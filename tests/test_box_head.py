@@ -62,3 +62,29 @@ def test_synthetic_clips_hide_the_target_and_bring_it_back():
         hidden = np.flatnonzero(area == 0)
         assert frames.shape == (30, 256, 448, 3) and len(hidden) >= 3
         assert area[0] > 0 and area[-1] > 0  # seen at the start and again at the end
+
+
+def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
+    """scripts/train_box_head.py's command on three tiny DAVIS-layout clips: it caches the crop maps,
+    trains, validates, checkpoints and exports; a resumed run trains on from the saved weights."""
+    from test_mask_training import _write_davis_clip
+
+    from trackstudio.trackers.box.refine_head import load_head
+    from trackstudio.trackers.box.train_head import main
+
+    for i in range(3):
+        _write_davis_clip(tmp_path / "clips" / f"clip{i}", seed=i, num_frames=8)
+    args = ["--data_root", str(tmp_path / "clips"), "--cache_dir", str(tmp_path / "cache"), "--save_dir",
+            str(tmp_path / "run"), "--export", str(tmp_path / "head.pt"), "--val_every", "2", "--save_every", "1",
+            "--batch_size", "2", "--val_batches", "1", "--threads", "2"]
+    assert main(args + ["--max_steps", "2"]) == 0
+    latest = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert latest["step"] == 2 and latest["history"]["val_step"] == [2]
+    assert (tmp_path / "run" / "best.pth").is_file() and (tmp_path / "run" / "curves.png").is_file()
+    assert isinstance(load_head(tmp_path / "head.pt"), torch.nn.Module)  # strict, weights_only
+
+    assert main(args + ["--max_steps", "3", "--resume", str(tmp_path / "run" / "latest.pth")]) == 0
+    resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert resumed["step"] == 3
+    assert [k for k in latest["model"] if not torch.equal(latest["model"][k], resumed["model"][k])]
+    assert "resum" in capsys.readouterr().out.lower()
