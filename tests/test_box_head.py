@@ -69,7 +69,6 @@ def test_training_runs_two_steps_and_resumes(tmp_path, capsys):
     trains, validates, checkpoints and exports; a resumed run trains on from the saved weights."""
     from test_mask_training import _write_davis_clip
 
-    from trackstudio.trackers.box.refine_head import load_head
     from trackstudio.trackers.box.train_head import main
 
     for i in range(3):
