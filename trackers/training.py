@@ -5,8 +5,25 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import torch
+
+
+class DataError(ValueError):
+    """Training data that does not follow its layout; the message names the file or option."""
+
+
+def list_davis_clips(data_roots: list[str]) -> list[Path]:
+    """DAVIS-layout clips (<clip>/frames/ + <clip>/masks/) under each root, in name order."""
+    clips = []
+    for root in map(Path, data_roots):
+        if not root.is_dir():
+            raise DataError(f"--data_root {root} is not a folder")
+        clips += sorted(p for p in root.iterdir() if (p / "frames").is_dir() and (p / "masks").is_dir())
+    if not clips:
+        raise DataError(f"no clips (<clip>/frames/ + <clip>/masks/) under {', '.join(map(str, data_roots))}")
+    return clips
 
 
 def split_by_clip(clips: list, val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:

@@ -14,12 +14,11 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from trackstudio.app.propagation import state_to_prompt
-from trackstudio.trackers import registry
 from trackstudio.trackers.types import Prompt
 
 from .errors import describe
 from .session import Session
-from .workers import TrackerChoice, shrink_attention
+from .workers import TrackerChoice, TrackerPool, shrink_attention
 
 REQUEST_DELAY_MS = 150  # only for a frame the user stays on, not for every frame scrubbed past
 
@@ -45,7 +44,7 @@ class AttentionWorker(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: AttentionRequest | None = None
-        self._trackers: dict[TrackerChoice, object] = {}
+        self._trackers = TrackerPool()  # one per choice, kept between requests
         self._wake.connect(self._serve)
 
     def submit(self, request: AttentionRequest) -> None:
@@ -70,9 +69,6 @@ class AttentionWorker(QObject):
 
     def _compute(self, request: AttentionRequest) -> np.ndarray | None:
         tracker = self._trackers.get(request.choice)
-        if tracker is None:
-            tracker = registry.build(request.choice.name, request.choice.config(), device=request.choice.device)
-            self._trackers[request.choice] = tracker
         if tracker.frames is not request.frames:
             tracker.set_video(request.frames)
         tracker.reset()

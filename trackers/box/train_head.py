@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from ..backbones import EfficientNetLite0, normalize_rgb
 from ..point.train import ScalarLog, save_checkpoint
 from ..point.visualize import draw_curves
-from ..training import log_train_step, split_by_clip, warmup_cosine
+from ..training import DataError, list_davis_clips, log_train_step, split_by_clip, warmup_cosine
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head
 from .siamfc import search_side
@@ -55,19 +55,7 @@ POSITIVE_MIN_IOU = 0.1  # first box overlap with the true box for the target to 
 ITER_GAMMA = 0.8
 
 
-class DataError(ValueError):
-    """A clip folder that does not follow the layout; the message names the file."""
-
-
-def list_clips(data_roots: list[str]) -> list[Path]:
-    clips = []
-    for root in map(Path, data_roots):
-        if not root.is_dir():
-            raise DataError(f"--data_root {root} is not a folder")
-        clips += sorted(p for p in root.iterdir() if (p / "frames").is_dir() and (p / "masks").is_dir())
-    if not clips:
-        raise DataError(f"no clips (<clip>/frames + <clip>/masks) under {', '.join(data_roots)}")
-    return clips
+list_clips = list_davis_clips  # every clip under the roots (the held-out tracker comparison lists them too)
 
 
 def split_clips(clips: list[Path], seed: int = 0) -> tuple[list[Path], list[Path]]:

@@ -39,16 +39,12 @@ from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
-from ..training import log_train_step, split_by_clip, warmup_cosine
+from ..training import DataError, log_train_step, split_by_clip, warmup_cosine
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
 COORD_HUBER_PX = 1.0  # nearly L1: small errors keep a full-size gradient, which buys precision
 ITER_GAMMA = 0.8
-
-
-class DataError(ValueError):
-    """A clip folder that does not follow the layout; the message names the file."""
 
 
 def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Path]:

@@ -43,28 +43,17 @@ from ...alloc import tune_allocator
 from ...backbones import EfficientNetLite0, FeatureExtractor
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from ...training import log_train_step, split_by_clip, warmup_cosine
+from ...training import DataError, list_davis_clips, log_train_step, split_by_clip, warmup_cosine
 from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
 
 STRIDES = (4, 8, 16)
 
 
-class DataError(ValueError):
-    """A clip folder that does not follow the layout; the message names the file."""
-
-
 # -- clips and the feature cache -------------------------------------------------------------------
 def list_clips(data_roots: list[str]) -> list[Path]:
-    clips = []
-    for root in map(Path, data_roots):
-        if not root.is_dir():
-            raise DataError(f"--data_root {root} is not a folder")
-        found = sorted(p for p in root.iterdir() if (p / "frames").is_dir() and (p / "masks").is_dir())
-        if not found:
-            raise DataError(f"no clips (<clip>/frames/ + <clip>/masks/) under {root}")
-        clips += found
-    return clips
+    """The clips of every root; a root without clips is an error of its own (a mistyped path)."""
+    return [clip for root in data_roots for clip in list_davis_clips([root])]
 
 
 def read_mask(path: Path) -> np.ndarray:
