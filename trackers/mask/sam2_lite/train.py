@@ -233,19 +233,32 @@ def run_sequence(model: PropagationNet, batch: dict, num_recent: int):
 
 
 # -- validation and pictures ---------------------------------------------------------------------
+def pingpong_order(num_frames: int, passes: int) -> list[int]:
+    """Frame indices of a clip played forward, backward, forward... `passes` times: (num_frames - 1) *
+    passes + 1 frames. The training clips hold 40 frames; played back and forth they test the drift of
+    the 50-100-frame clips users track, with a ground truth on every frame."""
+    forward = list(range(num_frames))
+    order = forward[:1]
+    for i in range(passes):
+        order += (forward if i % 2 == 0 else forward[::-1])[1:]
+    return order
+
+
 @torch.no_grad()
-def validate(model: PropagationNet, clips: list[ClipCache], num_recent: int, max_frames: int) -> dict:
-    """Mean J (IoU) per validation clip and object, tracked from its first frame as the tracker does."""
+def validate(model: PropagationNet, clips: list[ClipCache], num_recent: int, max_frames: int,
+             passes: int = 1) -> dict:
+    """Mean J (IoU) per validation clip and object, tracked from its first frame as the tracker does,
+    over the clip's first `max_frames` frames played `passes` times back and forth."""
     model.eval()
     ious = []
     for clip in clips:
-        T = min(len(clip), max_frames)
+        order = pingpong_order(min(len(clip), max_frames), passes)
         for obj_id in clip.object_ids:
-            gt = np.asarray(clip.masks[:T]) == obj_id
+            gt = np.asarray(clip.masks[:max(order) + 1])[order] == obj_id
             if not gt[0].any():
                 continue
             feats = ({s: torch.from_numpy(np.asarray(clip.maps[s][t], np.float32))[None] for s in STRIDES}
-                     for t in range(T))
+                     for t in order)
             for t, prob in enumerate(track_walk(model, feats, torch.from_numpy(gt[0].astype(np.float32)),
                                                 num_recent)):
                 if t == 0:
@@ -297,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_dir", default="./checkpoints")
     p.add_argument("--log_dir", default=None, help="scalars.jsonl / TensorBoard (default: <save_dir>/logs)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. checkpoints/latest.pth)")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (a training checkpoint or exported weights) with a new "
+                        "optimizer and schedule: a fine-tuning stage with other settings")
     p.add_argument("--export", default=None, help="write the best model in the tracker's format here")
     p.add_argument("--max_side", type=int, default=864, help="internal resolution, as the tracker runs")
     p.add_argument("--val_fraction", type=float, default=0.2)
@@ -310,11 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_steps", type=int, default=2000)
     p.add_argument("--val_every", type=int, default=200)
     p.add_argument("--val_frames", type=int, default=40, help="frames per validation clip")
+    p.add_argument("--val_passes", type=int, default=1,
+                   help="validation clips played this many times forward, backward, ... (drift over longer walks)")
     p.add_argument("--save_every", type=int, default=50)
     p.add_argument("--hidden", type=int, default=PropagationNetConfig.hidden)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     return p
+
+
+def initial_weights(path: str) -> dict:
+    """The network's state dict from a training checkpoint ("model") or an exported weights file ("state_dict")."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model", state.get("state_dict")), dict):
+        return state.get("model", state.get("state_dict"))
+    raise DataError(f"--init {path}: neither a training checkpoint nor exported sam2-lite weights")
 
 
 def parse_crop(text: str) -> tuple[int, int]:
@@ -376,9 +402,12 @@ def train(args) -> int:
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new sequences, not the first run's again
         print(f"resumed from {args.resume} at step {step}", flush=True)
+    elif args.init:
+        model.load_state_dict(initial_weights(args.init), strict=True)
+        print(f"initialised from {args.init}", flush=True)
     if args.eval_only:
-        print(f"validation J {validate(model, val_caches, args.num_recent, args.val_frames)['J']:.4f} "
-              f"(num_recent {args.num_recent}, {args.val_frames} frames per clip)", flush=True)
+        print(f"validation J {validate(model, val_caches, args.num_recent, args.val_frames, args.val_passes)['J']:.4f} "
+              f"(num_recent {args.num_recent}, {args.val_frames} frames per clip, {args.val_passes} passes)", flush=True)
         return 0
     writer = ScalarLog(args.log_dir or save_dir / "logs")
     num_params = sum(p.numel() for p in model.parameters())
@@ -415,7 +444,7 @@ def train(args) -> int:
         if step % args.save_every == 0:
             save_checkpoint(save_dir / "latest.pth", state())
         if step % args.val_every == 0 or step == args.max_steps:
-            metrics = validate(model, val_caches, args.num_recent, args.val_frames)
+            metrics = validate(model, val_caches, args.num_recent, args.val_frames, args.val_passes)
             writer.add_scalar("val/J", metrics["J"], step)
             history["val_step"].append(step)
             history["val_J"].append(metrics["J"])
