@@ -1,6 +1,11 @@
 """Click-to-mask on the first frame of each DAVIS clip, prompts derived from the ground truth.
 
     .venv/bin/python benchmarks/bench_click_to_mask.py ../shared/data/davis_* [--tracker sam2-lite]
+        [--set clicks=grabcut] [--frames 0,15,30]
+
+DAVIS-layout clips (<clip>/frames + masks/, as ../shared/train) work too: that is where settings
+and weights are chosen (the validation clips of the training split), e.g.
+    .venv/bin/python benchmarks/bench_click_to_mask.py ../shared/train/davis2016_train/{bear,flamingo} --frames 0,15,30
 
 For every judged object: a box prompt (the ground truth's tight box), then 1..5 clicks placed by
 the standard interactive protocol (each next click at the interior point of the largest error
@@ -24,26 +29,11 @@ from trackstudio.trackers import Prompt, mask_to_box
 from trackstudio.trackers.registry import build
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_mask_quality import JpegFrames, judged_labels  # noqa: E402
+from bench_mask_quality import JpegFrames, judged_labels, load_ground_truth, parse_overrides  # noqa: E402
+
+from trackstudio.trackers.mask.sam2_lite.click_train import iou, next_click  # noqa: E402
 
 CLICK_COUNTS = (1, 3, 5)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
-def next_click(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float, int]:
-    """(x, y, label): the point deepest inside the larger error, positive if it is a miss."""
-    best = None
-    for error, label in ((gt & ~pred, 1), (pred & ~gt, 0)):
-        padded = np.pad(error, 1).astype(np.uint8)  # the frame border counts as the region's boundary
-        depth = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        if best is None or depth[y, x] > best[0]:
-            best = (float(depth[y, x]), (float(x), float(y), label))
-    return best[1]
 
 
 def grabcut_box(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -71,13 +61,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("seqs", nargs="+", type=Path)
     ap.add_argument("--tracker", default="sam2-lite")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    ap.add_argument("--frames", default="0", help="comma-separated frames of each clip to click on")
     args = ap.parse_args()
-    tracker = build(args.tracker, device="cpu")
+    tracker = build(args.tracker, parse_overrides(args.set), device="cpu")
     scores: dict[str, list[float]] = {}
     latency: dict[str, list[float]] = {"encode + first prompt": [], "prompt (cached features)": []}
-    for seq in args.seqs:
-        frame = JpegFrames(seq / "frames")[0]
-        gt_labels = np.load(seq / "gt.npz")["masks"][0]
+    for seq, frame_idx in ((seq, int(f)) for seq in args.seqs for f in args.frames.split(",")):
+        frames = JpegFrames(seq / "frames")
+        if frame_idx >= len(frames):
+            continue
+        frame = frames[frame_idx]
+        gt_labels = load_ground_truth(seq)[0][frame_idx]
         for label in judged_labels(gt_labels):
             gt = gt_labels == label
             box = mask_to_box(gt)
@@ -102,7 +97,7 @@ def main() -> None:
                     row[f"{count} click{'s' if count > 1 else ''}"] = iou(pred, gt)
             for key, value in row.items():
                 scores.setdefault(key, []).append(value)
-            print(seq.name, label, " ".join(f"{k}={v:.3f}" for k, v in row.items()), flush=True)
+            print(seq.name, frame_idx, label, " ".join(f"{k}={v:.3f}" for k, v in row.items()), flush=True)
     print("\n| prompt | mean IoU |\n|---|---|")
     for key, values in scores.items():
         print(f"| {key} | {np.mean(values):.3f} |")

@@ -96,6 +96,18 @@ def load_ground_truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
     return masks, np.ones(len(masks), bool)
 
 
+def parse_overrides(items: list[str]) -> dict | None:
+    """--set KEY=VALUE items -> config overrides (values read as Python literals where they are)."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides or None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("seqs", nargs="+", type=Path)
@@ -104,14 +116,7 @@ def main() -> None:
     ap.add_argument("--peer", action="store_true", help="also run the DIS-flow peer")
     ap.add_argument("--checkpoint", help="weights file for the tracker (default: its own)")
     args = ap.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
-    tracker = build(args.tracker, overrides or None, device="cpu", checkpoint=args.checkpoint)
+    tracker = build(args.tracker, parse_overrides(args.set), device="cpu", checkpoint=args.checkpoint)
     rows = []
     for seq in args.seqs:
         frames = JpegFrames(seq / "frames")

@@ -23,6 +23,15 @@ def shared_data() -> Path:
     return data
 
 
+@pytest.fixture(scope="session")
+def shared_train() -> Path:
+    """../shared/train (real training clips), or skip."""
+    train = SHARED / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/train is not present")
+    return train
+
+
 @pytest.fixture(autouse=True)
 def no_modal_dialogs(monkeypatch):
     """A modal dialog in a headless test would wait for a click forever: fail at once instead."""

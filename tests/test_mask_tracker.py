@@ -84,6 +84,14 @@ def tracker(request):
     return build("sam2-lite", config={"propagation": request.param}, device="cpu")
 
 
+@pytest.fixture(scope="module")
+def grabcut_clicks():
+    """The click path without the trained network (its fallback, and `clicks="grabcut"`): these blocky
+    synthetic frames are unlike the network's training clips (it is tested on real frames in
+    test_click_to_mask.py)."""
+    return build("sam2-lite", config={"clicks": "grabcut"}, device="cpu")
+
+
 def min_iou(tracker, readout_iou: float) -> float:
     return readout_iou - (TRAINED_SLACK if tracker.config.propagation == "trained" else 0.0)
 
@@ -174,7 +182,8 @@ def test_attention_map_marks_the_object(tracker):
     assert att[cells].mean() > 0.7 and att[~cells].mean() < 0.1
 
 
-def test_positive_click_segments_textured_object(tracker):
+def test_positive_click_segments_textured_object(grabcut_clicks):
+    tracker = grabcut_clicks
     clip = SyntheticClip(1, starts=[(100, 60)], velocities=[(0, 0)])
     tracker.set_video(clip)
     result = tracker.add_prompt(0, 1, Prompt(clicks=[[122, 82, 1]]))
@@ -182,7 +191,8 @@ def test_positive_click_segments_textured_object(tracker):
     assert iou(result.mask, clip.masks(0)[0]) > 0.7
 
 
-def test_prepare_frame_encodes_ahead_so_the_click_reuses_it(tracker):
+def test_prepare_frame_encodes_ahead_so_the_click_reuses_it(grabcut_clicks):
+    tracker = grabcut_clicks
     clip = SyntheticClip(4, starts=[(100, 60)], velocities=[(2, 0)])
     tracker.set_video(clip)
     encoded = []
@@ -197,14 +207,16 @@ def test_prepare_frame_encodes_ahead_so_the_click_reuses_it(tracker):
         tracker.prepare_frame(4)
 
 
-def test_box_prompt_gives_mask(tracker):
+def test_box_prompt_gives_mask(grabcut_clicks):
+    tracker = grabcut_clicks
     clip = SyntheticClip(1, starts=[(100, 60)], velocities=[(0, 0)])
     tracker.set_video(clip)
     result = tracker.add_prompt(0, 1, Prompt(box=[92, 52, 152, 112]))
     assert iou(result.mask, clip.masks(0)[0]) > 0.7
 
 
-def test_negative_click_removes_a_region(tracker):
+def test_negative_click_removes_a_region(grabcut_clicks):
+    tracker = grabcut_clicks
     # two touching objects: a positive click on each, then a negative click on the right one
     clip = SyntheticClip(1, starts=[(60, 60), (60 + SIZE, 60)], velocities=[(0, 0), (0, 0)], seed=5)
     tracker.set_video(clip)

@@ -99,3 +99,27 @@ def test_composite_clip_has_the_occluded_target_as_visible_parts(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(written, masks))
     # where the occluder is, the target is not: ids are the visible parts
     assert any((m == 2).any() for m in written) and all((m == 1).any() or (m == 2).any() for m in written)
+
+
+def test_init_starts_a_new_stage_from_exported_weights(data_root, tmp_path, capsys):
+    assert main(_args(data_root, tmp_path, 1)) == 0
+    exported = load_weights(tmp_path / "weights.pt")[0].state_dict()
+    stage = tmp_path / "stage2"
+    args = _args(data_root, tmp_path, 1) + ["--init", str(tmp_path / "weights.pt"), "--val_passes", "3"]
+    args[args.index("--save_dir") + 1] = str(stage)
+    args[args.index("--export") + 1] = str(stage / "weights.pt")
+    assert main(args + ["--eval_only"]) == 0
+    assert "initialised from" in capsys.readouterr().out
+    assert main(args) == 0
+    stage_ckpt = torch.load(stage / "latest.pth", map_location="cpu", weights_only=True)
+    assert stage_ckpt["step"] == 1  # a new schedule, counted from 0
+    # one step from the exported weights: close to them, not a fresh random network
+    drift = max(float((stage_ckpt["model"][k] - exported[k]).abs().max()) for k in exported)
+    assert 0 < drift < 0.05
+
+
+def test_pingpong_order_plays_the_clip_back_and_forth():
+    from trackstudio.trackers.mask.sam2_lite.train import pingpong_order
+
+    assert pingpong_order(4, 1) == [0, 1, 2, 3]
+    assert pingpong_order(4, 3) == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]

@@ -1,6 +1,11 @@
 """Prompt encoder: clicks (+/-), a box or a mask on one frame -> the object's probability map.
 
-A mask is taken as given. Clicks and boxes become a mask in two steps:
+A mask is taken as given. With the trained click network (click_net.py, the default), clicks and
+a box go through it together with the previous answer when the prompt refines it (the same box,
+the earlier clicks kept and more added), as in RITM / SAM. Where its mask misses every positive
+click (or, for a box alone, the whole box), the path below answers instead.
+
+Without it (`clicks="grabcut"`), clicks and boxes become a mask in two steps:
 1. a prior on the key grid: the box, or disks around the positive clicks, minus the cells whose keys
    resemble the negative clicks (and, with a box, the background ring just outside it) more than
    the positive clicks;
@@ -14,25 +19,44 @@ import cv2
 import numpy as np
 import torch
 
+import torch.nn.functional as F
+
 from ...types import Prompt
+from .click_net import ClickNet, prompt_maps
 from .image_encoder import STRIDE, EncodedFrame
 from .mask_decoder import grid_to_pixels
+from .propagation_net import normalize_maps
 
 SIMILARITY_SOFTNESS = 0.05  # cosine difference that moves the prior from 27 % to 73 %
 BOX_LIKENESS = 0.65  # with a box, cells more similar than this to the outside ring are background...
 CLICK_LIKENESS = 0.5  # ...without one, cells more similar than this to a negative click
 
 
+def refines(earlier: Prompt, later: Prompt) -> bool:
+    """Whether `later` corrects `earlier`: no masks, the same box, and the earlier clicks kept."""
+    if earlier.mask is not None or later.mask is not None or earlier.point is not None or later.point is not None:
+        return False
+    if (earlier.box is None) != (later.box is None) or (
+            earlier.box is not None and not np.allclose(earlier.box, later.box)):
+        return False
+    old = np.zeros((0, 3), np.float32) if earlier.clicks is None else earlier.clicks
+    new = np.zeros((0, 3), np.float32) if later.clicks is None else later.clicks
+    return len(new) > len(old) and np.array_equal(new[:len(old)], old)
+
+
 class PromptEncoder:
-    def __init__(self, seed_radius: int = 4, grabcut_iterations: int = 4, work_side: int = 360,
-                 click_reach: float = 0.15):
+    def __init__(self, click_net: ClickNet | None = None, seed_radius: int = 4, grabcut_iterations: int = 4,
+                 work_side: int = 360, click_reach: float = 0.15):
+        self.click_net = click_net  # trained click-to-mask network; None: feature prior + GrabCut
         self.seed_radius = seed_radius
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
         self.click_reach = click_reach  # clicks only: the object lies within this much of min(h, w)
 
-    def __call__(self, features: EncodedFrame, prompt: Prompt, scale: np.ndarray) -> np.ndarray:
-        """(h, w) float32 probability at internal resolution; `scale` (2,) = internal / video pixels in x, y."""
+    def __call__(self, features: EncodedFrame, prompt: Prompt, scale: np.ndarray,
+                 previous: np.ndarray | None = None) -> np.ndarray:
+        """(h, w) float32 probability at internal resolution; `scale` (2,) = internal / video pixels in x, y;
+        `previous` (h, w): the answer this prompt corrects (see `refines`), or None."""
         h, w = features.image.shape[:2]
         if not prompt.visible:
             return np.zeros((h, w), np.float32)
@@ -47,9 +71,43 @@ class PromptEncoder:
         positive, negative = clicks[clicks[:, 2] > 0, :2], clicks[clicks[:, 2] <= 0, :2]
         if box is None and len(positive) == 0:
             raise ValueError("a click prompt needs at least one positive click or a box")
+        if self.click_net is not None:
+            prob = self.segment_trained(features, box, positive, negative, previous)
+            if self._answers(prob, box, positive):
+                return prob
+        # no network, or it found nothing where the user says the object is (imagery unlike its
+        # training clips): the feature prior + GrabCut always answers
         return self.segment(features, box, positive, negative)
 
-    # -- step 1: feature prior -------------------------------------------------------------------
+    @staticmethod
+    def _answers(prob: np.ndarray, box, positive: np.ndarray) -> bool:
+        """Whether a mask answers the prompt: it covers a positive click, or (box only) lies in the box."""
+        mask = prob > 0.5
+        h, w = mask.shape
+        if len(positive):
+            cols = np.clip(np.round(positive[:, 0]).astype(int), 0, w - 1)
+            rows = np.clip(np.round(positive[:, 1]).astype(int), 0, h - 1)
+            return bool(mask[rows, cols].any())
+        x1, y1, x2, y2 = np.clip(np.round(box).astype(int), 0, [w, h, w, h])
+        return bool(mask[y1:y2, x1:x2].any())
+
+    # -- the trained click network -----------------------------------------------------------------
+    @torch.no_grad()
+    def segment_trained(self, features: EncodedFrame, box, positive: np.ndarray, negative: np.ndarray,
+                        previous: np.ndarray | None) -> np.ndarray:
+        h, w = features.image.shape[:2]
+        maps = normalize_maps(features.maps)
+        size4 = tuple(maps[4].shape[-2:])
+        previous4 = None
+        if previous is not None:
+            padded = np.zeros((4 * size4[0], 4 * size4[1]), np.float32)
+            padded[:h, :w] = previous
+            previous4 = F.adaptive_avg_pool2d(torch.from_numpy(padded)[None, None], size4)[0, 0]
+        logits4 = self.click_net(maps, prompt_maps(size4, positive, negative, box, previous4))
+        prob = torch.sigmoid(F.interpolate(logits4, scale_factor=4, mode="bilinear", align_corners=False))
+        return np.ascontiguousarray(prob[0, 0, :h, :w].numpy(), dtype=np.float32)
+
+    # -- without the network, step 1: feature prior -------------------------------------------------------------------
     def feature_prior(self, features: EncodedFrame, box, positive, negative) -> np.ndarray:
         """(gh, gw) float32 in [0, 1]: how much each cell looks like the object."""
         keys = features.keys
@@ -89,7 +147,7 @@ class PromptEncoder:
         rows = np.clip((points[:, 1] // STRIDE).astype(int), 0, gh - 1)
         return keys[:, torch.from_numpy(rows), torch.from_numpy(cols)]
 
-    # -- step 2: GrabCut ---------------------------------------------------------------------------
+    # -- without the network, step 2: GrabCut ---------------------------------------------------------------------------
     def segment(self, features: EncodedFrame, box, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
         image = features.image
         h, w = image.shape[:2]

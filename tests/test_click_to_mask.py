@@ -1,0 +1,92 @@
+"""sam2-lite's trained click-to-mask network on real frames (a held-out training clip, composited).
+
+The network never saw these clips (they are in the validation split of its training), and the
+look-alike is made here: the object's own pixels, mirrored, pasted beside it."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from trackstudio.trackers import Prompt
+from trackstudio.trackers.mask.sam2_lite.click_train import iou, next_click
+from trackstudio.trackers.registry import build
+
+CLIP = "davis2016_train/car-turn"  # validation split of the click and propagation training
+
+
+class OneFrame:
+    def __init__(self, frame: np.ndarray):
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, frame_idx: int) -> np.ndarray:
+        if frame_idx != 0:
+            raise IndexError(frame_idx)
+        return self.frame
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    return build("sam2-lite", device="cpu")
+
+
+def _frame_and_mask(shared_train, frame_idx: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    clip = shared_train / CLIP
+    frame = cv2.cvtColor(cv2.imread(str(clip / "frames" / f"{frame_idx:05d}.jpg")), cv2.COLOR_BGR2RGB)
+    mask = cv2.imread(str(clip / "masks" / f"{frame_idx:05d}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    return frame, mask
+
+
+def _with_look_alike(frame: np.ndarray, mask: np.ndarray, gap: int = 24) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, object, copy): the object's pixels mirrored and pasted `gap` px beside it (on whichever
+    side has room), over the background; the original object keeps its place."""
+    ys, xs = np.nonzero(mask)
+    x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    width = x2 - x1
+    shift = width + gap if x2 + gap + width <= frame.shape[1] else -(width + gap)
+    sprite, sprite_mask = frame[y1:y2, x1:x2][:, ::-1], mask[y1:y2, x1:x2][:, ::-1]
+    out, copy = frame.copy(), np.zeros_like(mask)
+    region = (slice(y1, y2), slice(x1 + shift, x2 + shift))
+    out[region][sprite_mask] = sprite[sprite_mask]
+    copy[region] = sprite_mask
+    return out, mask & ~copy, copy
+
+
+@pytest.mark.xfail(strict=True, reason="known failure of click weights version 1: a click on the car also selects "
+                   "its mirrored copy 24 px away (95 % of it), see resources/weights/sam2_lite_clicks.md")
+def test_a_click_selects_the_object_and_never_its_look_alike_beside_it(tracker, shared_train):
+    frame, mask = _frame_and_mask(shared_train)
+    frame, target, copy = _with_look_alike(frame, mask)
+    tracker.set_video(OneFrame(frame))
+    x, y, _ = next_click(np.zeros_like(target), target)
+    result = tracker.add_prompt(0, 1, Prompt(clicks=[[x, y, 1]])).mask
+    assert iou(result, target) > 0.7
+    assert (result & copy).sum() < 0.05 * copy.sum()
+
+
+def test_more_clicks_never_make_it_worse_and_a_negative_click_opens_no_leak(tracker, shared_train):
+    frame, target = _frame_and_mask(shared_train, 20)
+    tracker.set_video(OneFrame(frame))
+    clicks, pred, scores = [], np.zeros_like(target), []
+    for _ in range(5):
+        clicks.append(next_click(pred, target))
+        pred = tracker.add_prompt(0, 1, Prompt(clicks=np.array(clicks, np.float32))).mask
+        scores.append(iou(pred, target))
+        if clicks[-1][2] == 0:  # a negative click: the background it leaves must not grow elsewhere
+            assert (pred & ~target).sum() <= previous_false + 0.01 * target.sum()
+        previous_false = (pred & ~target).sum()
+    assert scores[-1] > 0.85 and min(np.diff(scores)) > -0.03, scores
+
+
+def test_a_box_gives_the_object_and_falls_back_where_the_network_finds_nothing(tracker, shared_train):
+    frame, target = _frame_and_mask(shared_train)
+    tracker.set_video(OneFrame(frame))
+    ys, xs = np.nonzero(target)
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+    assert iou(tracker.add_prompt(0, 1, Prompt(box=box)).mask, target) > 0.8
+    flat = np.full_like(frame, 128)  # nothing to segment: the network's answer is empty, GrabCut's is not
+    tracker.set_video(OneFrame(flat))
+    assert tracker.add_prompt(0, 1, Prompt(box=np.array([40, 40, 120, 120], np.float32))).mask.any()

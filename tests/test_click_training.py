@@ -1,0 +1,61 @@
+"""sam2-lite's click-to-mask network: simulated clicks follow the interactive protocol; the training
+command runs, exports strictly loadable weights and resumes."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trackstudio.trackers.mask.sam2_lite.click_net import load_click_weights
+from trackstudio.trackers.mask.sam2_lite.click_train import main, next_click
+from trackstudio.trackers.mask.sam2_lite.prompt_encoder import refines
+from trackstudio.trackers.types import Prompt
+
+from test_mask_training import data_root  # noqa: F401  (fixture: three small DAVIS-layout clips)
+
+
+def test_first_click_is_deep_inside_and_next_clicks_fix_the_larger_error():
+    gt = np.zeros((60, 100), bool)
+    gt[10:50, 20:60] = True
+    x, y, label = next_click(np.zeros_like(gt), gt)
+    assert label == 1 and 35 <= x <= 44 and 25 <= y <= 34  # the centre of the square
+    pred = gt.copy()
+    pred[10:50, 60:95] = True  # a false alarm larger than any miss
+    x, y, label = next_click(pred, gt)
+    assert label == 0 and 60 <= x < 95
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # random first clicks stay in the deep half of the object
+        x, y, label = next_click(np.zeros_like(gt), gt, rng, depth_share=0.5)
+        assert label == 1 and 29 <= x <= 50 and 19 <= y <= 40
+
+
+def test_a_prompt_refines_an_earlier_one_only_when_it_keeps_its_box_and_clicks():
+    box = np.array([1, 2, 30, 40], np.float32)
+    one = Prompt(clicks=[[5, 5, 1]], box=box)
+    two = Prompt(clicks=[[5, 5, 1], [9, 9, 0]], box=box)
+    assert refines(one, two) and refines(Prompt(box=box), two)
+    assert not refines(two, one)  # fewer clicks: a new prompt
+    assert not refines(one, Prompt(clicks=[[5, 5, 1], [9, 9, 0]]))  # the box was dropped
+    assert not refines(Prompt(clicks=[[6, 5, 1]], box=box), two)  # another first click
+
+
+def _args(root, tmp_path, max_steps: int) -> list[str]:
+    return ["--data_root", str(root), "--cache_dir", str(tmp_path / "cache"), "--save_dir", str(tmp_path / "run"),
+            "--export", str(tmp_path / "clicks.pt"), "--max_steps", str(max_steps), "--val_every", "2",
+            "--save_every", "1", "--batch_size", "2", "--crop", "64x112", "--hidden", "24",
+            "--max_extra_clicks", "2"]
+
+
+def test_click_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):  # noqa: F811
+    assert main(_args(data_root, tmp_path, 2)) == 0
+    latest = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert latest["step"] == 2 and latest["history"]["val_step"] == [2]
+    assert (tmp_path / "run" / "visualizations" / "curves.png").is_file()
+    model = load_click_weights(tmp_path / "clicks.pt")  # strict, weights_only
+    assert model.config.hidden == 24
+    assert "box" in capsys.readouterr().out  # validation reports the box and click IoUs
+
+    assert main(_args(data_root, tmp_path, 3) + ["--resume", str(tmp_path / "run" / "latest.pth")]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
+    assert resumed["step"] == 3
+    assert any(not torch.equal(latest["model"][k], resumed["model"][k]) for k in latest["model"])
