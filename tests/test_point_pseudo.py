@@ -145,3 +145,20 @@ def test_training_mixes_real_and_procedural_clips_resumes_and_inits(tmp_path):
     for name, value in exported["state_dict"].items():  # learning rate 0: the weights are the initial ones
         assert torch.equal(stage["model"][name], value), name
     assert main(common + ["--save_dir", str(tmp_path / "bad"), "--root_share", "1", "--max_steps", "1"]) == 2
+
+
+def test_windows_start_where_a_point_is_visible(tmp_path):
+    """A pseudo-labelled clip may see its points on a few frames only (the object enters late):
+    every training window still starts on a frame that shows a point, whatever the draw."""
+    from trackstudio.trackers.point.pseudo import PseudoTracks
+    from trackstudio.trackers.point.train import PointOdysseyDataset
+
+    frames, _, _ = square_clip(height=64, width=96, num_frames=8, side=32, speed=2)
+    visibs = np.zeros((8, 1), bool)
+    visibs[5:] = True  # seen on the last three frames only
+    trajs = np.full((8, 1, 2), 40.0, np.float32)
+    write_pseudo_clip(tmp_path / "late", frames, PseudoTracks(trajs, visibs, np.ones_like(visibs), 1, 0, 0, 0))
+    dataset = PointOdysseyDataset([tmp_path / "late"], 4, 2, (64, 96), train=True, samples_per_video=1)
+    for _ in range(100):  # (drawing random windows until one fits failed on 3% of draws here)
+        sample = dataset[0]
+        assert sample["visibs"][0].all() and sample["valid"][0].all()

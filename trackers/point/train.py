@@ -199,16 +199,17 @@ class PointOdysseyDataset(Dataset):
         span = (self.sequence_length - 1) * step + 1
         if span > T:
             raise DataError(f"{video} has {T} frames, fewer than --sequence_length {self.sequence_length}")
-        for _ in range(10):  # find a start frame with visible points
-            start = int(rng.integers(0, T - span + 1)) if self.train else 0
-            frame_ids = np.arange(start, start + span, step)
-            if self.train and rng.random() < 0.5:
-                frame_ids = frame_ids[::-1]
-            candidates = np.flatnonzero(visibs[frame_ids[0]])
-            if len(candidates):
-                break
-        else:
-            raise DataError(f"{video}: no point is visible on any tried first frame")
+        # windows (start, reversed) whose first frame shows a point; validation: the first forward one
+        starts = np.arange(T - span + 1)
+        windows = [(int(start), backward) for backward in ((False, True) if self.train else (False,))
+                   for start in starts if visibs[start + (span - 1 if backward else 0)].any()]
+        if not windows:
+            raise DataError(f"{video}: no window of {span} frames starts on a frame with a visible point")
+        start, backward = windows[int(rng.integers(len(windows))) if self.train else 0]
+        frame_ids = np.arange(start, start + span, step)
+        if backward:
+            frame_ids = frame_ids[::-1]
+        candidates = np.flatnonzero(visibs[frame_ids[0]])
         chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
         H, W = self.image_size
         frames = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in frame_ids])
