@@ -1,13 +1,17 @@
 """Point trackers on the TRAINING clips: where the point tracker's settings are chosen.
 
     python benchmarks/val_point_train.py [--train ../shared/train] [--trackers point_transformer,lk]
-        [--config '{"min_similarity": null}'] [--points 24] [--clips 12]
+        [--config '{"min_similarity": null}'] [--points 24] [--clips 12 | --davis_clips bear,boat]
+
+`--trackers` entries may name weights: point_transformer=/path/point_tracker.pt (to compare
+trained weights with the shipped ones in one run).
 
 Two measures, neither on a judged clip:
 - **BADJA joints** (train/badja_points: animal joints on bear, dog-agility, horsejump-low): each
   joint is queried on the first annotated frame where it is visible and judged on the later
   annotated frames, with the TAP-Vid figures (AJ, delta_avg, OA; coordinates scaled to 256x256).
-- **DAVIS-train masks** (train/davis2016_train, the first `--clips` clips in name order): `--points`
+- **DAVIS-train masks** (train/davis2016_train, the first `--clips` clips in name order, or the
+  `--davis_clips` named; clips that trained the weights are no validation for them): `--points`
   points drawn (fixed seed) inside the object's eroded mask on frame 0 and tracked to the end;
   *in-mask* is the share of points reported visible that lie inside the object's mask (dilated by
   4 px), *visible* the share of point-frames reported visible, and *exit-hidden* the share of
@@ -92,10 +96,10 @@ def badja_scores(tracker, train: Path) -> dict[str, float]:
             "judged": int(len(dist))}
 
 
-def davis_scores(tracker, train: Path, num_points: int, num_clips: int) -> dict[str, float]:
+def davis_scores(tracker, train: Path, num_points: int, clips: list[Path]) -> dict[str, float]:
     rng = np.random.default_rng(0)
     inside = visible_count = total = exit_total = exit_hidden = 0
-    for seq in sorted(p for p in (train / "davis2016_train").iterdir() if p.is_dir())[:num_clips]:
+    for seq in clips:
         frames, masks = read_frames(seq / "frames"), read_masks(seq / "masks")
         inner = cv2.erode(masks[0].astype(np.uint8), np.ones((11, 11), np.uint8))
         ys, xs = np.nonzero(inner)
@@ -129,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="{}", help="JSON config overrides for the first tracker")
     parser.add_argument("--points", type=int, default=24)
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--davis_clips", default=None, help="comma-separated DAVIS-train clips (instead of --clips)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
@@ -136,12 +141,23 @@ def main(argv=None) -> int:
     from trackstudio.trackers import registry
 
     torch.set_num_threads(args.threads)
+    davis = sorted(p for p in (args.train / "davis2016_train").iterdir() if p.is_dir())
+    if args.davis_clips:
+        named = {name.strip() for name in args.davis_clips.split(",") if name.strip()}
+        missing = named - {p.name for p in davis}
+        if missing:
+            parser.error(f"--davis_clips: no such clips {sorted(missing)}")
+        davis = [p for p in davis if p.name in named]
+    else:
+        davis = davis[:args.clips]
     summary = {}
-    for idx, name in enumerate(args.trackers.split(",")):
-        tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu")
-        summary[name] = {"badja": badja_scores(tracker, args.train),
-                         "davis_train": davis_scores(tracker, args.train, args.points, args.clips)}
-        print(name, json.dumps(summary[name]), flush=True)
+    for idx, entry in enumerate(args.trackers.split(",")):
+        name, _, weights = entry.partition("=")
+        tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu",
+                                 checkpoint=weights or None)
+        summary[entry] = {"badja": badja_scores(tracker, args.train),
+                          "davis_train": davis_scores(tracker, args.train, args.points, davis)}
+        print(entry, json.dumps(summary[entry]), flush=True)
     print(json.dumps(summary))
     return 0
 

@@ -26,6 +26,15 @@ def list_davis_clips(data_roots: list[str]) -> list[Path]:
     return clips
 
 
+def initial_weights(path: str) -> dict:
+    """A network's state dict from a training checkpoint ("model") or an exported weights file ("state_dict"):
+    the start of a fine-tuning stage (--init)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model", state.get("state_dict")), dict):
+        return state.get("model", state.get("state_dict"))
+    raise DataError(f"--init {path}: neither a training checkpoint nor exported weights")
+
+
 def split_by_clip(clips: list, val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
     """(train, validation) from a fixed shuffle of whole clips, at least one on each side (from two clips)."""
     order = sorted(clips)

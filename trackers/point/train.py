@@ -1,10 +1,15 @@
 """Training of the point track predictor on clips in the Point Odyssey layout.
 
-    python -m trackers.point.train --data_root DATA [--batch_size 4 --epochs 50 ...]
+    python -m trackers.point.train --data_root DATA [--data_root DATA2 ...] [--batch_size 4 --epochs 50 ...]
     (scripts/train_point_tracker.py is the same command)
 
 Data: <data_root>/<video>/frames/frame_000000.jpg ... and anno.npz with trajs_2d (T, N, 2) pixels
-and visibs (T, N). The videos are split 80/20 into training and validation (a fixed shuffle).
+and visibs (T, N); optionally valid (T, N) (labels that are known: other point-frames are not
+supervised) and hidden_known (False: positions of hidden points are guesses, not supervised), as
+pseudo-labelled real clips have them (pseudo.py). The videos of all roots are split 80/20 into
+training and validation by clip (a fixed shuffle); --root_share sets how often training draws from
+each root (default: in proportion to its clips). --init starts a fine-tuning stage from given
+weights with a new optimizer and schedule.
 Each sample is a window of --sequence_length frames (random start, random frame step 1-2 and
 random direction when training), resized to --image_size, with --num_points points that are
 visible on its first frame; coordinates are normalised to [0, 1] by the image size.
@@ -39,7 +44,7 @@ from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
-from ..training import DataError, log_train_step, split_by_clip, warmup_cosine
+from ..training import DataError, initial_weights, log_train_step, split_by_clip, warmup_cosine
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
@@ -48,6 +53,7 @@ ITER_GAMMA = 0.8
 
 
 def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Path]:
+    """The videos of one root (all, or the named ones)."""
     root = Path(data_root)
     if not root.is_dir():
         raise DataError(f"--data_root {root} is not a folder")
@@ -61,6 +67,20 @@ def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Pa
     if not videos:
         raise DataError(f"no videos (<video>/anno.npz + <video>/frames/) under {root}")
     return videos
+
+
+def list_root_videos(data_roots: list[str], video_dirs: str | None) -> list[list[Path]]:
+    """The videos of each root; --video_dirs (names) applies to the first root only."""
+    return [list_videos(root, video_dirs if i == 0 else None) for i, root in enumerate(data_roots)]
+
+
+def root_shares(groups: list[list[Path]], shares: list[float] | None) -> list[float]:
+    """Sampling probability of each root's training videos: given (normalised) or by video count."""
+    if shares is None:
+        shares = [float(len(g)) for g in groups]
+    if len(shares) != len(groups) or min(shares) < 0 or sum(shares) <= 0:
+        raise DataError(f"--root_share needs one non-negative value per --data_root ({len(groups)}), got {shares}")
+    return [v / sum(shares) for v in shares]
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -125,8 +145,12 @@ class PointOdysseyDataset(Dataset):
 
     def __init__(self, videos: list[Path], sequence_length: int, num_points: int, image_size: tuple[int, int],
                  train: bool, samples_per_video: int = 1, static_init_prob: float = 0.2,
-                 feature_cache: FeatureCache | None = None, corr_levels: int = PredictorConfig.corr_levels):
+                 feature_cache: FeatureCache | None = None, corr_levels: int = PredictorConfig.corr_levels,
+                 pools: list[tuple[list[Path], float]] | None = None):
+        """pools: [(videos, share)]: training windows come from each pool's videos with its share
+        (mixing data sources in a fixed proportion); None: every video equally often."""
         self.videos = videos
+        self.pools = [(pool, share) for pool, share in pools if pool and share > 0] if pools else None
         self.sequence_length = sequence_length
         self.num_points = num_points
         self.image_size = image_size
@@ -135,7 +159,7 @@ class PointOdysseyDataset(Dataset):
         self.static_init_prob = static_init_prob if train else 0.0
         self.feature_cache = feature_cache
         self.corr_levels = corr_levels
-        self._annos: dict[Path, tuple[np.ndarray, np.ndarray, list[Path]]] = {}
+        self._annos: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray, bool, list[Path]]] = {}
         self._sizes: dict[Path, tuple[int, int]] = {}
 
     def __len__(self) -> int:
@@ -147,51 +171,60 @@ class PointOdysseyDataset(Dataset):
             try:
                 with np.load(anno_path) as anno:
                     trajs, visibs = anno["trajs_2d"].astype(np.float32), anno["visibs"].astype(bool)
+                    valid = anno["valid"].astype(bool) if "valid" in anno else np.ones_like(visibs)
+                    hidden_known = bool(anno["hidden_known"]) if "hidden_known" in anno else True
             except KeyError as exc:
                 raise DataError(f"{anno_path} lacks the array {exc}") from None
             except Exception as exc:
                 raise DataError(f"could not read {anno_path}: {exc}") from None
             frames = sorted((video / "frames").glob("frame_*.jpg")) or sorted((video / "frames").glob("*.jpg"))
-            if trajs.ndim != 3 or trajs.shape[-1] != 2 or visibs.shape != trajs.shape[:2]:
-                raise DataError(f"{anno_path}: trajs_2d must be (T, N, 2) and visibs (T, N), got "
-                                f"{trajs.shape} and {visibs.shape}")
+            if trajs.ndim != 3 or trajs.shape[-1] != 2 or visibs.shape != trajs.shape[:2] or valid.shape != visibs.shape:
+                raise DataError(f"{anno_path}: trajs_2d must be (T, N, 2) and visibs and valid (T, N), got "
+                                f"{trajs.shape}, {visibs.shape} and {valid.shape}")
             if len(frames) < trajs.shape[0]:
                 raise DataError(f"{video / 'frames'} has {len(frames)} frames but anno.npz has {trajs.shape[0]}")
-            self._annos[video] = (trajs, visibs, frames)
+            self._annos[video] = (trajs, visibs & valid, valid, hidden_known, frames)
         return self._annos[video]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        video = self.videos[index % len(self.videos)]
         rng = np.random.default_rng() if self.train else np.random.default_rng(index)
-        trajs, visibs, frame_paths = self._load(video)
+        if self.pools:
+            pool = self.pools[rng.choice(len(self.pools), p=[share for _, share in self.pools])][0]
+            video = pool[int(rng.integers(len(pool)))]
+        else:
+            video = self.videos[index % len(self.videos)]
+        trajs, visibs, valid, hidden_known, frame_paths = self._load(video)
         T = trajs.shape[0]
         step = int(rng.integers(1, 3)) if self.train and T >= 2 * self.sequence_length else 1
         span = (self.sequence_length - 1) * step + 1
         if span > T:
             raise DataError(f"{video} has {T} frames, fewer than --sequence_length {self.sequence_length}")
-        for _ in range(10):  # find a start frame with visible points
-            start = int(rng.integers(0, T - span + 1)) if self.train else 0
-            frame_ids = np.arange(start, start + span, step)
-            if self.train and rng.random() < 0.5:
-                frame_ids = frame_ids[::-1]
-            candidates = np.flatnonzero(visibs[frame_ids[0]])
-            if len(candidates):
-                break
-        else:
-            raise DataError(f"{video}: no point is visible on any tried first frame")
+        # windows (start, reversed) whose first frame shows a point; validation: the first forward one
+        starts = np.arange(T - span + 1)
+        windows = [(int(start), backward) for backward in ((False, True) if self.train else (False,))
+                   for start in starts if visibs[start + (span - 1 if backward else 0)].any()]
+        if not windows:
+            raise DataError(f"{video}: no window of {span} frames starts on a frame with a visible point")
+        start, backward = windows[int(rng.integers(len(windows))) if self.train else 0]
+        frame_ids = np.arange(start, start + span, step)
+        if backward:
+            frame_ids = frame_ids[::-1]
+        candidates = np.flatnonzero(visibs[frame_ids[0]])
         chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
         H, W = self.image_size
         frames = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in frame_ids])
         norm = np.array(self._original_size(video, frame_paths[0]), np.float32)
         tracks = trajs[frame_ids][:, chosen] / norm  # (T, N, 2) in [0, 1]
         vis = visibs[frame_ids][:, chosen]
+        known = valid[frame_ids][:, chosen]
         queries_px = tracks[0] * (W, H)
         if rng.random() < self.static_init_prob:
             init_px = np.repeat(queries_px[None], len(frame_ids), 0)
         else:
             init_px = lk_chain([to_gray(f) for f in frames], queries_px)
         sample = {"frames": torch.from_numpy(frames), "tracks": torch.from_numpy(tracks),
-                  "visibs": torch.from_numpy(vis), "init": torch.from_numpy(init_px / (W, H)).float()}
+                  "visibs": torch.from_numpy(vis), "init": torch.from_numpy(init_px / (W, H)).float(),
+                  "valid": torch.from_numpy(known), "hidden_known": torch.tensor(hidden_known)}
         if self.feature_cache is not None:  # the pyramid is built here, in the loader's worker
             fine, coarse = self.feature_cache.load(video, frame_paths[:len(trajs)], frame_ids)
             for level, fmap in enumerate(feature_pyramid(EfficientNetFeatures.fuse(fine, coarse), self.corr_levels)):
@@ -230,24 +263,32 @@ def run_model(model: PointTrackPredictor, batch: dict[str, torch.Tensor], iters:
     return coords, vis, conf, gt, pyramid[0].reshape(B, T, *pyramid[0].shape[1:]), track_feats
 
 
-def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size) -> dict[str, torch.Tensor]:
+def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, valid=None,
+                   hidden_known=None) -> dict[str, torch.Tensor]:
     """image_size (H, W): hidden points are supervised (weakly) only while inside the frame;
-    beyond it their position is a guess that would swamp the loss."""
+    beyond it their position is a guess that would swamp the loss. valid (B, T, N): point-frames
+    whose labels are known (default all); hidden_known (B,): clips whose hidden positions are true
+    positions (default all; pseudo-labelled clips only have the tracker's guesses there)."""
     gt_vis = gt_vis.float()[:, 1:]  # frame 0 is the query: given, not predicted
+    known = torch.ones_like(gt_vis) if valid is None else valid.float()[:, 1:]
+    hidden_weight = HIDDEN_WEIGHT if hidden_known is None else HIDDEN_WEIGHT * hidden_known.float()[:, None, None]
     H, W = image_size
     in_frame = ((gt[:, 1:, :, 0] >= 0) & (gt[:, 1:, :, 0] <= W - 1) &
                 (gt[:, 1:, :, 1] >= 0) & (gt[:, 1:, :, 1] <= H - 1)).float()
-    weight = gt_vis + HIDDEN_WEIGHT * (1 - gt_vis) * in_frame
+    weight = known * (gt_vis + hidden_weight * (1 - gt_vis) * in_frame)
+    num_known = known.sum().clamp_min(1.0)
     num_iters = len(coords)
     coord_loss = vis_loss = conf_loss = 0.0
     for it in range(num_iters):
         w = ITER_GAMMA ** (num_iters - 1 - it)
         error = F.huber_loss(coords[it][:, 1:], gt[:, 1:], reduction="none", delta=COORD_HUBER_PX).sum(-1)
-        coord_loss = coord_loss + w * (error * weight).sum() / weight.sum()
-        vis_loss = vis_loss + w * F.binary_cross_entropy_with_logits(vis_logits[it][:, 1:], gt_vis)
+        coord_loss = coord_loss + w * (error * weight).sum() / weight.sum().clamp_min(1e-6)
+        vis_loss = vis_loss + w * (F.binary_cross_entropy_with_logits(vis_logits[it][:, 1:], gt_vis, reduction="none")
+                                   * known).sum() / num_known
         distance = (coords[it][:, 1:].detach() - gt[:, 1:]).norm(dim=-1)
         conf_target = gt_vis * (distance < CONF_THRESHOLD_PX).float()
-        conf_loss = conf_loss + w * F.binary_cross_entropy_with_logits(conf_logits[it][:, 1:], conf_target)
+        conf_loss = conf_loss + w * (F.binary_cross_entropy_with_logits(conf_logits[it][:, 1:], conf_target,
+                                                                        reduction="none") * known).sum() / num_known
     total = coord_loss + 5.0 * vis_loss + 2.0 * conf_loss
     return {"total": total, "coord": coord_loss, "vis": vis_loss, "conf": conf_loss}
 
@@ -273,23 +314,24 @@ def validate(model, loader, iters: int) -> dict[str, float]:
     model.eval()
     sums: dict[str, float] = {}
     count = 0
-    all_pred, all_pvis, all_init, all_gt, all_gvis = [], [], [], [], []
+    all_pred, all_pvis, all_init, all_gt, all_gvis, all_valid = [], [], [], [], [], []
     for batch in loader:
         coords, vis, conf, gt, _, _ = run_model(model, batch, iters)
-        losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4])
+        losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4], batch["valid"],
+                                batch["hidden_known"])
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + float(value) * len(gt)
         count += len(gt)
         init = batch["init"] * gt.new_tensor([gt_size(batch)[1], gt_size(batch)[0]])
         all_pred.append(coords[-1]); all_pvis.append(torch.sigmoid(vis[-1]) > 0.5)
-        all_init.append(init); all_gt.append(gt); all_gvis.append(batch["visibs"])
+        all_init.append(init); all_gt.append(gt); all_gvis.append(batch["visibs"]); all_valid.append(batch["valid"])
     model.train()
     out = {f"loss_{k}" if k != "total" else "loss": v / max(count, 1) for k, v in sums.items()}
-    pred, pvis, gt, gvis = (torch.cat(x) for x in (all_pred, all_pvis, all_gt, all_gvis))
-    out.update(track_metrics(pred.numpy(), pvis.numpy(), gt.numpy(), gvis.numpy()))
+    pred, pvis, gt, gvis, valid = (torch.cat(x).numpy() for x in (all_pred, all_pvis, all_gt, all_gvis, all_valid))
+    out.update(track_metrics(pred, pvis, gt, gvis, valid=valid))
     # as the tracker runs by default: corrections smaller than MIN_CORRECTION_PX keep the first guess
-    gated = gate_corrections(torch.cat(all_init), pred, MIN_CORRECTION_PX)
-    out.update({f"gated_{k}": v for k, v in track_metrics(gated.numpy(), pvis.numpy(), gt.numpy(), gvis.numpy()).items()})
+    gated = gate_corrections(torch.cat(all_init), torch.from_numpy(pred), MIN_CORRECTION_PX).numpy()
+    out.update({f"gated_{k}": v for k, v in track_metrics(gated, pvis, gt, gvis, valid=valid).items()})
     return out
 
 
@@ -328,7 +370,10 @@ def save_curves(history: dict, out_dir: Path) -> None:
 # -- main --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train TrackStudio's point tracker on Point Odyssey-layout data.")
-    p.add_argument("--data_root", required=True, help="folder of <video>/frames/*.jpg + <video>/anno.npz")
+    p.add_argument("--data_root", action="append", required=True,
+                   help="folder of <video>/frames/*.jpg + <video>/anno.npz (repeat to mix several)")
+    p.add_argument("--root_share", type=float, nargs="+", default=None,
+                   help="share of training windows drawn from each --data_root (default: by video count)")
     p.add_argument("--batch_size", type=int, default=4)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -339,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_dir", default="./checkpoints")
     p.add_argument("--log_dir", default="./logs")
     p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. checkpoints/latest.pth)")
-    p.add_argument("--video_dirs", default=None, help="comma-separated video folder names (default: all)")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (exported point_tracker.pt or a training checkpoint; their model "
+                        "options win) with a new optimizer and schedule: a fine-tuning stage")
+    p.add_argument("--video_dirs", default=None,
+                   help="comma-separated video folder names of the first --data_root (default: all)")
     p.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0")
     p.add_argument("--no_pretrained", action="store_true", help="do not load ImageNet backbone weights")
     # options beyond the design notes' list
@@ -394,14 +443,16 @@ class ScalarLog:
 def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    videos = list_videos(args.data_root, args.video_dirs)
-    train_videos, val_videos = split_by_clip(videos, 0.2, args.seed)
-    if not val_videos:
-        val_videos = train_videos
+    groups = list_root_videos(args.data_root, args.video_dirs)
+    shares = root_shares(groups, args.root_share)
+    splits = [split_by_clip(group, 0.2, args.seed) for group in groups]
+    train_videos = [v for train_part, _ in splits for v in train_part]
+    val_videos = [v for _, val_part in splits for v in val_part] or train_videos
     # The frozen pretrained backbone's maps are cached; a backbone that trains is run every step.
     cache = FeatureCache(args.image_size) if args.backbone == "efficientnet_lite0" and not args.no_pretrained else None
+    pools = [(train_part, share) for (train_part, _), share in zip(splits, shares)] if len(groups) > 1 else None
     train_set = PointOdysseyDataset(train_videos, args.sequence_length, args.num_points, args.image_size, True,
-                                    args.samples_per_video, feature_cache=cache)
+                                    args.samples_per_video, feature_cache=cache, pools=pools)
     val_set = PointOdysseyDataset(val_videos, args.sequence_length, args.num_points, args.image_size, False,
                                   feature_cache=cache)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
@@ -412,7 +463,16 @@ def train(args) -> int:
 
     config = PredictorConfig(backbone=args.backbone, hidden_size=args.hidden_size, depth=args.depth,
                              max_window=max(16, args.sequence_length))
+    init_state = None
+    if args.init and not args.resume:
+        init_config = torch.load(args.init, map_location="cpu", weights_only=True).get("config")
+        if isinstance(init_config, dict):  # the weights' own model options
+            config = PredictorConfig.from_dict(init_config)
+        init_state = initial_weights(args.init)
     model = PointTrackPredictor(config, pretrained=not args.no_pretrained)
+    if init_state is not None:
+        model.load_state_dict(init_state, strict=True)
+        print(f"initialised from {args.init}", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     total_steps = args.epochs * len(train_loader)
@@ -453,7 +513,8 @@ def train(args) -> int:
             if batch_idx >= steps_left_in_epoch:
                 break
             coords, vis, conf, gt, _, _ = run_model(model, batch, args.iters)
-            losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4])
+            losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4],
+                                    batch["valid"], batch["hidden_known"])
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)

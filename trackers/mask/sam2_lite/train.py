@@ -43,7 +43,7 @@ from ...alloc import tune_allocator
 from ...backbones import EfficientNetLite0, FeatureExtractor
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from ...training import DataError, list_davis_clips, log_train_step, split_by_clip, warmup_cosine
+from ...training import DataError, initial_weights, list_davis_clips, log_train_step, split_by_clip, warmup_cosine
 from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
 
@@ -333,14 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     return p
-
-
-def initial_weights(path: str) -> dict:
-    """The network's state dict from a training checkpoint ("model") or an exported weights file ("state_dict")."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("model", state.get("state_dict")), dict):
-        return state.get("model", state.get("state_dict"))
-    raise DataError(f"--init {path}: neither a training checkpoint nor exported sam2-lite weights")
 
 
 def parse_crop(text: str) -> tuple[int, int]:
