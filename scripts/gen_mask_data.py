@@ -3,6 +3,10 @@ DAVIS-layout training clips:
 
     python scripts/gen_mask_data.py --source ../shared/train/davis2016_train --out /work/cache/masktrain/composite \
         --num_clips 60 --exclude bus,hike   # leave the validation clips out of the composites too
+
+With --look_alikes, it writes instead one clip per source clip (every --frame_step-th frame) with the
+object's mirrored copy pasted beside it on every frame (composite.paste_mirrored_copy; the mask is the
+object alone): click-to-mask training data where a click must select one instance, not its twin.
 """
 from __future__ import annotations
 
@@ -12,12 +16,30 @@ import sys
 import cv2
 import numpy as np
 
-from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, write_clip
+from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, paste_mirrored_copy, write_clip
 from trackstudio.trackers.mask.sam2_lite.train import list_clips, read_mask
 
 
 def read_rgb(path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def write_look_alikes(clips, out, frame_step: int, rng: np.random.Generator) -> int:
+    for n, clip in enumerate(clips):
+        frames, masks = [], []
+        pairs = zip(sorted((clip / "frames").glob("*.jpg")), sorted((clip / "masks").glob("*.png")))
+        for frame_path, mask_path in list(pairs)[::frame_step]:
+            mask = read_mask(mask_path) == 1  # the first object of multi-object clips
+            if mask.sum() < 400:
+                continue
+            pasted = paste_mirrored_copy(read_rgb(frame_path), mask, int(rng.integers(8, 64)), int(rng.integers(-10, 11)))
+            if pasted is not None and pasted[1].sum() >= 400:
+                frames.append(pasted[0])
+                masks.append(pasted[1])
+        if frames:
+            write_clip(out / f"look_{clip.name}", frames, masks)
+        print(f"clip {n + 1}/{len(clips)} {clip.name}: {len(frames)} frames", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,11 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num_frames", type=int, default=24)
     p.add_argument("--exclude", default="", help="comma-separated clip names not to use")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--look_alikes", action="store_true", help="write look-alike clips (see above)")
+    p.add_argument("--frame_step", type=int, default=4, help="with --look_alikes: every this many frames")
     args = p.parse_args(argv)
     from pathlib import Path
 
     excluded = {name for name in args.exclude.split(",") if name}
     clips = [c for c in list_clips(args.source) if c.name not in excluded]
+    if args.look_alikes:
+        return write_look_alikes(clips, Path(args.out), args.frame_step, np.random.default_rng(args.seed))
     sized = [c for c in clips if cv2.imread(str(sorted((c / "frames").glob("*.jpg"))[0])).shape[:2] == (480, 854)]
     if len(sized) < 3:
         print("error: need at least 3 source clips of 854x480", file=sys.stderr)

@@ -123,3 +123,17 @@ def test_pingpong_order_plays_the_clip_back_and_forth():
 
     assert pingpong_order(4, 1) == [0, 1, 2, 3]
     assert pingpong_order(4, 3) == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+
+
+def test_mirrored_copy_is_pasted_beside_the_object_and_is_not_the_object():
+    from trackstudio.trackers.mask.sam2_lite.composite import paste_mirrored_copy
+
+    frame = np.zeros((60, 120, 3), np.uint8)
+    mask = np.zeros((60, 120), bool)
+    mask[10:40, 10:30] = True
+    frame[10:40, 10:20] = 200  # the object's left half is bright: the copy's right half must be
+    out, target, copy = paste_mirrored_copy(frame, mask, gap=8, dy=2)
+    assert (target == mask).all() and not (target & copy).any()
+    assert copy[12:42, 38:58].all() and copy.sum() == mask.sum()
+    assert (out[12:42, 48:58] == 200).all() and (out[12:42, 38:48] == 0).all()
+    assert paste_mirrored_copy(frame, mask, gap=8, dy=30) is None  # would leave the frame

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from ...training import DataError, log_train_step, split_by_clip, warmup_cosine
+from ...training import DataError, initial_weights, log_train_step, split_by_clip, warmup_cosine
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
 from .train import STRIDES, ClipCache, build_cache, dice_loss, list_clips, parse_crop
@@ -162,10 +162,11 @@ class ObjectSampler:
         return feats, [gt for _, gt in samples]
 
 
-def paste_look_alike(maps: dict[int, torch.Tensor], gt: np.ndarray, rng: np.random.Generator) -> bool:
+def paste_look_alike(maps: dict[int, torch.Tensor], gt: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     """Paste the object's features, mirrored, beside it (a gap of 1-3 stride-16 cells) in place: a
     look-alike that is not the object, so a click learns to select its own instance only. The ground
-    truth stays the original object. False where the copy does not fit in the crop."""
+    truth stays the original object. Returns the copy's (H, W) pixels (whole stride-16 cells), or None
+    where it does not fit in the crop."""
     h16, w16 = maps[16].shape[-2:]
     cells = gt.reshape(h16, 16, w16, 16).any((1, 3))  # stride-16 cells that hold object pixels
     rows, cols = np.nonzero(cells)
@@ -173,7 +174,7 @@ def paste_look_alike(maps: dict[int, torch.Tensor], gt: np.ndarray, rng: np.rand
     gap = int(rng.integers(1, 4))
     shifts = [s for s in (c2 - c1 + gap, -(c2 - c1 + gap)) if 0 <= c1 + s and c2 + s <= w16]
     if not shifts:
-        return False
+        return None
     shift = shifts[int(rng.integers(len(shifts)))]
     for stride, fmap in maps.items():
         f = 16 // stride
@@ -181,7 +182,9 @@ def paste_look_alike(maps: dict[int, torch.Tensor], gt: np.ndarray, rng: np.rand
         keep = torch.from_numpy(np.kron(cells[r1:r2, c1:c2][:, ::-1], np.ones((f, f))).astype(bool))
         dst = fmap[:, r1 * f:r2 * f, (c1 + shift) * f:(c2 + shift) * f]
         dst[:, keep] = src[:, keep]
-    return True
+    copy = np.zeros_like(cells)
+    copy[r1:r2, c1 + shift:c2 + shift] = cells[r1:r2, c1:c2][:, ::-1]
+    return np.kron(copy, np.ones((16, 16), bool)).astype(bool)
 
 
 # -- one step --------------------------------------------------------------------------------------
@@ -223,13 +226,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @torch.no_grad()
 def validate(model: ClickNet, clips: list[ClipCache]) -> dict[str, float]:
-    """Mean IoU after a box and after 1 / 3 / 5 clicks (deepest-error protocol), whole frames."""
+    """Mean IoU after a box and after 1 / 3 / 5 clicks (deepest-error protocol), whole frames; and
+    (not in the mean) the share of a pasted look-alike that one click on the object selects."""
     model.eval()
     scores: dict[str, list[float]] = {}
+    look_alike: list[float] = []
     for clip in clips:
         for frame_idx in (f for f in VAL_FRAMES if f < len(clip)):
-            feats = normalize_maps({s: torch.from_numpy(np.asarray(clip.maps[s][frame_idx], np.float32))[None]
-                                    for s in STRIDES})
+            raw = {s: torch.from_numpy(np.asarray(clip.maps[s][frame_idx], np.float32))[None] for s in STRIDES}
+            feats = normalize_maps(raw)
             for obj_id in clip.object_ids:
                 gt = np.asarray(clip.masks[frame_idx]) == obj_id
                 if gt.sum() < MIN_OBJECT_PIXELS:
@@ -242,9 +247,19 @@ def validate(model: ClickNet, clips: list[ClipCache]) -> dict[str, float]:
                     pred = predict_mask(model, feats, prompt, gt.shape)
                     if count in CLICK_COUNTS:
                         scores.setdefault(f"{count} clicks", []).append(iou(pred, gt))
+                pasted = {s: m[0].clone() for s, m in raw.items()}
+                copy = paste_look_alike(pasted, gt, np.random.default_rng(0))
+                if copy is not None:
+                    copy = copy[:gt.shape[0], :gt.shape[1]] & ~gt
+                    first = ClickPrompt()
+                    first.clicks.append(next_click(np.zeros_like(gt), gt))
+                    pred = predict_mask(model, normalize_maps({s: m[None] for s, m in pasted.items()}), first, gt.shape)
+                    look_alike.append(float((pred & copy).sum() / max(copy.sum(), 1)))
     model.train()
     means = {key: float(np.mean(values)) for key, values in scores.items()}
     means["mean"] = float(np.mean(list(means.values()))) if means else 0.0
+    if look_alike:
+        means["look-alike selected"] = float(np.mean(look_alike))
     return means
 
 
@@ -290,7 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_dir", default=None, help="scalars.jsonl / TensorBoard (default: <save_dir>/logs)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. checkpoints/latest.pth)")
     p.add_argument("--export", default=None, help="write the best model in the tracker's format here")
-    p.add_argument("--eval_only", action="store_true", help="validate the --resume checkpoint and stop")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (a training checkpoint or exported weights) with a new "
+                        "optimizer and schedule: a fine-tuning stage with other settings")
+    p.add_argument("--eval_only", action="store_true", help="validate the --resume / --init weights and stop")
     p.add_argument("--max_side", type=int, default=864, help="internal resolution, as the tracker runs")
     p.add_argument("--val_fraction", type=float, default=0.2)
     p.add_argument("--batch_size", type=int, default=8)
@@ -345,6 +363,9 @@ def train(args) -> int:
     save_dir.mkdir(parents=True, exist_ok=True)
     history = {"train_step": [], "train_loss": [], "val_step": [], "val_iou": []}
     step, best_val = 0, -1.0
+    if args.init and not args.resume:
+        model.load_state_dict(initial_weights(args.init), strict=True)
+        print(f"initialised from {args.init}", flush=True)
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(ckpt["model"], strict=True)

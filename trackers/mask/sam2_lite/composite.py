@@ -85,6 +85,27 @@ def make_clip(rng: np.random.Generator, background: list[np.ndarray], target: Cu
     return frames, masks
 
 
+def paste_mirrored_copy(frame: np.ndarray, mask: np.ndarray, gap: int, dy: int = 0
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(frame, object, copy): the object's pixels mirrored and pasted `gap` px beside it (right where
+    there is room, else left), `dy` px lower; the object keeps what the copy does not cover. A
+    look-alike that is not the object: a click on one must not select both. None where it does not fit."""
+    ys, xs = np.nonzero(mask)
+    x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    height, width = frame.shape[:2]
+    shift = x2 - x1 + gap
+    if x2 + shift > width:
+        shift = -shift
+    if x1 + shift < 0 or not (0 <= y1 + dy and y2 + dy <= height):
+        return None
+    sprite, sprite_mask = frame[y1:y2, x1:x2][:, ::-1], mask[y1:y2, x1:x2][:, ::-1]
+    out, copy = frame.copy(), np.zeros_like(mask)
+    region = (slice(y1 + dy, y2 + dy), slice(x1 + shift, x2 + shift))
+    out[region][sprite_mask] = sprite[sprite_mask]
+    copy[region] = sprite_mask
+    return out, mask & ~copy, copy
+
+
 def write_clip(folder: Path, frames: list[np.ndarray], masks: list[np.ndarray]) -> None:
     (folder / "frames").mkdir(parents=True, exist_ok=True)
     (folder / "masks").mkdir(parents=True, exist_ok=True)
