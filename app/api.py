@@ -19,7 +19,7 @@ from trackstudio.app.model.export import export_annotations
 from trackstudio.app.model.formats import load_json
 from trackstudio.app.model.project import PROJECT_SUFFIX
 from trackstudio.app.model.schema import objects_to_json, store_from_json
-from trackstudio.app.video import VideoError, VideoInfo, VideoSource, open_video
+from trackstudio.app.video import WALK_CACHE_BYTES, VideoError, VideoInfo, VideoSource, open_video
 
 class Cancelled(Exception):
     """`should_stop()` said to stop: tracking ended between two frames."""
@@ -117,7 +117,7 @@ def track(video: str | os.PathLike | VideoSource, prompts, *, box_tracker: str |
     """
     with contextlib.ExitStack() as stack:
         if not isinstance(video, VideoSource):
-            video = stack.enter_context(open_video(video))
+            video = stack.enter_context(open_video(video, cache_bytes=WALK_CACHE_BYTES))  # one pass
         info = video.info
         store = _prompt_store(prompts, info)
         kinds = [kind for kind in KINDS

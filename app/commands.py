@@ -32,9 +32,10 @@ def _user_errors(fn):
 
 
 def _open_video(path: str):
-    from .video import open_video
+    """A video for a command: each walks it once, so its frame cache stays small (WALK_CACHE_BYTES)."""
+    from .video import WALK_CACHE_BYTES, open_video
 
-    return open_video(path)
+    return open_video(path, cache_bytes=WALK_CACHE_BYTES)
 
 
 def _tracker_names(args, kinds) -> dict[str, str]:

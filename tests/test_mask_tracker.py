@@ -169,6 +169,54 @@ def test_two_objects_do_not_overlap(tracker):
             assert iou(a, truth[0]) > min_iou(tracker, 0.7) and iou(b, truth[1]) > min_iou(tracker, 0.7), r.frame_idx
 
 
+def test_each_extra_object_costs_about_one_probability_map(tracker):
+    # numpy allocations traced over prompting and walking N objects: each extra object may hold its
+    # (h, w) float32 map and its mask, not copies of the map (a cached prompt map, the previous and
+    # the new one, a stack of every object's map for the soft aggregation: 4.5-5.5 maps before)
+    import tracemalloc
+
+    clip = SyntheticClip(3, starts=[(20, 40)], velocities=[(6, 0)])
+    tracker.set_video(clip)
+    for frame_idx in range(3):
+        tracker.prepare_frame(frame_idx)  # backbone features: the same for every object count
+    peaks = {}
+    for count in (4, 24):
+        tracker.reset()
+        masks = []
+        for i in range(count):  # cells of an 8-column grid
+            row, col = divmod(i, 8)
+            masks.append(np.zeros((HEIGHT, WIDTH), bool))
+            masks[-1][4 + row * 28:24 + row * 28, 4 + col * 32:28 + col * 32] = True
+        tracemalloc.start()
+        try:
+            for obj_id, mask in enumerate(masks, start=1):
+                tracker.add_prompt(0, obj_id, Prompt(mask=mask))
+            for result in tracker.propagate(0):
+                assert len(result.objects) == count
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    maps_per_object = (peaks[24] - peaks[4]) / 20 / (HEIGHT * WIDTH * 4)
+    assert maps_per_object < 2.5, f"{maps_per_object:.2f} maps per extra object"
+
+
+def test_soft_aggregation_gives_each_pixel_to_the_first_most_likely_object():
+    from trackstudio.trackers.mask.sam2_lite.tracker import Sam2LiteTracker
+
+    rng = np.random.default_rng(0)
+    maps = [np.round(rng.random((30, 40)), 1).astype(np.float32) for _ in range(5)]  # rounded: many ties
+    probs = dict(zip([7, 3, 9, 1, 4], (m.copy() for m in maps)))
+    owned = np.zeros((30, 40), bool)
+    owned[:5] = True
+    Sam2LiteTracker._separate(probs, owned)
+    winner = np.argmax(np.stack(maps), axis=0)  # ties: the first object in order
+    for i, obj_id in enumerate([7, 3, 9, 1, 4]):
+        expected = np.where(winner == i, maps[i], np.minimum(maps[i], 0.49))
+        expected[owned] = 0.0
+        assert probs[obj_id].dtype == np.float32
+        np.testing.assert_array_equal(probs[obj_id], expected)
+
+
 def test_attention_map_marks_the_object(tracker):
     clip = SyntheticClip(6, starts=[(20, 40)], velocities=[(6, 0)])
     trk = build("sam2-lite", config={"return_attention": True}, device="cpu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .cache import DEFAULT_CACHE_BYTES, FrameCache
+from .cache import DEFAULT_CACHE_BYTES, WALK_CACHE_BYTES, FrameCache
 from .files import VIDEO_EXTENSIONS, VideoFileSource
 from .folders import IMAGE_EXTENSIONS, ImageFolderSource, natural_key
 from .source import VideoError, VideoInfo, VideoSource
@@ -19,7 +19,7 @@ from .writer import write_video
 
 __all__ = [
     "DEFAULT_CACHE_BYTES", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "FrameCache", "VideoError",
-    "VideoInfo", "VideoSource", "natural_key", "open_video", "write_video",
+    "VideoInfo", "VideoSource", "WALK_CACHE_BYTES", "natural_key", "open_video", "write_video",
 ]
 
 

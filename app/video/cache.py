@@ -6,7 +6,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-DEFAULT_CACHE_BYTES = 512 * 2**20
+DEFAULT_CACHE_BYTES = 512 * 2**20  # the window: frames scrubbed back to come from RAM
+# A one-pass walk (`trackstudio track`, batch jobs) never comes back to a frame it has left; it only
+# re-reads frames near the one it is on (PyAV keeps the 16 frames before a backward read: 1080p's
+# take 100 MB). Filling DEFAULT_CACHE_BYTES there would only make RAM grow with the video's length.
+WALK_CACHE_BYTES = 128 * 2**20
 
 
 class FrameCache:

@@ -42,6 +42,8 @@ class ImageEncoder:
         self.cache_bytes = cache_mb << 20
         self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm()
         self.extractor = self._extractor(1.0)
+        # the frame asked for last: each object's prompt, join and memory ask for it again
+        self._last: tuple[int, EncodedFrame] | None = None
 
     def _extractor(self, scale: float) -> FeatureExtractor:
         return FeatureExtractor(scale=scale, device=self.device, cache_bytes=self.cache_bytes, backbone=self.backbone)
@@ -50,11 +52,15 @@ class ImageEncoder:
         """A new video: new internal scale, empty cache."""
         height, width = frames[0].shape[:2]
         self.extractor = self._extractor(min(1.0, self.max_side / max(height, width)))
+        self._last = None
 
     def internal_size(self, height: int, width: int) -> tuple[int, int]:
         return self.extractor.input_size((height, width))
 
     def __call__(self, frames: FrameSequence, frame_idx: int) -> EncodedFrame:
+        last = self._last
+        if last is not None and last[0] == frame_idx:
+            return last[1]
         frame = frames[frame_idx]
         maps = self.extractor(frame_idx, frame)
         height, width = maps.input_hw
@@ -65,5 +71,7 @@ class ImageEncoder:
             fine = F.normalize(maps.maps[8][0].float(), dim=0)  # (40, h/8, w/8)
             coarse = F.interpolate(maps.maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
             keys = F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
-        return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
-                            maps={s: m.float() for s, m in maps.maps.items()})
+        encoded = EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
+                               maps={s: m.float() for s, m in maps.maps.items()})
+        self._last = (frame_idx, encoded)
+        return encoded

@@ -121,6 +121,8 @@ class Sam2LiteTracker(Tracker):
         # the trained network (checkpoint: another weights file than the shipped one)
         self.network = load_weights(checkpoint)[0] if cfg.propagation == "trained" else None
         self._frame_inputs: tuple[int, dict, torch.Tensor] | None = None  # (frame_idx, maps, keys): shared by objects
+        # click and box prompts' probabilities (GrabCut is slow); a mask prompt's is recomputed
+        # instead, since keeping one (h, w) float32 map per object would cost 1.6 MB each at 480p
         self._prompt_probs: dict[tuple[int, int], tuple[Prompt, np.ndarray]] = {}
 
     # -- prompts -----------------------------------------------------------------------------------
@@ -157,7 +159,10 @@ class Sam2LiteTracker(Tracker):
                              f"{prompt.mask.shape}, the video is {self._video_shape()}")
         previous = cached[1] if cached is not None and refines(cached[0], prompt) else None
         prob = self.prompt_encoder(self._features(frame_idx), prompt, self._scale(), previous)
-        self._prompt_probs[(frame_idx, obj_id)] = (prompt, prob)
+        if prompt.mask is None:  # a mask prompt's map is cheap to make again: not kept per object
+            self._prompt_probs[(frame_idx, obj_id)] = (prompt, prob)
+        else:
+            self._prompt_probs.pop((frame_idx, obj_id), None)
         return prob
 
     # -- propagation -----------------------------------------------------------------------------
@@ -176,7 +181,8 @@ class Sam2LiteTracker(Tracker):
             probs, scores, attention = {}, {}, {}
             for obj_id in tracked:
                 probs[obj_id], scores[obj_id], attention[obj_id] = self._track(objects[obj_id], frame_idx, features, flow)
-            self._separate(probs, [self._prompt_prob(frame_idx, o, p) for o, p in anchored.items()])
+                objects[obj_id].prob = None  # read for the last time: one map per object in RAM, not two
+            self._separate(probs, self._prompted_pixels(frame_idx, anchored))
             for obj_id, prompt in anchored.items():
                 probs[obj_id] = self._prompt_prob(frame_idx, obj_id, prompt)
                 scores[obj_id] = 1.0
@@ -266,18 +272,34 @@ class Sam2LiteTracker(Tracker):
         warped = flow.warp(state.prob) if cfg.flow_prior and state.prob is not None else None
         return fuse_with_flow(prob, warped, cfg.readout_trust), presence, attention
 
+    def _prompted_pixels(self, frame_idx: int, anchored: dict[int, Prompt]) -> np.ndarray | None:
+        """(h, w) bool: where a prompt on this frame shows its object; None without prompts."""
+        owned = None
+        for obj_id, prompt in anchored.items():
+            shown = self._prompt_prob(frame_idx, obj_id, prompt) > 0.5
+            owned = shown if owned is None else np.logical_or(owned, shown, out=owned)
+        return owned
+
     @staticmethod
-    def _separate(probs: dict[int, np.ndarray], prompt_probs: list[np.ndarray]) -> None:
-        """Soft aggregation: each pixel goes to the most likely object; prompts own their pixels."""
-        owned = [p > 0.5 for p in prompt_probs]
+    def _separate(probs: dict[int, np.ndarray], owned: np.ndarray | None) -> None:
+        """Soft aggregation: each pixel goes to the most likely object; prompts own their pixels.
+
+        The most likely object is found one map at a time (first one on ties, as np.argmax), so
+        memory does not grow by a stack of every object's map."""
         if len(probs) > 1:
             ids = list(probs)
-            winner = np.argmax(np.stack([probs[o] for o in ids]), axis=0)
+            best = probs[ids[0]].copy()
+            winner = np.zeros(best.shape, np.int32)
+            for i, obj_id in enumerate(ids[1:], start=1):
+                higher = probs[obj_id] > best
+                winner[higher] = i
+                np.maximum(best, probs[obj_id], out=best)
+            del best
             for i, obj_id in enumerate(ids):
                 probs[obj_id] = np.where(winner == i, probs[obj_id], np.minimum(probs[obj_id], 0.49))
-        for obj_id in probs:
-            for mask in owned:
-                probs[obj_id] = np.where(mask, 0.0, probs[obj_id]).astype(np.float32)
+        if owned is not None:
+            for obj_id in probs:
+                probs[obj_id] = np.where(owned, 0.0, probs[obj_id]).astype(np.float32)
 
     # -- frames and sizes --------------------------------------------------------------------------
     def _features(self, frame_idx: int) -> EncodedFrame:
