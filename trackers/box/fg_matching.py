@@ -41,6 +41,7 @@ class ForegroundMatcher:
             keep[torch.argmin(like_bg)] = True
             fg = fg[keep]
         self.fg = fg
+        self.memory = torch.cat([fg, self.bg])  # (F + B, C)
         self.stride = stride
         self.crop_size = crop_size
         self.temperature = temperature
@@ -73,9 +74,11 @@ class ForegroundMatcher:
 
     def probability(self, features: torch.Tensor) -> np.ndarray:
         """(C, H, W) search features -> (H, W) float32 foreground probability."""
-        flat = F.normalize(features, dim=0).flatten(1).T  # (H W, C)
-        sim_fg = (flat @ self.fg.T).max(dim=1).values
-        sim_bg = (flat @ self.bg.T).max(dim=1).values if len(self.bg) else torch.zeros_like(sim_fg)
+        flat = F.normalize(features, dim=0).flatten(1)  # (C, H W)
+        sim = self.memory @ flat  # (F + B, H W): one product for both kinds of cell
+        num_fg = len(self.fg)
+        sim_fg = sim[:num_fg].amax(dim=0)
+        sim_bg = sim[num_fg:].amax(dim=0) if len(self.bg) else torch.zeros_like(sim_fg)
         prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
         return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
 

@@ -41,6 +41,7 @@ from ..types import prompt_box
 from .box_align import BoxAligner
 from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .fg_matching import ForegroundMatcher
+from .shared_search import SearchRegion, shared_features
 from .template_bank import TemplateBank, TemplateUpdate
 
 ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view stretches them)
@@ -92,6 +93,9 @@ class SiamFCConfig(TrackerConfig):
     align_weight: float = 0.0
     align_min_correlation: float = 0.7
     align_max_change: float = 1.6  # a fit that changes the size more than this factor is ignored
+    # --- with several targets, one backbone pass per scale level shared by all (shared_search.py;
+    # needs a model whose `search` takes any image and whose cells sit at `cell_offset`) ---
+    shared_pass: bool = False
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -132,10 +136,10 @@ class _Target:
 
 @dataclass
 class _Search:
-    crops: np.ndarray  # (S, side, side, 3) uint8, one per scale factor
     factors: np.ndarray  # (S,) scale factors of the crops
     crop_center: np.ndarray  # (2,) frame pixels
     side: float  # frame pixels of the unscaled crop
+    instance: int  # crop side in crop pixels
 
 
 @dataclass
@@ -249,8 +253,8 @@ class SiamFCBase(SequentialTracker):
                 results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
             else:
                 tracked.append(obj_id)
-        searches = {obj_id: self._search_region(frame, self._targets[obj_id]) for obj_id in tracked}
-        features = self._search_features(searches)
+        searches = {obj_id: self._search_region(self._targets[obj_id]) for obj_id in tracked}
+        features = self._search_features(frame, searches)
         for obj_id in tracked:
             located = self._locate(self._targets[obj_id], searches[obj_id], *features[obj_id])
             results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
@@ -262,18 +266,29 @@ class SiamFCBase(SequentialTracker):
         return self.model.search(crops), []
 
     @torch.no_grad()
-    def _search_features(self, searches: dict[int, _Search]) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
-        """Every object's search crops through the network in one batch per crop size (all objects
-        share one backbone pass per frame; a lost target's wider crop has its own size)."""
+    def _search_features(self, frame: np.ndarray, searches: dict[int, _Search]
+                         ) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
+        """Every object's search features. With several objects and shared_pass, from one backbone
+        pass per scale level over the frame (shared_search.py); otherwise (and for levels where that
+        costs more) the search crops go through the network in one batch per crop size (a lost
+        target's wider crop has its own size)."""
+        features = {}
+        if self.config.shared_pass and len(searches) > 1:
+            regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
+                                            self._targets[obj_id].border) for obj_id, search in searches.items()}
+            shared = shared_features(frame, regions, lambda image: self.model.search(image[None]),
+                                     self.model.total_stride, self.model.cell_offset)
+            features = {obj_id: (maps, []) for obj_id, maps in shared.items()}
         by_size: dict[int, list[int]] = {}
         for obj_id, search in searches.items():
-            by_size.setdefault(search.crops.shape[1], []).append(obj_id)
-        features = {}
+            if obj_id not in features:
+                by_size.setdefault(search.instance, []).append(obj_id)
         for ids in by_size.values():
-            batch, levels = self._search_batch(np.concatenate([searches[obj_id].crops for obj_id in ids]))
+            crops = [self._search_crops(frame, self._targets[obj_id], searches[obj_id]) for obj_id in ids]
+            batch, levels = self._search_batch(np.concatenate(crops))
             start = 0
             for obj_id in ids:
-                count = len(searches[obj_id].crops)
+                count = len(searches[obj_id].factors)
                 features[obj_id] = (batch[start:start + count], [level[start:start + count] for level in levels])
                 start += count
         return features
@@ -370,8 +385,8 @@ class SiamFCBase(SequentialTracker):
         weight = cfg.align_weight
         return (1 - weight) * target.center + weight * center, (1 - weight) * size + weight * fit_size
 
-    def _search_region(self, frame: np.ndarray, target: _Target) -> _Search:
-        """The search crops of one target: a scale pyramid, or one wider crop while it is lost."""
+    def _search_region(self, target: _Target) -> _Search:
+        """Where one target's search crops lie: a scale pyramid, or one wider crop while it is lost."""
         cfg, model = self.config, self.model
         lost = target.lost_frames > 0
         factors = np.ones(1) if lost else self.scale_factors
@@ -381,16 +396,20 @@ class SiamFCBase(SequentialTracker):
             instance += step * int(round(model.instance_size * (cfg.lost_search_scale - 1.0) / step))
         side = target.x_side * instance / model.instance_size
         crop_center = target.center + cfg.motion_prior * target.velocity
-        crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
-        return _Search(crops, factors, crop_center, side)
+        return _Search(factors, crop_center, side, instance)
+
+    @staticmethod
+    def _search_crops(frame: np.ndarray, target: _Target, search: _Search) -> np.ndarray:
+        """(S, instance, instance, 3) uint8 search crops, one per scale factor."""
+        return np.stack([crop_square(frame, search.crop_center, search.side * f, search.instance, target.border)
+                         for f in search.factors])
 
     def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
                 levels: list[torch.Tensor]) -> _Located:
         """The response peak over a target's search features (S, C, H, W); levels: backbone maps
         per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
         cfg, model = self.config, self.model
-        factors, side, crop_center = search.factors, search.side, search.crop_center
-        instance = search.crops.shape[1]
+        factors, side, crop_center, instance = search.factors, search.side, search.crop_center, search.instance
         responses = target.bank.blend(model.response(target.bank.kernels(), features),
                                       self.update_policy).cpu().numpy()  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up

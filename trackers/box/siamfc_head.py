@@ -44,6 +44,7 @@ class SiamFCHeadConfig(SiamFCEffNetConfig):
     # share of the head's box in the reported box (the rest: the proposal). 0: the shipped head's
     # boxes do not beat its first boxes on the training validation clips (mean IoU 0.583 vs 0.587)
     refine_weight: float = 0.0
+    shared_pass: bool = False  # the head reads each crop's own backbone maps
 
 
 @dataclass
