@@ -82,7 +82,8 @@ def track_clip(clip: Path, tracker_name: str, config: dict, extra: int) -> dict[
         present = ~np.isnan(gt[:, 0])
         present[0] = False
         auc, _ = box_success(pred[obj_id], gt, present)
-        scores[obj_id] = {"auc": round(auc, 4), "miou": round(float(box_iou(pred[obj_id][present], gt[present]).mean()), 4)}
+        miou = float(box_iou(pred[obj_id][present], gt[present]).mean())
+        scores[obj_id] = {"auc": round(auc, 4), "miou": round(miou, 4)}
     return scores
 
 

@@ -177,6 +177,8 @@ class SiamFCBase(SequentialTracker):
         super().reset()
         self._targets: dict[int, _Target] = {}
         self._boxes: dict[int, np.ndarray] = {}
+        self._gray_of: np.ndarray | None = None  # the frame _gray_frame was converted from
+        self._gray_frame: np.ndarray | None = None
 
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         return ObjectResult(box=prompt_box(prompt, frame_idx, self.name), visible=prompt.visible)
@@ -320,8 +322,7 @@ class SiamFCBase(SequentialTracker):
             if prob is not None:
                 target.center, size = self._blend_extent(target, located, prob, size)
             if target.aligner is not None:
-                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                target.center, size = self._blend_alignment(target, gray, size)
+                target.center, size = self._blend_alignment(target, self._gray(frame), size)
             self._set_size(target, size, (height, width))
             target.lost_frames = 0
             # the part of the target inside the frame is what a box can show
@@ -339,6 +340,12 @@ class SiamFCBase(SequentialTracker):
                                   (max(height // ATTENTION_DOWNSCALE, 1), max(width // ATTENTION_DOWNSCALE, 1)))
         return ObjectResult(box=self._boxes[obj_id].copy(), visible=bool(visible),
                             score=float(np.clip(located.confidence, 0.0, 1.0)), attention=attention)
+
+    def _gray(self, frame: np.ndarray) -> np.ndarray:
+        """The frame in grayscale, converted once for all of its targets."""
+        if self._gray_of is not frame:
+            self._gray_of, self._gray_frame = frame, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        return self._gray_frame
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
         """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it."""

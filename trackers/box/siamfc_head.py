@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -147,7 +146,7 @@ class SiamFCHeadTracker(SiamFCEffNetTracker):
         if target.matcher is not None:
             target.center, size = self._blend_extent(target, located, target.matcher.probability(located.features), size)
         if target.aligner is not None:
-            target.center, size = self._blend_alignment(target, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size)
+            target.center, size = self._blend_alignment(target, self._gray(frame), size)
         refined, presence = self._refine(state, located, cxcywh_to_box(target.center, size).astype(np.float64))
         visible = presence >= (cfg.found_presence if lost_before else cfg.lost_presence)
         if visible:
