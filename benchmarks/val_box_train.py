@@ -30,10 +30,17 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_box_speed import object_boxes  # noqa: E402
 
 
+def _labels(mask: Image.Image) -> np.ndarray:
+    """(H, W) object ids of a mask: a palette PNG's indices, else (grey 0/255, grey + alpha) 0 / 1."""
+    if mask.mode == "P":
+        return np.array(mask)
+    return (np.array(mask.convert("L")) > 0).astype(np.uint8)
+
+
 def object_tracks(clip: Path) -> dict[int, np.ndarray]:
     """{object id: (T, 4) tight mask boxes [x1, y1, x2, y2], NaN where absent} of a clip's masks."""
     paths = sorted((clip / "masks").glob("*.png"))
-    labels = np.stack([np.array(Image.open(p)) for p in paths])  # (T, H, W) palette ids or 0/255
+    labels = np.stack([_labels(Image.open(p)) for p in paths])  # (T, H, W)
     ids = [int(v) for v in np.unique(labels[0]) if v != 0]
     tracks = {}
     for obj_id in ids:
