@@ -3,7 +3,7 @@ settings; the judged clips in ../shared/data are never used here).
 
     .venv/bin/python benchmarks/val_box_train.py ../shared/train/davis2016_train/{bear,bus} \
         ../shared/train/davis2017_lowres/schoolgirls [--tracker siamfc-effnet] [--config '{...}'] \
-        [--extra 9]
+        [--extra 9] [--frames 40]
 
 Every object of a clip (the mask's ids: a binary mask is one object, a palette mask one per id) is
 prompted with its tight first-frame mask box and tracked forward, all objects of the clip together.
@@ -62,15 +62,15 @@ def box_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.nan_to_num(inter / np.maximum(union, 1e-9), nan=0.0)
 
 
-def track_clip(clip: Path, tracker_name: str, config: dict, extra: int) -> dict[int, dict]:
+def track_clip(clip: Path, tracker_name: str, config: dict, extra: int, max_frames: int) -> dict[int, dict]:
     from trackstudio.trackers import Prompt, registry
 
     sys.path.insert(0, str(SHARED / "eval"))
     from metrics import box_success  # the judge's metric
 
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted((clip / "frames").glob("*.jpg"))]
-    tracks = object_tracks(clip)
-    frames = frames[:min(len(t) for t in tracks.values())]
+    files = sorted((clip / "frames").glob("*.jpg"))[:max_frames or None]
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    tracks = {obj_id: boxes[:len(frames)] for obj_id, boxes in object_tracks(clip).items()}
     tracker = registry.build(tracker_name, config=config, device="cpu")
     tracker.set_video(frames)
     prompts = {obj_id: boxes[0] for obj_id, boxes in tracks.items()}
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--tracker", default="siamfc-effnet")
     parser.add_argument("--config", default="{}", help="JSON dict of tracker config overrides")
     parser.add_argument("--extra", type=int, default=0, help="unscored extra objects tracked alongside")
+    parser.add_argument("--frames", type=int, default=0, help="track only the first N frames (0: all)")
     args = parser.parse_args()
     judged = (SHARED / "data").resolve()
     if any(judged in clip.resolve().parents for clip in args.clips):
@@ -107,7 +108,7 @@ def main() -> None:
     config = json.loads(args.config)
     aucs, mious = [], []
     for clip in args.clips:
-        scores = track_clip(clip, args.tracker, config, args.extra)
+        scores = track_clip(clip, args.tracker, config, args.extra, args.frames)
         for obj_id, s in scores.items():
             aucs.append(s["auc"])
             mious.append(s["miou"])

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .siamfc_models import unit_norm
+
 LEVELS_PER_OCTAVE = 4
 MAP_ALIGN = 16  # the coarsest stride of the feature network: rectangles keep its cells on pixels
 
@@ -109,5 +111,5 @@ def shared_features(frame: np.ndarray, regions: dict[int, SearchRegion],
             cells = region.size // stride
             # (1, C, S n, n) -> (S, C, n, n)
             sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)
-            result[obj_id] = F.normalize(sampled, dim=1)
+            result[obj_id] = unit_norm(sampled, dim=1)
     return result

@@ -29,6 +29,7 @@ searches a `lost_search_scale` times wider region at the same pixel scale until 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -53,6 +54,15 @@ def search_side(size: np.ndarray, context: float = 0.5, search_to_template: floa
     sqrt((w + p)(h + p)) with the context margin p = context * (w + h), times search_to_template."""
     size = np.asarray(size, np.float64)
     return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(height: int, width: int) -> np.ndarray:
+    """(height, width) cosine window summing to 1 (read-only: it is shared)."""
+    window = np.outer(np.hanning(height), np.hanning(width))
+    window /= window.sum()
+    window.flags.writeable = False
+    return window
 
 
 @dataclass
@@ -427,9 +437,7 @@ class SiamFCBase(SequentialTracker):
         raw = upsampled[scale_id]
         response = raw - raw.min()
         response /= response.sum() + 1e-16
-        window = np.outer(np.hanning(up_h), np.hanning(up_w))
-        window /= window.sum()
-        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * window
+        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * _hann_window(up_h, up_w)
         peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
         disp_response = np.array([peak_x - (up_w - 1) / 2.0, peak_y - (up_h - 1) / 2.0])
         disp_instance = disp_response * model.total_stride / cfg.response_up

@@ -17,6 +17,12 @@ from ..backbones import EfficientNetLite0, normalize_rgb
 from ..checkpoints import CheckpointError, load_state_dict_file
 
 
+def unit_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """x / its L2 norm along dim (as F.normalize, eps 1e-12): F.normalize's norm across channels of a
+    (.., C, H, W) map is about 30x slower on CPUs than this sum of squares."""
+    return x * x.square().sum(dim, keepdim=True).clamp_min(1e-24).rsqrt()
+
+
 def xcorr(kernels: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
     """Cross-correlate every search map with every kernel.
 
@@ -139,9 +145,9 @@ class EffNetSiamFeatures(nn.Module):
 
     def combine(self, maps: dict[int, torch.Tensor]) -> torch.Tensor:
         """Backbone maps -> (B, 192, H/8, W/8) SiamFC features, unit-norm per cell."""
-        s8 = F.normalize(maps[8], dim=1)
-        s16 = F.interpolate(F.normalize(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
-        return F.normalize(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
+        s8 = unit_norm(maps[8], dim=1)
+        s16 = F.interpolate(unit_norm(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        return unit_norm(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, H, W) normalised -> (B, 192, H/8, W/8) unit-norm per cell."""
