@@ -265,6 +265,7 @@ class SiamFCBase(SequentialTracker):
                 results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
             else:
                 tracked.append(obj_id)
+        self._gray_of = None  # a frame source may refill the same array: convert each step afresh
         searches = {obj_id: self._search_region(self._targets[obj_id]) for obj_id in tracked}
         features = self._search_features(frame, searches)
         for obj_id in tracked:
