@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .siamfc_models import unit_norm
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ForegroundMatcher:
     def __init__(self, features: torch.Tensor, target_in_crop: np.ndarray, crop_size: int, stride: int,
                  margin_cells: float = 1.0, temperature: float = 0.05, bg_similarity: float = 0.85):
         """features: (C, H, W) map of a crop; target_in_crop: (4,) box in its pixels."""
-        features = F.normalize(features, dim=0)
+        features = unit_norm(features, dim=0)
         box = np.asarray(target_in_crop, np.float64)
         fg_mask, bg_mask = self._cell_masks(features.shape[-2:], box, stride, margin_cells)
         flat = features.flatten(1).T  # (H W, C)
@@ -41,6 +42,7 @@ class ForegroundMatcher:
             keep[torch.argmin(like_bg)] = True
             fg = fg[keep]
         self.fg = fg
+        self.memory = torch.cat([fg, self.bg])  # (F + B, C)
         self.stride = stride
         self.crop_size = crop_size
         self.temperature = temperature
@@ -73,9 +75,11 @@ class ForegroundMatcher:
 
     def probability(self, features: torch.Tensor) -> np.ndarray:
         """(C, H, W) search features -> (H, W) float32 foreground probability."""
-        flat = F.normalize(features, dim=0).flatten(1).T  # (H W, C)
-        sim_fg = (flat @ self.fg.T).max(dim=1).values
-        sim_bg = (flat @ self.bg.T).max(dim=1).values if len(self.bg) else torch.zeros_like(sim_fg)
+        flat = unit_norm(features, dim=0).flatten(1)  # (C, H W)
+        sim = self.memory @ flat  # (F + B, H W): one product for both kinds of cell
+        num_fg = len(self.fg)
+        sim_fg = sim[:num_fg].amax(dim=0)
+        sim_bg = sim[num_fg:].amax(dim=0) if len(self.bg) else torch.zeros_like(sim_fg)
         prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
         return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
 
@@ -83,7 +87,7 @@ class ForegroundMatcher:
         """Foreground probability of the cells [top:top+rows, left:left+cols] of the prompt frame's
         own map: each cell against the others of that window at least two cells away (matching
         itself would say nothing) and against the background.  -> (rows, cols) float32"""
-        window = F.normalize(features, dim=0)[:, top:top + rows, left:left + cols]
+        window = unit_norm(features, dim=0)[:, top:top + rows, left:left + cols]
         flat = window.flatten(1).T  # (rows cols, C)
         ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
         ys, xs = ys.flatten(), xs.flatten()

@@ -29,6 +29,7 @@ searches a `lost_search_scale` times wider region at the same pixel scale until 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -41,6 +42,7 @@ from ..types import prompt_box
 from .box_align import BoxAligner
 from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .fg_matching import ForegroundMatcher
+from .shared_search import SearchRegion, shared_features
 from .template_bank import TemplateBank, TemplateUpdate
 
 ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view stretches them)
@@ -52,6 +54,15 @@ def search_side(size: np.ndarray, context: float = 0.5, search_to_template: floa
     sqrt((w + p)(h + p)) with the context margin p = context * (w + h), times search_to_template."""
     size = np.asarray(size, np.float64)
     return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(height: int, width: int) -> np.ndarray:
+    """(height, width) cosine window summing to 1 (read-only: it is shared)."""
+    window = np.outer(np.hanning(height), np.hanning(width))
+    window /= window.sum()
+    window.flags.writeable = False
+    return window
 
 
 @dataclass
@@ -92,6 +103,9 @@ class SiamFCConfig(TrackerConfig):
     align_weight: float = 0.0
     align_min_correlation: float = 0.7
     align_max_change: float = 1.6  # a fit that changes the size more than this factor is ignored
+    # --- with several targets, one backbone pass per scale level shared by all (shared_search.py;
+    # needs a model whose `search` takes any image and whose cells sit at `cell_offset`) ---
+    shared_pass: bool = False
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -132,10 +146,10 @@ class _Target:
 
 @dataclass
 class _Search:
-    crops: np.ndarray  # (S, side, side, 3) uint8, one per scale factor
     factors: np.ndarray  # (S,) scale factors of the crops
     crop_center: np.ndarray  # (2,) frame pixels
     side: float  # frame pixels of the unscaled crop
+    instance: int  # crop side in crop pixels
 
 
 @dataclass
@@ -173,6 +187,8 @@ class SiamFCBase(SequentialTracker):
         super().reset()
         self._targets: dict[int, _Target] = {}
         self._boxes: dict[int, np.ndarray] = {}
+        self._gray_of: np.ndarray | None = None  # the frame _gray_frame was converted from
+        self._gray_frame: np.ndarray | None = None
 
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         return ObjectResult(box=prompt_box(prompt, frame_idx, self.name), visible=prompt.visible)
@@ -249,8 +265,9 @@ class SiamFCBase(SequentialTracker):
                 results[obj_id] = ObjectResult(box=self._boxes[obj_id].copy(), visible=False, score=0.0)
             else:
                 tracked.append(obj_id)
-        searches = {obj_id: self._search_region(frame, self._targets[obj_id]) for obj_id in tracked}
-        features = self._search_features(searches)
+        self._gray_of = None  # a frame source may refill the same array: convert each step afresh
+        searches = {obj_id: self._search_region(self._targets[obj_id]) for obj_id in tracked}
+        features = self._search_features(frame, searches)
         for obj_id in tracked:
             located = self._locate(self._targets[obj_id], searches[obj_id], *features[obj_id])
             results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
@@ -262,18 +279,29 @@ class SiamFCBase(SequentialTracker):
         return self.model.search(crops), []
 
     @torch.no_grad()
-    def _search_features(self, searches: dict[int, _Search]) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
-        """Every object's search crops through the network in one batch per crop size (all objects
-        share one backbone pass per frame; a lost target's wider crop has its own size)."""
+    def _search_features(self, frame: np.ndarray, searches: dict[int, _Search]
+                         ) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
+        """Every object's search features. With several objects and shared_pass, from one backbone
+        pass per scale level over the frame (shared_search.py); otherwise (and for levels where that
+        costs more) the search crops go through the network in one batch per crop size (a lost
+        target's wider crop has its own size)."""
+        features = {}
+        if self.config.shared_pass and len(searches) > 1:
+            regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
+                                            self._targets[obj_id].border) for obj_id, search in searches.items()}
+            shared = shared_features(frame, regions, lambda image: self.model.search(image[None]),
+                                     self.model.total_stride, self.model.cell_offset)
+            features = {obj_id: (maps, []) for obj_id, maps in shared.items()}
         by_size: dict[int, list[int]] = {}
         for obj_id, search in searches.items():
-            by_size.setdefault(search.crops.shape[1], []).append(obj_id)
-        features = {}
+            if obj_id not in features:
+                by_size.setdefault(search.instance, []).append(obj_id)
         for ids in by_size.values():
-            batch, levels = self._search_batch(np.concatenate([searches[obj_id].crops for obj_id in ids]))
+            crops = [self._search_crops(frame, self._targets[obj_id], searches[obj_id]) for obj_id in ids]
+            batch, levels = self._search_batch(np.concatenate(crops))
             start = 0
             for obj_id in ids:
-                count = len(searches[obj_id].crops)
+                count = len(searches[obj_id].factors)
                 features[obj_id] = (batch[start:start + count], [level[start:start + count] for level in levels])
                 start += count
         return features
@@ -305,8 +333,7 @@ class SiamFCBase(SequentialTracker):
             if prob is not None:
                 target.center, size = self._blend_extent(target, located, prob, size)
             if target.aligner is not None:
-                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                target.center, size = self._blend_alignment(target, gray, size)
+                target.center, size = self._blend_alignment(target, self._gray(frame), size)
             self._set_size(target, size, (height, width))
             target.lost_frames = 0
             # the part of the target inside the frame is what a box can show
@@ -324,6 +351,12 @@ class SiamFCBase(SequentialTracker):
                                   (max(height // ATTENTION_DOWNSCALE, 1), max(width // ATTENTION_DOWNSCALE, 1)))
         return ObjectResult(box=self._boxes[obj_id].copy(), visible=bool(visible),
                             score=float(np.clip(located.confidence, 0.0, 1.0)), attention=attention)
+
+    def _gray(self, frame: np.ndarray) -> np.ndarray:
+        """The frame in grayscale, converted once for all of its targets."""
+        if self._gray_of is not frame:
+            self._gray_of, self._gray_frame = frame, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        return self._gray_frame
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
         """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it."""
@@ -370,8 +403,8 @@ class SiamFCBase(SequentialTracker):
         weight = cfg.align_weight
         return (1 - weight) * target.center + weight * center, (1 - weight) * size + weight * fit_size
 
-    def _search_region(self, frame: np.ndarray, target: _Target) -> _Search:
-        """The search crops of one target: a scale pyramid, or one wider crop while it is lost."""
+    def _search_region(self, target: _Target) -> _Search:
+        """Where one target's search crops lie: a scale pyramid, or one wider crop while it is lost."""
         cfg, model = self.config, self.model
         lost = target.lost_frames > 0
         factors = np.ones(1) if lost else self.scale_factors
@@ -381,16 +414,20 @@ class SiamFCBase(SequentialTracker):
             instance += step * int(round(model.instance_size * (cfg.lost_search_scale - 1.0) / step))
         side = target.x_side * instance / model.instance_size
         crop_center = target.center + cfg.motion_prior * target.velocity
-        crops = np.stack([crop_square(frame, crop_center, side * f, instance, target.border) for f in factors])
-        return _Search(crops, factors, crop_center, side)
+        return _Search(factors, crop_center, side, instance)
+
+    @staticmethod
+    def _search_crops(frame: np.ndarray, target: _Target, search: _Search) -> np.ndarray:
+        """(S, instance, instance, 3) uint8 search crops, one per scale factor."""
+        return np.stack([crop_square(frame, search.crop_center, search.side * f, search.instance, target.border)
+                         for f in search.factors])
 
     def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
                 levels: list[torch.Tensor]) -> _Located:
         """The response peak over a target's search features (S, C, H, W); levels: backbone maps
         per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
         cfg, model = self.config, self.model
-        factors, side, crop_center = search.factors, search.side, search.crop_center
-        instance = search.crops.shape[1]
+        factors, side, crop_center, instance = search.factors, search.side, search.crop_center, search.instance
         responses = target.bank.blend(model.response(target.bank.kernels(), features),
                                       self.update_policy).cpu().numpy()  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
@@ -401,9 +438,7 @@ class SiamFCBase(SequentialTracker):
         raw = upsampled[scale_id]
         response = raw - raw.min()
         response /= response.sum() + 1e-16
-        window = np.outer(np.hanning(up_h), np.hanning(up_w))
-        window /= window.sum()
-        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * window
+        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * _hann_window(up_h, up_w)
         peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
         disp_response = np.array([peak_x - (up_w - 1) / 2.0, peak_y - (up_h - 1) / 2.0])
         disp_instance = disp_response * model.total_stride / cfg.response_up

@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -44,6 +43,7 @@ class SiamFCHeadConfig(SiamFCEffNetConfig):
     # share of the head's box in the reported box (the rest: the proposal). 0: the shipped head's
     # boxes do not beat its first boxes on the training validation clips (mean IoU 0.583 vs 0.587)
     refine_weight: float = 0.0
+    shared_pass: bool = False  # the head reads each crop's own backbone maps
 
 
 @dataclass
@@ -146,7 +146,7 @@ class SiamFCHeadTracker(SiamFCEffNetTracker):
         if target.matcher is not None:
             target.center, size = self._blend_extent(target, located, target.matcher.probability(located.features), size)
         if target.aligner is not None:
-            target.center, size = self._blend_alignment(target, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size)
+            target.center, size = self._blend_alignment(target, self._gray(frame), size)
         refined, presence = self._refine(state, located, cxcywh_to_box(target.center, size).astype(np.float64))
         visible = presence >= (cfg.found_presence if lost_before else cfg.lost_presence)
         if visible:

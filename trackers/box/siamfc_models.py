@@ -17,12 +17,31 @@ from ..backbones import EfficientNetLite0, normalize_rgb
 from ..checkpoints import CheckpointError, load_state_dict_file
 
 
+def unit_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """x / its L2 norm along dim (as F.normalize, eps 1e-12): F.normalize's norm across channels of a
+    (.., C, H, W) map is about 30x slower on CPUs than this sum of squares."""
+    return x * x.square().sum(dim, keepdim=True).clamp_min(1e-24).rsqrt()
+
+
 def xcorr(kernels: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
     """Cross-correlate every search map with every kernel.
 
     kernels: (K, C, h, w); search: (S, C, H, W) -> responses (S, K, H - h + 1, W - w + 1).
+
+    As one matrix product of every kernel cell with every search cell, then a sum along shifted
+    diagonals (a strided view): about 3x faster on CPUs than conv2d, whose single-output-channel
+    convolutions with large kernels are slow there; the same up to float rounding.
     """
-    return F.conv2d(search, kernels)
+    num_k, channels, kh, kw = kernels.shape
+    num_s, _, height, width = search.shape
+    # products[k, i, j, s, y, x] = kernel k's cell (i, j) . search s's cell (y, x)
+    products = (kernels.permute(0, 2, 3, 1).reshape(-1, channels)
+                @ search.transpose(0, 1).reshape(channels, -1)).contiguous()
+    plane = num_s * height * width
+    # response[s, k, y, x] = sum over (i, j) of products[k, i, j, s, y + i, x + j]
+    shifted = products.as_strided((num_s, num_k, height - kh + 1, width - kw + 1, kh, kw),
+                                  (height * width, kh * kw * plane, width, 1, kw * plane + width, plane + 1))
+    return shifted.sum(dim=(-2, -1))
 
 
 # -- AlexNet (SiamFC paper, the `siamfc_alexnet_e50.pth` layout) --------------------------------
@@ -114,6 +133,7 @@ class EffNetSiamFeatures(nn.Module):
     exemplar_size = 128
     instance_size = 256
     total_stride = 8
+    cell_offset = 3.5  # a map cell c is centred on input pixel total_stride * c + cell_offset
 
     def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0, stride32: bool = False):
         super().__init__()
@@ -125,9 +145,9 @@ class EffNetSiamFeatures(nn.Module):
 
     def combine(self, maps: dict[int, torch.Tensor]) -> torch.Tensor:
         """Backbone maps -> (B, 192, H/8, W/8) SiamFC features, unit-norm per cell."""
-        s8 = F.normalize(maps[8], dim=1)
-        s16 = F.interpolate(F.normalize(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
-        return F.normalize(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
+        s8 = unit_norm(maps[8], dim=1)
+        s16 = F.interpolate(unit_norm(maps[16], dim=1), size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        return unit_norm(torch.cat([s8, s16 * self.stride16_weight], dim=1), dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, H, W) normalised -> (B, 192, H/8, W/8) unit-norm per cell."""

@@ -37,6 +37,7 @@ class SiamFCEffNetConfig(SiamFCConfig):
     stride16_weight: float = 1.0  # share of the semantic stride-16 features in the descriptor
     align_weight: float = 1.0
     foreground_kernel: bool = True
+    shared_pass: bool = True  # several targets: one backbone pass per scale level (shared_search.py)
 
 
 @register("siamfc-effnet", kind="box", priority=10,

@@ -1,0 +1,108 @@
+"""Many box objects at once: siamfc-effnet's shared backbone pass (trackers/box/shared_search.py)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from trackstudio.trackers import Prompt, registry
+from trackstudio.trackers.box.crops import crop_square
+from trackstudio.trackers.box.shared_search import SearchRegion, shared_features
+from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
+
+HEIGHT, WIDTH = 360, 640
+NUM_OBJECTS, NUM_FRAMES = 10, 10
+
+
+def _texture(height: int, width: int, cells: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.random((max(height // cells, 2), max(width // cells, 2), 3)).astype(np.float32)
+    return (cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
+
+
+def _clip() -> tuple[list[np.ndarray], np.ndarray]:
+    """Ten textured squares of different sizes, each moving its own way over a dull background.
+    -> frames, boxes (T, N, 4)."""
+    rng = np.random.default_rng(3)
+    background = (_texture(HEIGHT, WIDTH, 16, 0) * 0.5 + 60).astype(np.uint8)
+    sides = rng.integers(30, 56, NUM_OBJECTS)
+    patches = [_texture(int(s), int(s), 6, 10 + k) for k, s in enumerate(sides)]
+    starts = np.array([[70 + 125 * (k % 5), 90 + 180 * (k // 5)] for k in range(NUM_OBJECTS)], np.float64)
+    velocities = rng.uniform(-3.5, 3.5, (NUM_OBJECTS, 2))
+    frames, boxes = [], np.zeros((NUM_FRAMES, NUM_OBJECTS, 4), np.float32)
+    for t in range(NUM_FRAMES):
+        frame = background.copy()
+        for k, (patch, side) in enumerate(zip(patches, sides)):
+            x1, y1 = np.round(starts[k] + t * velocities[k] - side / 2).astype(int)
+            frame[y1:y1 + side, x1:x1 + side] = patch
+            boxes[t, k] = [x1, y1, x1 + side, y1 + side]
+        frames.append(frame)
+    return frames, boxes
+
+
+def _track(tracker, frames: list[np.ndarray], first_boxes: dict[int, np.ndarray]) -> dict[int, list]:
+    tracker.set_video(frames)
+    for obj_id, box in first_boxes.items():
+        tracker.add_prompt(0, obj_id, Prompt(box=box))
+    results = {obj_id: [] for obj_id in first_boxes}
+    for result in tracker.propagate(0):
+        for obj_id, obj in result.objects.items():
+            results[obj_id].append(obj)
+    return results
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    return float(inter / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _few_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_ten_objects_tracked_together_match_each_tracked_alone_and_follow_their_targets():
+    frames, truth = _clip()
+    tracker = registry.build("siamfc-effnet", device="cpu")
+    together = _track(tracker, frames, {k + 1: truth[0, k] for k in range(NUM_OBJECTS)})  # shared pass
+    for k in range(NUM_OBJECTS):
+        alone = _track(tracker, frames, {1: truth[0, k]})[1]  # the one-object path: its own search crops
+        shared = together[k + 1]
+        assert all(obj.visible for obj in shared), k
+        # tolerance: the shared features are resampled from a frame-wide map, not cut from crops
+        agreement = [_iou(a.box, b.box) for a, b in zip(shared, alone)]
+        assert min(agreement) > 0.8, (k, agreement)
+        accuracy = [_iou(obj.box, box) for obj, box in zip(shared, truth[:, k])]
+        assert np.mean(accuracy) > 0.75 and accuracy[-1] > 0.6, (k, accuracy)
+
+
+def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_grid():
+    """A crop at a level's scale that starts on the level's pixel grid sees the same pixels as the
+    shared map: away from the crop's padded border, its features are the same cells."""
+    model = EffNetSiamFeatures()
+    frame = _texture(HEIGHT, WIDTH, 10, 7)
+    border = frame.reshape(-1, 3).mean(0)
+    size = model.instance_size
+    # level 0 (scale 1): crop pixel 0 lies on frame pixel center - (size - 1) / 2, a multiple of 16
+    center = np.array([(size - 1) / 2 + 16 * 5, (size - 1) / 2 + 16 * 3])
+    regions = {1: SearchRegion(center, np.array([float(size)]), size, border),
+               2: SearchRegion(center + (48, 16), np.array([float(size)]), size, border)}
+    with torch.no_grad():
+        crop_features = model.search(crop_square(frame, center, size, size, border)[None])
+        shared = shared_features(frame, regions, lambda image: model.search(image[None]), model.total_stride,
+                                 model.cell_offset)
+    assert set(shared) == {1, 2} and shared[1].shape == crop_features.shape
+    cosine = (crop_features * shared[1]).sum(dim=1)[0]  # (32, 32), both unit-norm per cell
+    inner = cosine[6:-6, 6:-6]
+    assert float(inner.mean()) > 0.99 and float(inner.min()) > 0.95, float(inner.mean())
+    # half a cell off the grid the cells are interpolated, and differ (the check can fail)
+    shifted = SearchRegion(center + 4.0, regions[1].sides, size, border)
+    with torch.no_grad():
+        off_grid = shared_features(frame, {1: shifted, 2: regions[2]}, lambda image: model.search(image[None]),
+                                   model.total_stride, model.cell_offset)[1]
+        crop_shifted = model.search(crop_square(frame, shifted.center, size, size, border)[None])
+    assert float((crop_shifted * off_grid).sum(dim=1)[0, 6:-6, 6:-6].mean()) < 0.99

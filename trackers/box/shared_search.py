@@ -1,0 +1,115 @@
+"""One backbone pass per scale level, shared by all the targets of a frame (many-object tracking).
+
+Per-target search crops cost one backbone pass per target and pyramid scale, which is most of a
+frame's time with many targets. Instead the frame is resampled at fixed scale levels
+(2^(k / LEVELS_PER_OCTAVE) crop pixels per frame pixel), the network runs once per level over the
+rectangle that covers the search regions of the targets whose crop scale is nearest that level,
+and each target's search features at each of its scales are resampled from that map (bilinear,
+unit-normalised again per cell). A level shares its pass only where its rectangle has fewer pixels
+than its targets' crops; the others keep their crops.
+
+The rectangles start and end on multiples of MAP_ALIGN level pixels of a grid anchored at the frame
+origin, so a target's features hardly depend on which other targets share its level (only near the
+rectangle's edges, through the network's padding).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .siamfc_models import unit_norm
+
+LEVELS_PER_OCTAVE = 4
+MAP_ALIGN = 16  # the coarsest stride of the feature network: rectangles keep its cells on pixels
+
+
+@dataclass
+class SearchRegion:
+    """A target's search crops: centred on `center` (frame pixel coordinates), one per scale,
+    sides[k] frame pixels wide and `size` x `size` crop pixels, with `border` colour outside the frame."""
+
+    center: np.ndarray  # (2,) cx, cy
+    sides: np.ndarray  # (S,)
+    size: int
+    border: np.ndarray  # (3,)
+
+
+def level_of(region: SearchRegion) -> int:
+    """The level nearest the region's middle scale (crop pixels per frame pixel)."""
+    scale = region.size / float(region.sides[len(region.sides) // 2])
+    return int(round(LEVELS_PER_OCTAVE * math.log2(scale)))
+
+
+def _level_rect(regions: list[SearchRegion], scale: float, margin: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) level pixels covering every region's widest crop plus a margin, on MAP_ALIGN."""
+    lows, highs = [], []
+    for region in regions:
+        half = float(region.sides.max()) / 2.0
+        # frame index coordinate u lies at level pixel (u + 0.5) * scale - 0.5
+        lows.append((region.center - half + 0.5) * scale - 0.5 - margin)
+        highs.append((region.center + half + 0.5) * scale - 0.5 + margin)
+    low = np.floor(np.min(lows, axis=0) / MAP_ALIGN).astype(int) * MAP_ALIGN
+    high = np.ceil(np.max(highs, axis=0) / MAP_ALIGN).astype(int) * MAP_ALIGN
+    return int(low[0]), int(low[1]), int(high[0]), int(high[1])
+
+
+def _sample_grid(region: SearchRegion, scale: float, origin: np.ndarray, map_hw: tuple[int, int],
+                 stride: int, cell_offset: float) -> torch.Tensor:
+    """(1, S * n, n, 2) grid_sample coordinates of the region's n x n search cells per scale in the
+    level map whose rectangle starts at level pixel `origin`; cell c of a map spans pixels
+    [stride c, stride (c + 1)) and is centred at stride c + cell_offset."""
+    cells = region.size // stride
+    in_crop = stride * np.arange(cells) + cell_offset - (region.size - 1) / 2.0  # crop px from centre
+    grids = []
+    for side in region.sides:
+        frame_xy = [region.center[axis] + in_crop * side / region.size for axis in (0, 1)]
+        level_xy = [(frame_xy[axis] + 0.5) * scale - 0.5 - origin[axis] for axis in (0, 1)]
+        cell_xy = [(level_xy[axis] - cell_offset) / stride for axis in (0, 1)]
+        norm_x = (2.0 * cell_xy[0] + 1.0) / map_hw[1] - 1.0
+        norm_y = (2.0 * cell_xy[1] + 1.0) / map_hw[0] - 1.0
+        grid = np.stack(np.broadcast_arrays(norm_x[None, :], norm_y[:, None]), axis=-1)  # (n, n, 2)
+        grids.append(grid)
+    return torch.from_numpy(np.concatenate(grids).astype(np.float32))[None]
+
+
+def shared_features(frame: np.ndarray, regions: dict[int, SearchRegion],
+                    features: Callable[[np.ndarray], torch.Tensor], stride: int,
+                    cell_offset: float) -> dict[int, torch.Tensor]:
+    """Search features (S, C, n, n), unit-norm per cell, of the regions whose level shares a pass.
+
+    features: uint8 image (H, W, 3), sides multiples of MAP_ALIGN -> (1, C, H / stride, W / stride).
+    Regions left out are cheaper as crops (their level's rectangle has more pixels than their crops).
+    """
+    by_level: dict[int, list[int]] = {}
+    for obj_id, region in regions.items():
+        by_level.setdefault(level_of(region), []).append(obj_id)
+    result = {}
+    for level, ids in by_level.items():
+        scale = 2.0 ** (level / LEVELS_PER_OCTAVE)
+        members = [regions[obj_id] for obj_id in ids]
+        x0, y0, x1, y1 = _level_rect(members, scale, margin=float(stride))
+        crop_pixels = sum(len(r.sides) * r.size ** 2 for r in members)
+        if (x1 - x0) * (y1 - y0) >= crop_pixels:
+            continue
+        warp = np.array([[scale, 0.0, 0.5 * scale - 0.5 - x0], [0.0, scale, 0.5 * scale - 0.5 - y0]], np.float32)
+        image = cv2.warpAffine(frame, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=tuple(float(v) for v in members[0].border))
+        # channels last: grid_sample gathers all channels of a cell at once (about 2x faster)
+        level_map = features(image).contiguous(memory_format=torch.channels_last)  # (1, C, h, w)
+        map_hw = tuple(level_map.shape[-2:])
+        origin = np.array([x0, y0], np.float64)
+        for obj_id, region in zip(ids, members):
+            grid = _sample_grid(region, scale, origin, map_hw, stride, cell_offset).to(level_map.device)
+            sampled = F.grid_sample(level_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            cells = region.size // stride
+            # (1, C, S n, n) -> (S, C, n, n)
+            sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)
+            result[obj_id] = unit_norm(sampled, dim=1)
+    return result
