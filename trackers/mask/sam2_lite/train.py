@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val_every", type=int, default=200)
     p.add_argument("--val_frames", type=int, default=40, help="frames per validation clip")
     p.add_argument("--val_passes", type=int, default=1,
-                   help="validation clips played this many times forward, backward, ... (drift over longer walks)")
+                   help="validation clips played this many times forward, backward, ... (drift over longer walks; "
+                        "the walk returns to the prompt frame, which favours memories that lean on it)")
     p.add_argument("--save_every", type=int, default=50)
     p.add_argument("--hidden", type=int, default=PropagationNetConfig.hidden)
     p.add_argument("--threads", type=int, default=1)
