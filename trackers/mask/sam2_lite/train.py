@@ -235,8 +235,9 @@ def run_sequence(model: PropagationNet, batch: dict, num_recent: int):
 # -- validation and pictures ---------------------------------------------------------------------
 def pingpong_order(num_frames: int, passes: int) -> list[int]:
     """Frame indices of a clip played forward, backward, forward... `passes` times: (num_frames - 1) *
-    passes + 1 frames. The training clips hold 40 frames; played back and forth they test the drift of
-    the 50-100-frame clips users track, with a ground truth on every frame."""
+    passes + 1 frames. The training clips hold 40 frames; played back and forth they walk as long as the
+    50-100-frame clips users track, with a ground truth on every frame (but every backward pass ends on
+    the prompt frame again, which a real long clip does not)."""
     forward = list(range(num_frames))
     order = forward[:1]
     for i in range(passes):
