@@ -16,19 +16,6 @@ from trackstudio.trackers.registry import build
 CLIP = "davis2016_train/car-turn"  # validation split of the click and propagation training
 
 
-class OneFrame:
-    def __init__(self, frame: np.ndarray):
-        self.frame = frame
-
-    def __len__(self) -> int:
-        return 1
-
-    def __getitem__(self, frame_idx: int) -> np.ndarray:
-        if frame_idx != 0:
-            raise IndexError(frame_idx)
-        return self.frame
-
-
 @pytest.fixture(scope="module")
 def tracker():
     return build("sam2-lite", device="cpu")
@@ -46,7 +33,7 @@ def _frame_and_mask(shared_train, frame_idx: int = 0) -> tuple[np.ndarray, np.nd
 def test_a_click_selects_the_object_and_never_its_look_alike_beside_it(tracker, shared_train):
     frame, mask = _frame_and_mask(shared_train)
     frame, target, copy = paste_mirrored_copy(frame, mask, gap=24)
-    tracker.set_video(OneFrame(frame))
+    tracker.set_video([frame])
     x, y, _ = next_click(np.zeros_like(target), target)
     result = tracker.add_prompt(0, 1, Prompt(clicks=[[x, y, 1]])).mask
     assert iou(result, target) > 0.7
@@ -55,8 +42,8 @@ def test_a_click_selects_the_object_and_never_its_look_alike_beside_it(tracker, 
 
 def test_more_clicks_never_make_it_worse_and_a_negative_click_opens_no_leak(tracker, shared_train):
     frame, target = _frame_and_mask(shared_train, 20)
-    tracker.set_video(OneFrame(frame))
-    clicks, pred, scores = [], np.zeros_like(target), []
+    tracker.set_video([frame])
+    clicks, pred, scores, previous_false = [], np.zeros_like(target), [], 0
     for _ in range(5):
         clicks.append(next_click(pred, target))
         pred = tracker.add_prompt(0, 1, Prompt(clicks=np.array(clicks, np.float32))).mask
@@ -69,10 +56,10 @@ def test_more_clicks_never_make_it_worse_and_a_negative_click_opens_no_leak(trac
 
 def test_a_box_gives_the_object_and_falls_back_where_the_network_finds_nothing(tracker, shared_train):
     frame, target = _frame_and_mask(shared_train)
-    tracker.set_video(OneFrame(frame))
+    tracker.set_video([frame])
     ys, xs = np.nonzero(target)
     box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
     assert iou(tracker.add_prompt(0, 1, Prompt(box=box)).mask, target) > 0.8
     flat = np.full_like(frame, 128)  # nothing to segment: the network's answer is empty, GrabCut's is not
-    tracker.set_video(OneFrame(flat))
+    tracker.set_video([flat])
     assert tracker.add_prompt(0, 1, Prompt(box=np.array([40, 40, 120, 120], np.float32))).mask.any()

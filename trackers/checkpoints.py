@@ -17,6 +17,7 @@ import re
 import shutil
 import urllib.error
 import urllib.request
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Union
@@ -376,3 +377,25 @@ def _remove_quietly(*paths: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+def save_network(model, path: str | os.PathLike, version: int, meta: dict) -> None:
+    """A project-trained network as {"config", "state_dict", "meta"} (meta gets "weights_version"),
+    written to a temporary file and renamed: a kill mid-save leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
+                "meta": {"weights_version": version, **meta}}, tmp)
+    tmp.replace(path)
+
+
+def load_network(path: str | os.PathLike, network_cls, config_cls, what: str):
+    """(network in eval mode, meta) from a file written by save_network: weights_only, strict."""
+    state = load_state_dict_file(path)
+    try:
+        model = network_cls(config_cls(**state["config"]))
+        model.load_state_dict(state["state_dict"], strict=True)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not {what}: {exc}") from exc
+    return model.eval(), dict(state.get("meta", {}))

@@ -1,11 +1,14 @@
 """What the project's training commands share (trackers/point/train.py, trackers/mask/sam2_lite/
-train.py, trackers/box/train_head.py): the split by clip, the learning-rate schedule and the
-per-step scalars they log."""
+train.py and click_train.py, trackers/box/train_head.py): the split by clip, the learning-rate
+schedule, one optimisation step, the running means and per-step scalars they log, and the command's
+error handling."""
 from __future__ import annotations
 
 import math
 import random
+import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -67,3 +70,45 @@ def log_train_step(writer, history: dict, step: int, means: dict[str, float], sc
     writer.add_scalar("train/grad_norm", float(grad_norm), step)
     history["train_step"].append(step)
     history["train_loss"].append(means["total"])
+
+
+def optimizer_step(losses: dict[str, torch.Tensor], params, optimizer: torch.optim.Optimizer, scheduler) -> torch.Tensor:
+    """Backward on losses["total"], gradients clipped at norm 1, one optimizer and scheduler step;
+    returns the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+    return grad_norm
+
+
+class RunningMeans:
+    """Loss sums between two log lines: `pop` gives their means every `every` steps and on the last."""
+
+    def __init__(self, every: int = 10):
+        self.every = every
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for key, value in losses.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach())
+        self.count += 1
+
+    def pop(self, step: int, last_step: int = 0) -> dict[str, float] | None:
+        if not self.count or (step % self.every and step != last_step):
+            return None
+        means = {key: value / self.count for key, value in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+def run_command(parser, train: Callable, argv: list[str] | None = None) -> int:
+    """A training command: parse, train, and turn a DataError into one line on stderr and exit code 2."""
+    args = parser.parse_args(argv)
+    try:
+        return train(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from ..backbones import EfficientNetLite0, normalize_rgb
 from ..point.train import ScalarLog, save_checkpoint
 from ..point.visualize import draw_curves
-from ..training import DataError, list_davis_clips, log_train_step, split_by_clip, warmup_cosine
+from ..training import (DataError, RunningMeans, list_davis_clips, log_train_step, optimizer_step,
+                        run_command, split_by_clip, warmup_cosine)
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head
 from .siamfc import search_side
@@ -377,23 +378,17 @@ def train(args) -> int:
                 "step": step, "best_val": best_val, "history": history, "args": json.dumps(vars(args), default=str)}
 
     model.train()
-    running: dict[str, float] = {}
+    running = RunningMeans()
     started = time.time()
     while step < args.max_steps:
         batch = train_data.batch(args.batch_size)
         stages, logit, iou_pred = run_head(model, batch)
         losses = compute_losses(stages, logit, iou_pred, batch)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        grad_norm = optimizer_step(losses, model.parameters(), optimizer, scheduler)
         step += 1
-        for key, value in losses.items():
-            running[key] = running.get(key, 0.0) + float(value.detach())
-        if step % 10 == 0:
-            means = {k: v / 10 for k, v in running.items()}
-            running = {}
+        running.add(losses)
+        means = running.pop(step)
+        if means is not None:
             log_train_step(writer, history, step, means, scheduler, grad_norm)
             print(f"step {step} loss {means['total']:.3f} box {means['box']:.3f} presence {means['presence']:.3f} "
                   f"iou {means['iou']:.3f} final_iou {means['final_iou']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "
@@ -424,12 +419,7 @@ def train(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return train(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), train, argv)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
-from ..training import DataError, initial_weights, log_train_step, split_by_clip, warmup_cosine
+from ..training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step, run_command,
+                        split_by_clip, warmup_cosine)
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
@@ -405,12 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return train(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), train, argv)
 
 
 class ScalarLog:
@@ -505,7 +501,7 @@ def train(args) -> int:
     vis_batch = next(iter(DataLoader(val_set, batch_size=2, shuffle=False)))
     model.train()
     started = time.time()
-    running: dict[str, float] = {}
+    running = RunningMeans()
     done = False
     for epoch in range(start_epoch, args.epochs):
         steps_left_in_epoch = len(train_loader) * (epoch + 1) - step
@@ -515,17 +511,11 @@ def train(args) -> int:
             coords, vis, conf, gt, _, _ = run_model(model, batch, args.iters)
             losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4],
                                     batch["valid"], batch["hidden_known"])
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
+            grad_norm = optimizer_step(losses, params, optimizer, scheduler)
             step += 1
-            for key, value in losses.items():
-                running[key] = running.get(key, 0.0) + float(value.detach())
-            if step % 10 == 0:
-                means = {k: v / 10 for k, v in running.items()}
-                running = {}
+            running.add(losses)
+            means = running.pop(step)
+            if means is not None:
                 log_train_step(writer, history, step, means, scheduler, grad_norm)
                 print(f"step {step} epoch {epoch} loss {means['total']:.3f} coord {means['coord']:.3f} "
                       f"vis {means['vis']:.3f} conf {means['conf']:.3f} lr {scheduler.get_last_lr()[0]:.2e} "

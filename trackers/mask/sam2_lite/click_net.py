@@ -14,7 +14,6 @@ Training: trackers/mask/sam2_lite/click_train.py (simulated clicks, as in RITM /
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...checkpoints import CheckpointError, load_state_dict_file
+from ...checkpoints import load_network, save_network
 from .propagation_net import FEATURE_CHANNELS, ResBlock
 
 CLICK_WEIGHTS_FILE = "sam2_lite_clicks.pt"
@@ -117,20 +116,10 @@ def default_click_weights() -> Path:
 
 
 def export_click_weights(model: ClickNet, path: Path, meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
-                "meta": {"weights_version": CLICK_WEIGHTS_VERSION, **meta}}, tmp)
-    tmp.replace(path)
+    save_network(model, path, CLICK_WEIGHTS_VERSION, meta)
 
 
 def load_click_weights(path: str | Path | None = None) -> ClickNet:
     """The click network in eval mode from a file written by export_click_weights."""
-    path = Path(path) if path is not None else default_click_weights()
-    state = load_state_dict_file(path)
-    try:
-        model = ClickNet(ClickNetConfig(**state["config"]))
-        model.load_state_dict(state["state_dict"], strict=True)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a sam2-lite click network: {exc}") from exc
-    return model.eval()
+    return load_network(path if path is not None else default_click_weights(), ClickNet, ClickNetConfig,
+                        "a sam2-lite click network")[0]

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from ...training import DataError, initial_weights, log_train_step, split_by_clip, warmup_cosine
+from ...training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
+                         run_command, split_by_clip, warmup_cosine)
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
 from .train import STRIDES, ClipCache, build_cache, dice_loss, list_clips, parse_crop
@@ -330,12 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return train(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), train, argv)
 
 
 def train(args) -> int:
@@ -390,23 +386,16 @@ def train(args) -> int:
 
     model.train()
     started = time.time()
-    running: dict[str, float] = {}
+    running = RunningMeans()
     while step < args.max_steps:
         feats, gts = sampler.batch(args.batch_size)
         losses, logits = train_step(model, feats, gts, rng, args.max_extra_clicks, args.box_share,
                                     args.drop_previous)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        grad_norm = optimizer_step(losses, model.parameters(), optimizer, scheduler)
         step += 1
-        for key, value in losses.items():
-            running[key] = running.get(key, 0.0) + float(value.detach())
-        if step % 10 == 0 or step == args.max_steps:
-            count = 10 if step % 10 == 0 else step % 10
-            means = {k: v / count for k, v in running.items()}
-            running = {}
+        running.add(losses)
+        means = running.pop(step, args.max_steps)
+        if means is not None:
             log_train_step(writer, history, step, means, scheduler, grad_norm)
             print(f"step {step} loss {means['total']:.3f} bce {means['mask_bce']:.3f} dice {means['dice']:.3f} "
                   f"lr {scheduler.get_last_lr()[0]:.2e} {(time.time() - started) / 60:.1f} min", flush=True)

@@ -6,7 +6,6 @@ validation runs; the tracker runs the same `PropagationStep` per object with its
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -14,7 +13,7 @@ from typing import Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ...checkpoints import CheckpointError, load_state_dict_file
+from ...checkpoints import load_network, save_network
 from .propagation_net import MemoryEntry, PropagationNet, PropagationNetConfig, normalize_maps
 
 WEIGHTS_VERSION = 2  # 1 was the training-free readout; 2 the first trained propagation network
@@ -28,23 +27,13 @@ def default_weights() -> Path:
 
 
 def export_weights(model: PropagationNet, path: Path, meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
-                "meta": {"weights_version": WEIGHTS_VERSION, **meta}}, tmp)
-    tmp.replace(path)
+    save_network(model, path, WEIGHTS_VERSION, meta)
 
 
 def load_weights(path: str | Path | None = None) -> tuple[PropagationNet, dict]:
     """(model in eval mode, meta) from a file written by export_weights."""
-    path = Path(path) if path is not None else default_weights()
-    state = load_state_dict_file(path)
-    try:
-        model = PropagationNet(PropagationNetConfig(**state["config"]))
-        model.load_state_dict(state["state_dict"], strict=True)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a sam2-lite propagation network: {exc}") from exc
-    return model.eval(), dict(state.get("meta", {}))
+    return load_network(path if path is not None else default_weights(), PropagationNet, PropagationNetConfig,
+                        "a sam2-lite propagation network")
 
 
 class ObjectBank:
