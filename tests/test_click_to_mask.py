@@ -63,3 +63,12 @@ def test_a_box_gives_the_object_and_falls_back_where_the_network_finds_nothing(t
     flat = np.full_like(frame, 128)  # nothing to segment: the network's answer is empty, GrabCut's is not
     tracker.set_video([flat])
     assert tracker.add_prompt(0, 1, Prompt(box=np.array([40, 40, 120, 120], np.float32))).mask.any()
+
+
+def test_a_click_on_the_road_gives_the_road_never_the_car_beyond_it(tracker, shared_train):
+    # the network learned on clips whose one object is the salient one; only the parts of its mask
+    # that hold a positive click are the answer, so a click elsewhere never returns that object
+    frame, car = _frame_and_mask(shared_train)
+    tracker.set_video([frame])
+    result = tracker.add_prompt(0, 1, Prompt(clicks=[[600, 260, 1]])).mask
+    assert result[260, 600] and (result & car).sum() < 0.02 * car.sum()

@@ -73,8 +73,10 @@ class PromptEncoder:
             raise ValueError("a click prompt needs at least one positive click or a box")
         if self.click_net is not None:
             prob = self.segment_trained(features, box, positive, negative, previous)
+            if len(positive):  # as below: only the parts that hold a positive click are the object
+                prob = np.where(self._keep_object_parts((prob > 0.5).astype(np.uint8), positive) > 0, prob, 0.0)
             if self._answers(prob, box, positive):
-                return prob
+                return prob.astype(np.float32)
         # no network, or it found nothing where the user says the object is (imagery unlike its
         # training clips): the feature prior + GrabCut always answers
         return self.segment(features, box, positive, negative)
