@@ -32,6 +32,17 @@ def shared_train() -> Path:
     return train
 
 
+@pytest.fixture(scope="module")
+def few_torch_threads():
+    """At most two torch threads for a module's tests (more only oversubscribe the 2-core CI machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def no_modal_dialogs(monkeypatch):
     """A modal dialog in a headless test would wait for a click forever: fail at once instead."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.synthetic_clips import generate_box_clip
@@ -24,12 +23,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("few_torch_threads")  # conftest.py
 
 
 # The shipped head does not yet separate these (resources/weights/box_head.md: a covered target scores

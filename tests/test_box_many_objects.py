@@ -8,6 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
+from trackstudio.trackers.box.train_head import box_iou
 from trackstudio.trackers.box.shared_search import SearchRegion, shared_features
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
 
@@ -52,17 +53,7 @@ def _track(tracker, frames: list[np.ndarray], first_boxes: dict[int, np.ndarray]
     return results
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    return float(inter / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("few_torch_threads")  # conftest.py
 
 
 def test_ten_objects_tracked_together_match_each_tracked_alone_and_follow_their_targets():
@@ -74,9 +65,9 @@ def test_ten_objects_tracked_together_match_each_tracked_alone_and_follow_their_
         shared = together[k + 1]
         assert all(obj.visible for obj in shared), k
         # tolerance: the shared features are resampled from a frame-wide map, not cut from crops
-        agreement = [_iou(a.box, b.box) for a, b in zip(shared, alone)]
+        agreement = [box_iou(a.box, b.box) for a, b in zip(shared, alone)]
         assert min(agreement) > 0.8, (k, agreement)
-        accuracy = [_iou(obj.box, box) for obj, box in zip(shared, truth[:, k])]
+        accuracy = [box_iou(obj.box, box) for obj, box in zip(shared, truth[:, k])]
         assert np.mean(accuracy) > 0.75 and accuracy[-1] > 0.6, (k, accuracy)
 
 

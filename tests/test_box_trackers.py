@@ -53,12 +53,7 @@ def _run(name: str, frames: list[np.ndarray], box0: np.ndarray, config: dict | N
     return tracker, [result.objects[1] for result in tracker.propagate(0)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("few_torch_threads")  # conftest.py
 
 
 def test_siamfc_follows_motion_and_shows_its_response_as_attention():

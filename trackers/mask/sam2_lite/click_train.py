@@ -35,10 +35,10 @@ from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
 from ...training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
-                         run_command, split_by_clip, warmup_cosine)
+                         run_command, warmup_cosine)
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
-from .train import STRIDES, ClipCache, build_cache, dice_loss, list_clips, parse_crop
+from .train import STRIDES, ClipCache, cached_clips, dice_loss, parse_crop
 
 CLICK_COUNTS = (1, 3, 5)
 VAL_FRAMES = (0, 15, 30)  # frames of each validation clip whose objects are clicked
@@ -339,13 +339,7 @@ def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     crop16 = parse_crop(args.crop)
-    clips = list_clips(args.data_root)
-    train_clips, val_clips = split_by_clip(clips, args.val_fraction, args.seed)
-    extra = list_clips(args.extra_train_root) if args.extra_train_root else []
-    extractors: dict = {}
-    caches = {clip: ClipCache(build_cache(clip, Path(args.cache_dir), args.max_side, extractors))
-              for clip in clips + extra}
-    extractors.clear()
+    train_clips, val_clips, extra, caches = cached_clips(args)
     sampler = ObjectSampler([caches[c] for c in train_clips], crop16, args.seed, [caches[c] for c in extra],
                             args.extra_share, args.lookalike_prob)
     val_caches = [caches[c] for c in val_clips]

@@ -348,6 +348,22 @@ def parse_crop(text: str) -> tuple[int, int]:
     return h // 16, w // 16
 
 
+def cached_clips(args) -> tuple[list[Path], list[Path], list[Path], dict[Path, ClipCache]]:
+    """(training clips, validation clips, extra training clips, their caches) from --data_root,
+    --extra_train_root, --val_fraction and --seed; the maps of a clip are computed on its first use."""
+    clips = list_clips(args.data_root)
+    train_clips, val_clips = split_by_clip(clips, args.val_fraction, args.seed)
+    extra = list_clips(args.extra_train_root) if args.extra_train_root else []
+    extractors: dict = {}
+    started = time.time()
+    caches = {}
+    for i, clip in enumerate(clips + extra):
+        caches[clip] = ClipCache(build_cache(clip, Path(args.cache_dir), args.max_side, extractors))
+        print(f"cached {i + 1}/{len(clips) + len(extra)} {clip.name} ({len(caches[clip])} frames) "
+              f"{(time.time() - started) / 60:.1f} min", flush=True)
+    return train_clips, val_clips, extra, caches
+
+
 def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser(), train, argv)
 
@@ -357,19 +373,7 @@ def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     crop16 = parse_crop(args.crop)
-    clips = list_clips(args.data_root)
-    train_clips, val_clips = split_by_clip(clips, args.val_fraction, args.seed)
-    extra = list_clips(args.extra_train_root) if args.extra_train_root else []
-    clips = clips + extra
-    cache_root = Path(args.cache_dir)
-    extractors: dict = {}
-    started = time.time()
-    caches = {}
-    for i, clip in enumerate(clips):
-        caches[clip] = ClipCache(build_cache(clip, cache_root, args.max_side, extractors))
-        print(f"cached {i + 1}/{len(clips)} {clip.name} ({len(caches[clip])} frames) "
-              f"{(time.time() - started) / 60:.1f} min", flush=True)
-    extractors.clear()
+    train_clips, val_clips, extra, caches = cached_clips(args)
     if args.cache_only:
         return 0
     sampler = SequenceSampler([caches[c] for c in train_clips], args.sequence_length, args.max_skip, crop16,
