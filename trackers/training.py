@@ -72,6 +72,16 @@ def log_train_step(writer, history: dict, step: int, means: dict[str, float], sc
     history["train_loss"].append(means["total"])
 
 
+def resume_training(path: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler) -> dict:
+    """Restore the model, optimizer and schedule of a `latest.pth` / `best.pth` (weights_only, strict);
+    returns the checkpoint for the command's own counters ("step", "best_val", "history", ...)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"], strict=True)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    return ckpt
+
+
 def optimizer_step(losses: dict[str, torch.Tensor], params, optimizer: torch.optim.Optimizer, scheduler) -> torch.Tensor:
     """Backward on losses["total"], gradients clipped at norm 1, one optimizer and scheduler step;
     returns the gradient norm before clipping."""

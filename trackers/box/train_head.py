@@ -43,7 +43,7 @@ from ..backbones import EfficientNetLite0, normalize_rgb
 from ..point.train import ScalarLog, save_checkpoint
 from ..point.visualize import draw_curves
 from ..training import (DataError, RunningMeans, list_davis_clips, log_train_step, optimizer_step,
-                        run_command, split_by_clip, warmup_cosine)
+                        resume_training, run_command, split_by_clip, warmup_cosine)
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head
 from .siamfc import search_side
@@ -362,10 +362,7 @@ def train(args) -> int:
                                    "val_start_iou", "val_presence_accuracy")}
     step, best_val = 0, float("inf")
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"], strict=True)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        ckpt = resume_training(args.resume, model, optimizer, scheduler)
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         train_data.rng = np.random.default_rng([args.seed, step])  # new samples after a resume
         print(f"resumed from {args.resume} at step {step}", flush=True)

@@ -44,8 +44,8 @@ from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
-from ..training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step, run_command,
-                        split_by_clip, warmup_cosine)
+from ..training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
+                        resume_training, run_command, split_by_clip, warmup_cosine)
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
@@ -481,10 +481,7 @@ def train(args) -> int:
                "val_AJ": [], "val_delta_avg": [], "val_OA": []}
     step, start_epoch, best_val = 0, 0, float("inf")
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"], strict=True)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        ckpt = resume_training(args.resume, model, optimizer, scheduler)
         step, start_epoch, best_val = ckpt["step"], ckpt["epoch"], ckpt["best_val"]
         history = ckpt["history"]
         print(f"resumed from {args.resume} at step {step}, epoch {start_epoch}", flush=True)

@@ -35,10 +35,10 @@ from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
 from ...training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
-                         run_command, warmup_cosine)
+                         resume_training, run_command, warmup_cosine)
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
-from .train import STRIDES, ClipCache, cached_clips, dice_loss, parse_crop
+from .train import STRIDES, ClipCache, add_run_arguments, cached_clips, dice_loss, parse_crop
 
 CLICK_COUNTS = (1, 3, 5)
 VAL_FRAMES = (0, 15, 30)  # frames of each validation clip whose objects are clicked
@@ -296,22 +296,8 @@ def save_pictures(feats: dict[int, torch.Tensor], gts: list[np.ndarray], logits:
 # -- main ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train sam2-lite's click-to-mask network on DAVIS-layout clips.")
-    p.add_argument("--data_root", action="append", required=True,
-                   help="folder of <clip>/frames/*.jpg + <clip>/masks/*.png (repeat for several)")
-    p.add_argument("--extra_train_root", action="append", default=[],
-                   help="more training-only clips, e.g. composites from scripts/gen_mask_data.py")
-    p.add_argument("--extra_share", type=float, default=0.3, help="share of samples drawn from --extra_train_root")
-    p.add_argument("--cache_dir", required=True, help="where the backbone maps of every clip are stored")
-    p.add_argument("--save_dir", default="./checkpoints")
-    p.add_argument("--log_dir", default=None, help="scalars.jsonl / TensorBoard (default: <save_dir>/logs)")
-    p.add_argument("--resume", default=None, help="checkpoint to resume from (e.g. checkpoints/latest.pth)")
-    p.add_argument("--export", default=None, help="write the best model in the tracker's format here")
-    p.add_argument("--init", default=None,
-                   help="start from these weights (a training checkpoint or exported weights) with a new "
-                        "optimizer and schedule: a fine-tuning stage with other settings")
+    add_run_arguments(p)
     p.add_argument("--eval_only", action="store_true", help="validate the --resume / --init weights and stop")
-    p.add_argument("--max_side", type=int, default=864, help="internal resolution, as the tracker runs")
-    p.add_argument("--val_fraction", type=float, default=0.2)
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--crop", default="320x576", help="HxW crop in internal pixels (multiples of 16)")
     p.add_argument("--max_extra_clicks", type=int, default=4, help="correction rounds simulated before the loss")
@@ -357,10 +343,7 @@ def train(args) -> int:
         model.load_state_dict(initial_weights(args.init), strict=True)
         print(f"initialised from {args.init}", flush=True)
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"], strict=True)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        ckpt = resume_training(args.resume, model, optimizer, scheduler)
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new samples, not the first run's again
         rng = np.random.default_rng(args.seed + 1 + step)

@@ -44,7 +44,8 @@ from ...backbones import EfficientNetLite0, FeatureExtractor
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
 from ...training import (DataError, RunningMeans, initial_weights, list_davis_clips, log_train_step,
-                         optimizer_step, run_command, split_by_clip, warmup_cosine)
+                         optimizer_step, resume_training, run_command, split_by_clip,
+                         warmup_cosine)
 from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
 
@@ -298,16 +299,13 @@ def save_curves(history: dict, out_dir: Path) -> None:
 
 
 # -- main ------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train sam2-lite's propagation network on DAVIS-layout clips.")
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The data, cache and checkpoint options of the mask training commands (this one and click_train)."""
     p.add_argument("--data_root", action="append", required=True,
                    help="folder of <clip>/frames/*.jpg + <clip>/masks/*.png (repeat for several)")
     p.add_argument("--extra_train_root", action="append", default=[],
                    help="clips used for training only, never validation (e.g. composites of training clips)")
     p.add_argument("--extra_share", type=float, default=0.3, help="share of samples drawn from --extra_train_root")
-    p.add_argument("--eval_only", action="store_true",
-                   help="print the validation J of the --resume checkpoint (with this --num_recent) and stop")
-    p.add_argument("--cache_only", action="store_true", help="build the feature cache and stop")
     p.add_argument("--cache_dir", required=True, help="where the backbone maps of every clip are stored")
     p.add_argument("--save_dir", default="./checkpoints")
     p.add_argument("--log_dir", default=None, help="scalars.jsonl / TensorBoard (default: <save_dir>/logs)")
@@ -318,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, help="write the best model in the tracker's format here")
     p.add_argument("--max_side", type=int, default=864, help="internal resolution, as the tracker runs")
     p.add_argument("--val_fraction", type=float, default=0.2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train sam2-lite's propagation network on DAVIS-layout clips.")
+    add_run_arguments(p)
+    p.add_argument("--eval_only", action="store_true",
+                   help="print the validation J of the --resume checkpoint (with this --num_recent) and stop")
+    p.add_argument("--cache_only", action="store_true", help="build the feature cache and stop")
     p.add_argument("--batch_size", type=int, default=4)
     p.add_argument("--sequence_length", type=int, default=5)
     p.add_argument("--max_skip", type=int, default=3)
@@ -389,10 +395,7 @@ def train(args) -> int:
     history = {"train_step": [], "train_loss": [], "val_step": [], "val_J": []}
     step, best_val = 0, -1.0
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"], strict=True)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        ckpt = resume_training(args.resume, model, optimizer, scheduler)
         step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new sequences, not the first run's again
         print(f"resumed from {args.resume} at step {step}", flush=True)
