@@ -78,11 +78,11 @@ class WeightsRow:
 
 # The registry records only official (downloadable) weights; these trackers load trained files that
 # ship with TrackStudio under resources/weights instead.
-SHIPPED_BY_TRACKER = {
+SHIPPED_BY_TRACKER = {  # the first file of each is what --checkpoint TRACKER=PATH replaces
     "point_transformer": ("point_tracker.pt",),
-    "siamfc-effnet": ("siamfc_effnet_adjust.pt",),
+    "sam2-lite": ("sam2_lite_propagation.pt", "sam2_lite_clicks.pt"),
+    "siamfc-stmixer": ("box_head.pt",),
 }
-OPTIONAL_SHIPPED = {"siamfc_effnet_adjust.pt"}  # the tracker runs without it (untrained adjust layer)
 
 
 def shipped_weights() -> list[Path]:
@@ -94,9 +94,8 @@ def shipped_weights() -> list[Path]:
 
 
 def _shipped_for(tracker: str) -> tuple[Path, ...]:
-    """The shipped files `tracker` loads: every required one, and the optional ones installed."""
-    paths = (resources.path(*SHIPPED_WEIGHTS_DIR, name) for name in SHIPPED_BY_TRACKER.get(tracker, ()))
-    return tuple(p for p in paths if p.name not in OPTIONAL_SHIPPED or p.is_file())
+    """The shipped files `tracker` loads."""
+    return tuple(resources.path(*SHIPPED_WEIGHTS_DIR, name) for name in SHIPPED_BY_TRACKER.get(tracker, ()))
 
 
 def weights_table(cache: str | Path | None = None) -> list[WeightsRow]:

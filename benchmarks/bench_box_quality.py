@@ -1,7 +1,7 @@
 """Box tracking quality on the judged clips, scored with the judge's own metrics.
 
     .venv/bin/python benchmarks/bench_box_quality.py ../shared/data/davis_* ../shared/data/synth_* \
-        --tracker siamfc-effnet [--config '{"update_interval": 10}'] [--peer nanotrack]
+        --tracker siamfc-effnet [--config '{"update_interval": 10}'] [--checkpoint W.pt] [--peer nanotrack]
 
 Prompts every box object with its first-frame ground-truth box (as run_eval.py does), tracks
 forward and prints success AUC / precision@20px per sequence and their means (one JSON line).
@@ -49,10 +49,10 @@ def judged_boxes(gt: dict) -> list[int]:
     return [k for k in range(gt["boxes"].shape[1]) if not np.isnan(gt["boxes"][0, k, 0])]
 
 
-def track_project(frames, gt, name: str, config: dict) -> tuple[list[np.ndarray], int]:
+def track_project(frames, gt, name: str, config: dict, checkpoint: str | None = None) -> tuple[list[np.ndarray], int]:
     from trackstudio.trackers import Prompt, registry
 
-    tracker = registry.build(name, config=config, device="cpu")
+    tracker = registry.build(name, config=config, device="cpu", checkpoint=checkpoint)
     tracker.set_video(frames)
     objects = judged_boxes(gt)
     for k in objects:
@@ -91,6 +91,7 @@ def main() -> None:
     group.add_argument("--tracker", help="registered box tracker name")
     group.add_argument("--peer", help="a peer from ../shared/eval/baselines.py (csrt, nanotrack, vittrack)")
     parser.add_argument("--config", default="{}", help="JSON dict of tracker config overrides")
+    parser.add_argument("--checkpoint", default=None, help="weights for --tracker (default: the shipped ones)")
     args = parser.parse_args()
     sys.path.insert(0, str(SHARED_EVAL))
     from metrics import box_success  # the judge's metric
@@ -104,7 +105,7 @@ def main() -> None:
         frames, gt = load_sequence(seq_dir)
         start = time.perf_counter()
         if args.tracker:
-            boxes, steps = track_project(frames, gt, args.tracker, json.loads(args.config))
+            boxes, steps = track_project(frames, gt, args.tracker, json.loads(args.config), args.checkpoint)
         else:
             boxes, steps = track_peer(frames, gt, args.peer)
         secs = time.perf_counter() - start
@@ -129,6 +130,7 @@ def main() -> None:
         print(f"{seq_dir.name:22s} auc={aucs[-1]:.3f} prec20={precs[-1]:.3f} "
               f"obj-fps={steps / max(secs, 1e-9):.1f}", flush=True)
     print(json.dumps({"tracker": args.tracker or args.peer, "config": json.loads(args.config),
+                      "checkpoint": args.checkpoint,
                       "box_auc": round(float(np.mean(aucs)), 4), "box_prec20": round(float(np.mean(precs)), 4),
                       "absent_hidden": round(hidden[0] / max(hidden[1], 1), 3), "absent_frames": hidden[1],
                       "present_shown": round(shown[0] / max(shown[1], 1), 3),

@@ -7,6 +7,11 @@ Each sequence is `frames/*.jpg` + `gt.npz` (trajs_2d, visibs, point_eval, point_
 judged point is prompted on its query frame and tracked forward, exactly as the judge does; the
 figures come from the judge's own metrics module (../shared/eval/metrics.py, read in place).
 Measurement only: nothing here tunes anything.
+
+The project's procedural training clips (`frames/` + `anno.npz`, scripts/gen_point_data.py) are read
+too: each point is queried on its first visible frame and judged on every later frame;
+`--heldout ROOT` adds the validation split of ROOT as trackers/point/train.py makes it (the clips
+where the tracker's settings may be chosen), `--max_points` keeps that many evenly spaced points.
 """
 from __future__ import annotations
 
@@ -28,7 +33,38 @@ def load_sequence(seq_dir: Path) -> tuple[list[np.ndarray], dict]:
     if not files:
         raise SystemExit(f"{seq_dir}: no frames/*.jpg")
     frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-    return frames, dict(np.load(seq_dir / "gt.npz"))
+    if (seq_dir / "gt.npz").is_file():
+        return frames, dict(np.load(seq_dir / "gt.npz"))
+    return frames, procedural_gt(dict(np.load(seq_dir / "anno.npz")))
+
+
+def procedural_gt(anno: dict) -> dict:
+    """A training clip's anno.npz (trajs_2d (T, N, 2), visibs (T, N)) as judged ground truth: each
+    point queried on its first visible frame (never visible: not judged), judged on every frame."""
+    visibs = anno["visibs"].astype(bool)
+    seen = visibs.any(0)
+    query = np.where(seen, visibs.argmax(0), -1).astype(np.int32)
+    return {"trajs_2d": anno["trajs_2d"], "visibs": visibs, "point_query": query,
+            "point_eval": np.ones_like(visibs)}
+
+
+def keep_points(gt: dict, max_points: int | None) -> dict:
+    """At most max_points judged points, evenly spaced over the judged ones (deterministic)."""
+    judged = np.flatnonzero(gt["point_query"] >= 0)
+    if not max_points or len(judged) <= max_points:
+        return gt
+    keep = judged[np.linspace(0, len(judged) - 1, max_points).round().astype(int)]
+    query = np.full_like(gt["point_query"], -1)
+    query[keep] = gt["point_query"][keep]
+    return {**gt, "point_query": query}
+
+
+def heldout_clips(root: Path) -> list[Path]:
+    """The validation clips of a training root, split as trackers/point/train.py splits it."""
+    from trackstudio.trackers.point.train import list_root_videos
+    from trackstudio.trackers.training import split_by_clip
+
+    return split_by_clip(list_root_videos([str(root)], None)[0], 0.2, 0)[1]
 
 
 def track_sequence(tracker, frames, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,7 +90,10 @@ def track_sequence(tracker, frames, gt) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("seqs", nargs="+", type=Path)
+    parser.add_argument("seqs", nargs="*", type=Path)
+    parser.add_argument("--heldout", type=Path, action="append", default=[],
+                        help="a training root (frames/ + anno.npz clips): add its validation split")
+    parser.add_argument("--max_points", type=int, default=None, help="judge at most this many points per sequence")
     parser.add_argument("--trackers", default="point_transformer,lk")
     parser.add_argument("--config", default="{}", help="JSON config overrides for the first tracker")
     parser.add_argument("--checkpoint", default=None, help="weights for the first tracker")
@@ -70,13 +109,17 @@ def main(argv=None) -> int:
     from trackstudio.trackers import registry
 
     torch.set_num_threads(args.threads)
+    seqs = list(args.seqs) + [clip for root in args.heldout for clip in heldout_clips(root)]
+    if not seqs:
+        raise SystemExit("give sequences or --heldout ROOT")
     summary = {}
     for idx, name in enumerate(args.trackers.split(",")):
         config = json.loads(args.config) if idx == 0 else None
         tracker = registry.build(name, config, device="cpu", checkpoint=args.checkpoint if idx == 0 else None)
         scores, seconds, frames_done = [], 0.0, 0
-        for seq in args.seqs:
+        for seq in seqs:
             frames, gt = load_sequence(seq)
+            gt = keep_points(gt, args.max_points)
             started = time.perf_counter()
             points, xy, vis = track_sequence(tracker, frames, gt)
             seconds += time.perf_counter() - started

@@ -13,6 +13,7 @@ from trackstudio.trackers import ObjectResult, Prompt, SequentialTracker, mask_t
 from trackstudio.trackers.checkpoints import CheckpointError
 from trackstudio.trackers.box.ostrack_model import OSTrackNet
 from trackstudio.trackers.box.siamfc_models import SiamFCAlexNet
+from trackstudio.trackers.box.synthetic_clips import generate_box_clip
 
 HEIGHT, WIDTH = 240, 320
 
@@ -93,6 +94,26 @@ def test_full_occlusion_is_reported_and_the_target_is_found_again():
     tail = range(20, 26)
     assert all(results[t].visible for t in tail)
     assert min(_iou(results[t].box, boxes[t]) for t in tail) > 0.5
+
+
+def test_a_look_alike_seen_beside_the_target_is_not_taken_for_it_while_the_target_is_gone():
+    # procedural clip (synthetic_clips.py, seed (0, 1)): the target leaves the view at frame 9 and is
+    # back from frame 22, while a look-alike (same texture, other shape) moves beside it throughout
+    frames, masks = generate_box_clip(np.random.default_rng([0, 1]))
+    area = masks.sum((1, 2))
+    gone = np.flatnonzero(area == 0)
+    back = gone[-1] + int(np.argmax(area[gone[-1]:] >= 0.5 * area[0]))  # half of it in view again
+    assert (gone[0], gone[-1], back) == (9, 20, 24)
+    truth = [mask_to_box(m) if m.any() else None for m in masks]
+
+    _, results = _run("siamfc-effnet", list(frames), truth[0])
+    assert not any(results[t].visible for t in gone)  # remembered look-alike: no re-detection on it
+    assert all(results[t].visible and _iou(results[t].box, truth[t]) > 0.7 for t in range(back, len(frames)))
+
+    # without the distractor memory, the re-detection takes the look-alike and stays on it
+    _, results = _run("siamfc-effnet", list(frames), truth[0], config={"distractor_scan_interval": 0})
+    assert results[gone[-1]].visible
+    assert all(_iou(results[t].box, truth[t]) < 0.1 for t in range(back, len(frames)))
 
 
 def test_dynamic_template_adds_templates_when_confident():

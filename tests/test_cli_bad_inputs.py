@@ -211,6 +211,12 @@ CASES = {
                                 "point_transformer={case}/point_tracker.pt"], "point_tracker.pt",
                                lambda case, doc: (_prompts(lambda d: None)(case, doc),
                                                   _raw(b"PK\x03\x04 corrupt" * 50, "point_tracker.pt")(case, doc))),
+    "checkpoint-corrupt-mask-weights": Case([*TRACK[:6], "--quiet", "--box-tracker", "csrt", "--point-tracker", "lk",
+                                             "--device", "cpu", "--checkpoint",
+                                             "sam2-lite={case}/sam2_lite_propagation.pt"], "sam2_lite_propagation.pt",
+                                            lambda case, doc: (_prompts(lambda d: None)(case, doc),
+                                                               _raw(b"PK\x03\x04 corrupt" * 50,
+                                                                    "sam2_lite_propagation.pt")(case, doc))),
     # -- export
     "export-src-missing": Case(["export", "{case}/nope.json", "--out", "{out}"], "nope.json"),
     "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.docx"], "--out"),

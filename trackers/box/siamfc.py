@@ -47,6 +47,8 @@ from .template_bank import TemplateBank, TemplateUpdate
 
 ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view stretches them)
 MIN_SIDE_PX = 4.0
+DISTRACTOR_SCAN_CONFIDENCE = 0.8  # response at the target over its prompt-frame response
+MAX_DISTRACTORS = 3  # the strongest look-alikes remembered per target
 
 
 def search_side(size: np.ndarray, context: float = 0.5, search_to_template: float = 2.0) -> float:
@@ -106,6 +108,12 @@ class SiamFCConfig(TrackerConfig):
     # --- with several targets, one backbone pass per scale level shared by all (shared_search.py;
     # needs a model whose `search` takes any image and whose cells sit at `cell_offset`) ---
     shared_pass: bool = False
+    # --- distractor memory (DaSiamRPN's idea): look-alikes seen beside the visible target are
+    # remembered (a scan of the lost-search region on the prompt frame and every
+    # distractor_scan_interval frames while the target is seen) and followed while it is lost; the
+    # re-detection ignores the response around them. 0 disables ---
+    distractor_scan_interval: int = 0
+    distractor_ratio: float = 0.7  # a response peak at least this share of the target's own is a look-alike
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -142,6 +150,8 @@ class _Target:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     aligner: BoxAligner | None = None  # template: the target on its prompt frame
     cell_weights: torch.Tensor | None = None  # (kh, kw) kernel cell weights, mean 1
+    distractors: list = field(default_factory=list)  # (2,) frame positions of remembered look-alikes
+    frames_since_scan: int = 0
 
 
 @dataclass
@@ -235,6 +245,8 @@ class SiamFCBase(SequentialTracker):
         target.ref_peak = max(float(response.max()), 1e-6)
         if cfg.align_weight > 0:
             target.aligner = BoxAligner(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), center, size)
+        if cfg.distractor_scan_interval > 0:
+            self._scan_distractors(frame, target)
         return target
 
     def _cell_weights(self, features: torch.Tensor, kernel_hw, matcher: ForegroundMatcher) -> torch.Tensor | None:
@@ -269,8 +281,16 @@ class SiamFCBase(SequentialTracker):
         searches = {obj_id: self._search_region(self._targets[obj_id]) for obj_id in tracked}
         features = self._search_features(frame, searches)
         for obj_id in tracked:
-            located = self._locate(self._targets[obj_id], searches[obj_id], *features[obj_id])
-            results[obj_id] = self._track(frame, self._targets[obj_id], obj_id, located)
+            target = self._targets[obj_id]
+            located = self._locate(target, searches[obj_id], *features[obj_id])
+            results[obj_id] = self._track(frame, target, obj_id, located)
+            interval = self.config.distractor_scan_interval
+            # only where the target itself is surely seen: a scan from a wrong place would take
+            # the target for a look-alike
+            if interval > 0 and results[obj_id].visible and located.confidence >= DISTRACTOR_SCAN_CONFIDENCE:
+                target.frames_since_scan += 1
+                if target.frames_since_scan >= interval:
+                    self._scan_distractors(frame, target)
         return results
 
     def _search_batch(self, crops: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -406,15 +426,69 @@ class SiamFCBase(SequentialTracker):
     def _search_region(self, target: _Target) -> _Search:
         """Where one target's search crops lie: a scale pyramid, or one wider crop while it is lost."""
         cfg, model = self.config, self.model
-        lost = target.lost_frames > 0
-        factors = np.ones(1) if lost else self.scale_factors
-        instance = model.instance_size
-        if lost:  # same pixel scale, wider region: add an even number of response cells
-            step = 2 * model.total_stride
-            instance += step * int(round(model.instance_size * (cfg.lost_search_scale - 1.0) / step))
-        side = target.x_side * instance / model.instance_size
         crop_center = target.center + cfg.motion_prior * target.velocity
-        return _Search(factors, crop_center, side, instance)
+        if target.lost_frames > 0:
+            return self._wide_region(target, crop_center)
+        return _Search(self.scale_factors, crop_center, target.x_side, model.instance_size)
+
+    def _wide_region(self, target: _Target, crop_center: np.ndarray) -> _Search:
+        """The lost target's search: one crop at the same pixel scale, lost_search_scale times wider
+        (an even number of response cells added)."""
+        model = self.model
+        step = 2 * model.total_stride
+        instance = model.instance_size + step * int(round(
+            model.instance_size * (self.config.lost_search_scale - 1.0) / step))
+        return _Search(np.ones(1), crop_center, target.x_side * instance / model.instance_size, instance)
+
+    @staticmethod
+    def _cell_positions(shape: tuple[int, int], crop_center: np.ndarray, frame_per_cell: float) -> np.ndarray:
+        """(h, w, 2) frame positions of the cells of a response map centred on crop_center."""
+        h, w = shape
+        xs = (np.arange(w) - (w - 1) / 2.0) * frame_per_cell + crop_center[0]
+        ys = (np.arange(h) - (h - 1) / 2.0) * frame_per_cell + crop_center[1]
+        return np.stack(np.meshgrid(xs, ys), -1)
+
+    @torch.no_grad()
+    def _scan_distractors(self, frame: np.ndarray, target: _Target) -> None:
+        """Remember the look-alikes around the visible target: local peaks of the response over the
+        lost-search region, away from the target (more than its size), at least distractor_ratio of
+        the response on the target itself."""
+        target.frames_since_scan = 0
+        search = self._wide_region(target, target.center)
+        features = self._search_batch(self._search_crops(frame, target, search))[0]
+        response = target.bank.blend(self.model.response(target.bank.kernels(), features),
+                                     self.update_policy)[0].cpu().numpy()
+        cells = self._cell_positions(response.shape, search.crop_center,
+                                     self.model.total_stride * search.side / search.instance)
+        distance = np.linalg.norm(cells - target.center, axis=-1) / max(float(target.size.max()), 1.0)
+        own = float(response[distance <= 0.5].max()) if (distance <= 0.5).any() else float(response.max())
+        peaks = (response >= cv2.dilate(response, np.ones((3, 3), np.uint8))) & (distance > 1.0)
+        peaks &= response >= self.config.distractor_ratio * own
+        ys, xs = np.nonzero(peaks)
+        strongest = np.argsort(-response[ys, xs])[:MAX_DISTRACTORS]
+        target.distractors = [cells[ys[i], xs[i]] for i in strongest]
+
+    def _suppress_distractors(self, target: _Target, raw: np.ndarray, crop_center: np.ndarray,
+                              frame_per_cell: float) -> np.ndarray:
+        """The lost target's response with the remembered look-alikes blanked out (each followed
+        first to its strongest response nearby: they move too)."""
+        cells = self._cell_positions(raw.shape, crop_center, frame_per_cell)
+        size = max(float(target.size.max()), 1.0)
+        suppressed = raw.copy()
+        floor = float(raw.min())
+        followed = []
+        for position in target.distractors:
+            near = np.linalg.norm(cells - position, axis=-1)
+            reach = near <= 1.0 * size  # how far a look-alike may move between looks
+            if not reach.any():
+                followed.append(position)  # outside this search: keep where it was
+                continue
+            peak = np.unravel_index(int(np.argmax(np.where(reach, raw, -np.inf))), raw.shape)
+            position = cells[peak]
+            followed.append(position)
+            suppressed[np.linalg.norm(cells - position, axis=-1) <= 0.75 * size] = floor
+        target.distractors = followed
+        return suppressed
 
     @staticmethod
     def _search_crops(frame: np.ndarray, target: _Target, search: _Search) -> np.ndarray:
@@ -436,6 +510,9 @@ class SiamFCBase(SequentialTracker):
         penalties[len(factors) // 2] = 1.0
         scale_id = int(np.argmax(upsampled.reshape(len(factors), -1).max(1) * penalties))
         raw = upsampled[scale_id]
+        if target.lost_frames > 0 and target.distractors:
+            raw = self._suppress_distractors(target, raw, crop_center,
+                                             model.total_stride * side * factors[scale_id] / instance / cfg.response_up)
         response = raw - raw.min()
         response /= response.sum() + 1e-16
         response = (1.0 - cfg.window_influence) * response + cfg.window_influence * _hann_window(up_h, up_w)

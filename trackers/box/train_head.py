@@ -20,7 +20,9 @@ past crops resampled into the current crop. The first box is the true box jitter
 0.15 of its size, log-size by 0.2), or for a pushed-away crop a box of the target's size at a
 random place. Negatives for the presence loss: the target out of the crop (less than half of it
 inside) or the first box off it (IoU < 0.1), and templates from another clip (a distractor
-replacing the target). Loss per iteration (later iterations weigh more): L1 on the box corners
+replacing the target); --absent_share draws that share of samples on frames where the target is
+gone (covered or out of view), the first box then half the time where it was nearest seen, as the
+tracker's proposal stays on whatever covers it. Loss per iteration (later iterations weigh more): L1 on the box corners
 in units of the true size + GIoU, on positives; BCE on presence; L1 on the predicted IoU.
 AdamW, cosine learning rate with warm-up, gradient clipping, `latest.pth` every --save_every
 steps and `best.pth` on the lowest validation loss, --resume, scalars.jsonl (+ TensorBoard when
@@ -163,7 +165,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 class CachedClips:
     """Samples drawn from cached crop maps (see the module docstring)."""
 
-    def __init__(self, cache_paths: list[Path], num_frames: int, seed: int):
+    def __init__(self, cache_paths: list[Path], num_frames: int, seed: int, absent_share: float = 0.0):
+        self.absent_share = absent_share  # share of samples whose current frame is one where the target is gone
         self.clips = []
         for path in cache_paths:
             maps = [np.load(path / f"s{s}.npy", mmap_mode="r") for s in STRIDES]
@@ -187,7 +190,11 @@ class CachedClips:
         template_maps = self._maps(t_clip, t0, 0)
         template_box = to_crop(t_boxes[t0], t_geoms[t0, 0])
         # current frame and the ones before it (either direction in time)
-        t = int(rng.choice(present)) if rng.random() < 0.9 else int(rng.integers(len(boxes)))
+        absent = np.flatnonzero(np.isnan(boxes[:, 0]))
+        if len(absent) and rng.random() < self.absent_share:  # covered or out of view: presence negatives
+            t = int(rng.choice(absent))
+        else:
+            t = int(rng.choice(present)) if rng.random() < 0.9 else int(rng.integers(len(boxes)))
         step = int(rng.integers(1, 4)) * (1 if rng.random() < 0.5 else -1)
         times = [int(np.clip(t - i * step, 0, len(boxes) - 1)) for i in range(self.num_frames)]
         k = int(rng.choice(CROPS_PER_FRAME, p=[0.4, 0.3, 0.3]))
@@ -209,11 +216,13 @@ class CachedClips:
 
     def _start_box(self, true: np.ndarray | None, last: np.ndarray, k: int) -> np.ndarray:
         """The first box: the true box jittered, or (pushed-away crop, or target absent) a box of the
-        target's last size somewhere in the crop."""
+        target's nearest seen size somewhere in the crop or (target absent) where it was nearest seen."""
         rng = self.rng
         ref = true if true is not None else last
         size = ref[2:] - ref[:2]
-        if true is None or (k == CROPS_PER_FRAME - 1 and rng.random() < 0.5):
+        # a gone target: half the time where it was last seen, as the tracker's proposal stays there
+        # (on whatever covers it); otherwise anywhere
+        if (true is None and rng.random() < 0.5) or (k == CROPS_PER_FRAME - 1 and rng.random() < 0.5):
             center = rng.uniform(0.2, 0.8, 2) * CROP_SIZE
         else:
             center = (ref[:2] + ref[2:]) / 2 + rng.normal(0, 0.15, 2) * size
@@ -323,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val_every", type=int, default=200)
     p.add_argument("--val_batches", type=int, default=16)
     p.add_argument("--save_every", type=int, default=50, help="steps between latest.pth saves")
+    p.add_argument("--absent_share", type=float, default=0.0,
+                   help="share of samples drawn on frames where the target is absent (clips that have such frames)")
     p.add_argument("--iters", type=int, default=RefineHeadConfig.iters)
     p.add_argument("--num_frames", type=int, default=RefineHeadConfig.num_frames)
     p.add_argument("--threads", type=int, default=1)
@@ -348,7 +359,7 @@ def train(args) -> int:
         paths[clip] = build_cache(clip, cache_dir / "features", backbone, args.seed, args.cache_frame_step)
         print(f"cached {i + 1}/{len(train_clips) + len(val_clips)} {clip.name} ({(time.time() - started) / 60:.1f} min)", flush=True)
     del backbone
-    train_data = CachedClips([paths[c] for c in train_clips], args.num_frames, args.seed)
+    train_data = CachedClips([paths[c] for c in train_clips], args.num_frames, args.seed, args.absent_share)
     val_data = CachedClips([paths[c] for c in val_clips], args.num_frames, args.seed + 1)
     val_batches = [val_data.batch(args.batch_size) for _ in range(args.val_batches)]  # fixed
 
