@@ -114,6 +114,7 @@ class SiamFCConfig(TrackerConfig):
     # re-detection ignores the response around them. 0 disables ---
     distractor_scan_interval: int = 0
     distractor_ratio: float = 0.7  # a response peak at least this share of the target's own is a look-alike
+    keep_size_at_border: bool = False  # the box does not shrink along an axis where it leaves the frame
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -379,8 +380,15 @@ class SiamFCBase(SequentialTracker):
         return self._gray_frame
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
-        """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it."""
-        size = np.clip(size, MIN_SIDE_PX, [frame_hw[1], frame_hw[0]])
+        """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it. With
+        keep_size_at_border, along an axis where the box reaches past the frame's edge it does not
+        shrink: only part of the target is in view there (a target leaving the view would come back
+        with the sliver's size)."""
+        frame_wh = np.array([frame_hw[1], frame_hw[0]], np.float64)
+        if self.config.keep_size_at_border:
+            cut = (target.center - target.size / 2 < 0) | (target.center + target.size / 2 > frame_wh)
+            size = np.where(cut, np.maximum(size, target.size), size)
+        size = np.clip(size, MIN_SIDE_PX, frame_wh)
         scale = float(np.sqrt(np.prod(size + self.config.context * size.sum())) / target.z_side)
         target.size = size
         target.z_side *= scale
