@@ -469,7 +469,8 @@ class SiamFCBase(SequentialTracker):
         cells = self._cell_positions(response.shape, search.crop_center,
                                      self.model.total_stride * search.side / search.instance)
         distance = np.linalg.norm(cells - target.center, axis=-1) / max(float(target.size.max()), 1.0)
-        own = float(response[distance <= 0.5].max()) if (distance <= 0.5).any() else float(response.max())
+        on_target = distance <= 0.5
+        own = float(response[on_target].max() if on_target.any() else response.max())
         peaks = (response >= cv2.dilate(response, np.ones((3, 3), np.uint8))) & (distance > 1.0)
         peaks &= response >= self.config.distractor_ratio * own
         ys, xs = np.nonzero(peaks)

@@ -34,11 +34,10 @@ import torch.nn.functional as F
 from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
-from ...training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
-                         resume_training, run_command, warmup_cosine)
+from ...training import DataError, RunningMeans, log_train_step, optimizer_step, run_command
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
-from .train import STRIDES, ClipCache, add_run_arguments, cached_clips, dice_loss, parse_crop
+from .train import STRIDES, ClipCache, add_run_arguments, cached_clips, dice_loss, parse_crop, start_run
 
 CLICK_COUNTS = (1, 3, 5)
 VAL_FRAMES = (0, 15, 30)  # frames of each validation clip whose objects are clicked
@@ -333,21 +332,10 @@ def train(args) -> int:
 
     config = ClickNetConfig(hidden=args.hidden)
     model = ClickNet(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    scheduler = warmup_cosine(optimizer, args.max_steps, max_warmup=100)
-    save_dir = Path(args.save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    history = {"train_step": [], "train_loss": [], "val_step": [], "val_iou": []}
-    step, best_val = 0, -1.0
-    if args.init and not args.resume:
-        model.load_state_dict(initial_weights(args.init), strict=True)
-        print(f"initialised from {args.init}", flush=True)
+    optimizer, scheduler, save_dir, step, best_val, history = start_run(model, args, "val_iou")
     if args.resume:
-        ckpt = resume_training(args.resume, model, optimizer, scheduler)
-        step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new samples, not the first run's again
         rng = np.random.default_rng(args.seed + 1 + step)
-        print(f"resumed from {args.resume} at step {step}", flush=True)
     if args.eval_only:
         print("validation " + json.dumps(validate(model, val_caches)), flush=True)
         return 0

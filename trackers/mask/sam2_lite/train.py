@@ -370,6 +370,26 @@ def cached_clips(args) -> tuple[list[Path], list[Path], list[Path], dict[Path, C
     return train_clips, val_clips, extra, caches
 
 
+def start_run(model: torch.nn.Module, args, val_key: str):
+    """The optimizer, schedule, save folder, step, best validation and history of a run of either
+    mask training command: fresh, from --init weights, or restored from --resume.
+    -> (optimizer, scheduler, save_dir, step, best_val, history)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    scheduler = warmup_cosine(optimizer, args.max_steps, max_warmup=100)
+    save_dir = Path(args.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    history = {"train_step": [], "train_loss": [], "val_step": [], val_key: []}
+    step, best_val = 0, -1.0
+    if args.resume:
+        ckpt = resume_training(args.resume, model, optimizer, scheduler)
+        step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
+        print(f"resumed from {args.resume} at step {step}", flush=True)
+    elif args.init:
+        model.load_state_dict(initial_weights(args.init), strict=True)
+        print(f"initialised from {args.init}", flush=True)
+    return optimizer, scheduler, save_dir, step, best_val, history
+
+
 def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser(), train, argv)
 
@@ -388,20 +408,9 @@ def train(args) -> int:
 
     config = PropagationNetConfig(hidden=args.hidden)
     model = PropagationNet(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    scheduler = warmup_cosine(optimizer, args.max_steps, max_warmup=100)
-    save_dir = Path(args.save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    history = {"train_step": [], "train_loss": [], "val_step": [], "val_J": []}
-    step, best_val = 0, -1.0
+    optimizer, scheduler, save_dir, step, best_val, history = start_run(model, args, "val_J")
     if args.resume:
-        ckpt = resume_training(args.resume, model, optimizer, scheduler)
-        step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
         sampler.rng = np.random.default_rng(args.seed + step)  # new sequences, not the first run's again
-        print(f"resumed from {args.resume} at step {step}", flush=True)
-    elif args.init:
-        model.load_state_dict(initial_weights(args.init), strict=True)
-        print(f"initialised from {args.init}", flush=True)
     if args.eval_only:
         print(f"validation J {validate(model, val_caches, args.num_recent, args.val_frames, args.val_passes)['J']:.4f} "
               f"(num_recent {args.num_recent}, {args.val_frames} frames per clip, {args.val_passes} passes)", flush=True)
