@@ -28,8 +28,6 @@ def _frame_and_mask(shared_train, frame_idx: int = 0) -> tuple[np.ndarray, np.nd
     return frame, mask
 
 
-@pytest.mark.xfail(strict=True, reason="known failure of click weights version 1: a click on the car also selects "
-                   "its mirrored copy 24 px away (95 % of it), see resources/weights/sam2_lite_clicks.md")
 def test_a_click_selects_the_object_and_never_its_look_alike_beside_it(tracker, shared_train):
     frame, mask = _frame_and_mask(shared_train)
     frame, target, copy = paste_mirrored_copy(frame, mask, gap=24)

@@ -42,6 +42,7 @@ class ImageEncoder:
         self.cache_bytes = cache_mb << 20
         self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm()
         self.extractor = self._extractor(1.0)
+        self._uncached = FeatureExtractor(scale=1.0, device=self.device, cache_bytes=0, backbone=self.backbone)
         # the frame asked for last: each object's prompt, join and memory ask for it again
         self._last: tuple[int, EncodedFrame] | None = None
 
@@ -56,6 +57,11 @@ class ImageEncoder:
 
     def internal_size(self, height: int, width: int) -> tuple[int, int]:
         return self.extractor.input_size((height, width))
+
+    def encode_image(self, image: np.ndarray) -> dict[int, torch.Tensor]:
+        """Raw maps {stride: (1, C, h / stride, w / stride)} of any RGB uint8 image whose sides are
+        multiples of 16 (a zoomed crop), not cached."""
+        return {stride: fmap.float() for stride, fmap in self._uncached.extract(image).maps.items()}
 
     def __call__(self, frames: FrameSequence, frame_idx: int) -> EncodedFrame:
         last = self._last

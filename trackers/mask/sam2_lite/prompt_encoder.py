@@ -15,6 +15,8 @@ Only the parts connected to positive clicks are kept, so each extra click refine
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 import torch
@@ -46,8 +48,14 @@ def refines(earlier: Prompt, later: Prompt) -> bool:
 
 class PromptEncoder:
     def __init__(self, click_net: ClickNet | None = None, seed_radius: int = 4, grabcut_iterations: int = 4,
-                 work_side: int = 360, click_reach: float = 0.15):
+                 work_side: int = 360, click_reach: float = 0.15,
+                 encode_image: Callable[[np.ndarray], dict[int, torch.Tensor]] | None = None,
+                 zoom_side: int = 0, zoom_expansion: float = 1.4, zoom_min_side: int = 40):
         self.click_net = click_net  # trained click-to-mask network; None: feature prior + GrabCut
+        self.encode_image = encode_image  # RGB image -> raw backbone maps, for zooming in; None: no zoom
+        self.zoom_side = zoom_side  # the zoomed region's long side at the network (internal px); 0: off
+        self.zoom_expansion = zoom_expansion  # the region is the first answer's box grown by this factor...
+        self.zoom_min_side = zoom_min_side  # ...and at least this long (internal px) before growing
         self.seed_radius = seed_radius
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
@@ -98,7 +106,51 @@ class PromptEncoder:
     def segment_trained(self, features: EncodedFrame, box, positive: np.ndarray, negative: np.ndarray,
                         previous: np.ndarray | None) -> np.ndarray:
         h, w = features.image.shape[:2]
-        maps = normalize_maps(features.maps)
+        prob = self._click_net_prob(features.maps, (h, w), box, positive, negative, previous)
+        crop = self._zoom_crop(prob, box, positive, h, w)
+        if crop is None:
+            return prob
+        # zoom in (RITM's Zoom-In): the network again on the object's surroundings, enlarged, so the
+        # stride-4 decoder places the boundary of a small object from finer features
+        x1, y1, x2, y2 = crop
+        zoom = self.zoom_side / max(x2 - x1, y2 - y1)
+        size_w, size_h = (max(16, int(round(side * zoom / 16)) * 16) for side in (x2 - x1, y2 - y1))
+        to_crop = np.array([size_w / (x2 - x1), size_h / (y2 - y1)], np.float32)
+        origin = np.array([x1, y1], np.float32)
+        image = cv2.resize(features.image[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
+        local_box = None if box is None else np.concatenate([(box[:2] - origin) * to_crop, (box[2:] - origin) * to_crop])
+        local_previous = None if previous is None else cv2.resize(
+            previous[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
+        local = self._click_net_prob(self.encode_image(image), (size_h, size_w), local_box,
+                                     (positive - origin) * to_crop, (negative - origin) * to_crop, local_previous)
+        prob = prob.copy()
+        # the mean of both scales: the zoomed answer alone lost as many objects as it gained
+        # (held-out clips, 1 click: 0.740 -> 0.741 alone, 0.746 averaged)
+        zoomed = cv2.resize(local, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+        prob[y1:y2, x1:x2] = 0.5 * (prob[y1:y2, x1:x2] + zoomed)
+        return prob
+
+    def _zoom_crop(self, prob: np.ndarray, box, positive: np.ndarray, h: int, w: int) -> tuple[int, int, int, int] | None:
+        """The region to look at again, enlarged: the first answer, the positive clicks and the box,
+        grown by `zoom_expansion`; None when zooming is off or would not enlarge it by a quarter."""
+        if self.encode_image is None or self.zoom_side <= 0:
+            return None
+        ys, xs = np.nonzero(prob > 0.5)
+        xs = np.concatenate([xs, xs + 1, positive[:, 0]] + ([] if box is None else [box[[0, 2]]]))
+        ys = np.concatenate([ys, ys + 1, positive[:, 1]] + ([] if box is None else [box[[1, 3]]]))
+        center = np.array([xs.min() + xs.max(), ys.min() + ys.max()]) / 2
+        half = np.maximum([xs.max() - xs.min(), ys.max() - ys.min()], self.zoom_min_side) * self.zoom_expansion / 2
+        x1, y1 = np.maximum(0, np.floor(center - half)).astype(int)
+        x2, y2 = np.minimum([w, h], np.ceil(center + half)).astype(int)
+        if self.zoom_side < 1.25 * max(x2 - x1, y2 - y1):
+            return None
+        return int(x1), int(y1), int(x2), int(y2)
+
+    def _click_net_prob(self, raw_maps: dict[int, torch.Tensor], size: tuple[int, int], box,
+                        positive: np.ndarray, negative: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        """(h, w) probability from the click network on an image of `size` (h, w) whose raw maps are given."""
+        h, w = size
+        maps = normalize_maps(raw_maps)
         size4 = tuple(maps[4].shape[-2:])
         previous4 = None
         if previous is not None:

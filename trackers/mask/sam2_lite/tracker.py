@@ -42,6 +42,11 @@ class Sam2LiteConfig(TrackerConfig):
     max_side: int = 864  # internal resolution: frames are scaled so their long side is at most this
     propagation: str = "trained"  # "trained" network, or the training-free "readout"
     clicks: str = "trained"  # clicks / boxes -> mask: the "trained" click network, or feature prior + "grabcut"
+    # trained clicks: look again at the object's surroundings enlarged to this long side (internal px) and
+    # average both answers; 0 = off. Held-out train clips, box / 1 / 3 / 5 clicks: 0.822 / 0.740 / 0.852 /
+    # 0.897 off, 0.832 / 0.746 / 0.861 / 0.898 at 480, 0.833 / 0.733 / 0.863 / 0.908 at 640 (slower)
+    click_zoom_side: int = 480
+    click_zoom_expansion: float = 1.4  # ...the zoomed region is the first answer's box grown by this factor
     flow_prior: bool = True  # fuse the DIS-flow-warped previous mask where the prediction is unsure
     # trained: recent tracked frames in each object's memory bank. Two, as trained: 0.855 against 0.845 with
     # one on the validation clips. One wins when they are played back and forth (0.830 against 0.814 over
@@ -114,7 +119,9 @@ class Sam2LiteTracker(Tracker):
         super().__init__(config, device, checkpoint)
         cfg = self.config
         self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.feature_cache_mb)
-        self.prompt_encoder = PromptEncoder(load_click_weights() if cfg.clicks == "trained" else None)
+        self.prompt_encoder = PromptEncoder(load_click_weights() if cfg.clicks == "trained" else None,
+                                            encode_image=self.image_encoder.encode_image,
+                                            zoom_side=cfg.click_zoom_side, zoom_expansion=cfg.click_zoom_expansion)
         self.memory_encoder = MemoryEncoder()
         self.memory_attention = MemoryAttention(cfg.top_k, cfg.temperature)
         self.mask_decoder = MaskDecoder(cfg.readout_trust, cfg.edge_radius, cfg.edge_eps)
