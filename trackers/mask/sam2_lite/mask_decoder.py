@@ -64,17 +64,21 @@ class MaskDecoder:
         return self.snap_to_edges(features.image, prob)
 
     def snap_to_edges(self, image: np.ndarray, prob: np.ndarray) -> np.ndarray:
-        """Guided filtering of `prob` inside the box where it is undecided, with the frame as guide."""
-        if self.edge_radius <= 0:
-            return prob
-        ys, xs = np.nonzero(prob > 0.1)
-        if ys.size == 0:
-            return prob
-        pad = 4 * self.edge_radius
-        y1, y2 = max(0, ys.min() - pad), min(prob.shape[0], ys.max() + 1 + pad)
-        x1, x2 = max(0, xs.min() - pad), min(prob.shape[1], xs.max() + 1 + pad)
-        out = prob.copy()
-        out[y1:y2, x1:x2] = cv2.ximgproc.guidedFilter(
-            np.ascontiguousarray(image[y1:y2, x1:x2]), np.ascontiguousarray(prob[y1:y2, x1:x2]),
-            self.edge_radius, self.edge_eps)
-        return np.clip(out, 0.0, 1.0, out=out)
+        return snap_to_edges(image, prob, self.edge_radius, self.edge_eps)
+
+
+def snap_to_edges(image: np.ndarray, prob: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Guided filtering of `prob` inside the box where it is undecided, with the frame as guide;
+    `eps` in uint8 intensity units squared. radius 0: `prob` as it is."""
+    if radius <= 0:
+        return prob
+    ys, xs = np.nonzero(prob > 0.1)
+    if ys.size == 0:
+        return prob
+    pad = 4 * radius
+    y1, y2 = max(0, ys.min() - pad), min(prob.shape[0], ys.max() + 1 + pad)
+    x1, x2 = max(0, xs.min() - pad), min(prob.shape[1], xs.max() + 1 + pad)
+    out = prob.copy()
+    out[y1:y2, x1:x2] = cv2.ximgproc.guidedFilter(
+        np.ascontiguousarray(image[y1:y2, x1:x2]), np.ascontiguousarray(prob[y1:y2, x1:x2]), radius, eps)
+    return np.clip(out, 0.0, 1.0, out=out)

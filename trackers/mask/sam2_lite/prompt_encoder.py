@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ...types import Prompt
 from .click_net import ClickNet, prompt_maps
 from .image_encoder import STRIDE, EncodedFrame
-from .mask_decoder import grid_to_pixels
+from .mask_decoder import grid_to_pixels, snap_to_edges
 from .propagation_net import normalize_maps
 
 SIMILARITY_SOFTNESS = 0.05  # cosine difference that moves the prior from 27 % to 73 %
@@ -50,12 +50,15 @@ class PromptEncoder:
     def __init__(self, click_net: ClickNet | None = None, seed_radius: int = 4, grabcut_iterations: int = 4,
                  work_side: int = 360, click_reach: float = 0.15,
                  encode_image: Callable[[np.ndarray], dict[int, torch.Tensor]] | None = None,
-                 zoom_side: int = 0, zoom_expansion: float = 1.4, zoom_min_side: int = 40):
+                 zoom_side: int = 0, zoom_expansion: float = 1.4, zoom_min_side: int = 40,
+                 edge_radius: int = 0, edge_eps: float = 0.002):
         self.click_net = click_net  # trained click-to-mask network; None: feature prior + GrabCut
         self.encode_image = encode_image  # RGB image -> raw backbone maps, for zooming in; None: no zoom
         self.zoom_side = zoom_side  # the zoomed region's long side at the network (internal px); 0: off
         self.zoom_expansion = zoom_expansion  # the region is the first answer's box grown by this factor...
         self.zoom_min_side = zoom_min_side  # ...and at least this long (internal px) before growing
+        self.edge_radius = edge_radius  # the network's answer is guided-filtered to image edges; 0: off
+        self.edge_eps = edge_eps * 255.0 ** 2  # guided-filter regularisation, (share of intensity range) ** 2
         self.seed_radius = seed_radius
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
@@ -108,8 +111,13 @@ class PromptEncoder:
         h, w = features.image.shape[:2]
         prob = self._click_net_prob(features.maps, (h, w), box, positive, negative, previous)
         crop = self._zoom_crop(prob, box, positive, h, w)
-        if crop is None:
-            return prob
+        if crop is not None:
+            prob = self._zoomed_in(features.image, crop, prob, box, positive, negative, previous)
+        # the stride-4 decoder's boundary, snapped to the frame's edges
+        return snap_to_edges(features.image, prob, self.edge_radius, self.edge_eps)
+
+    def _zoomed_in(self, image: np.ndarray, crop: tuple[int, int, int, int], prob: np.ndarray, box,
+                   positive: np.ndarray, negative: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         # zoom in (RITM's Zoom-In): the network again on the object's surroundings, enlarged, so the
         # stride-4 decoder places the boundary of a small object from finer features
         x1, y1, x2, y2 = crop
@@ -117,7 +125,7 @@ class PromptEncoder:
         size_w, size_h = (max(16, int(round(side * zoom / 16)) * 16) for side in (x2 - x1, y2 - y1))
         to_crop = np.array([size_w / (x2 - x1), size_h / (y2 - y1)], np.float32)
         origin = np.array([x1, y1], np.float32)
-        image = cv2.resize(features.image[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
+        image = cv2.resize(image[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
         local_box = None if box is None else np.concatenate([(box[:2] - origin) * to_crop, (box[2:] - origin) * to_crop])
         local_previous = None if previous is None else cv2.resize(
             previous[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
