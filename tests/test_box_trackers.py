@@ -116,6 +116,19 @@ def test_a_look_alike_seen_beside_the_target_is_not_taken_for_it_while_the_targe
     assert all(_iou(results[t].box, truth[t]) < 0.1 for t in range(back, len(frames)))
 
 
+@pytest.mark.xfail(strict=True, reason="known failure of siamfc-effnet: the foreground match re-finds the bollard on a "
+                   "building wall from frame 54; re-finding on the response alone (found_threshold 0.45) keeps it "
+                   "hidden but loses the runner of the same clip (judged AUC 0.577 -> 0.223), see README")
+def test_a_bollard_that_leaves_the_view_on_parkour_stays_hidden(shared_data):
+    # the case, as a user tried it: a bollard boxed on frame 0 of a real clip leaves the view
+    # at the right by frame 20 and never comes back; it was "re-found" on a building wall from frame 54
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+              for path in sorted((shared_data / "davis_parkour" / "frames").glob("*.jpg"))]
+    _, results = _run("siamfc-effnet", frames, np.array([633, 215, 672, 343], np.float32))
+    assert all(r.visible for r in results[:18])
+    assert not any(r.visible for r in results[20:])
+
+
 def test_dynamic_template_adds_templates_when_confident():
     clip = [_frame((80 + 4 * t, 120), 40) for t in range(10)]
     tracker, _ = _run("siamfc-effnet", [f for f, _ in clip], clip[0][1],
