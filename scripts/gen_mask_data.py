@@ -7,6 +7,11 @@ DAVIS-layout training clips:
 With --look_alikes, it writes instead one clip per source clip (every --frame_step-th frame) with the
 object's mirrored copy pasted beside it on every frame (composite.paste_mirrored_copy; the mask is the
 object alone): click-to-mask training data where a click must select one instance, not its twin.
+
+With --zoomed, it writes one clip per source clip (every --frame_step-th frame) of the object's
+surroundings enlarged, as the click network sees them when it zooms in (prompt_encoder.py): a square
+around the object's box, 1.3-2.0x its longer side (at least 40 px), scaled to 480x480. Frames whose
+square would be longer than 384 px are left out (the tracker does not zoom in there).
 """
 from __future__ import annotations
 
@@ -42,6 +47,36 @@ def write_look_alikes(clips, out, frame_step: int, rng: np.random.Generator) -> 
     return 0
 
 
+ZOOM_SIDE = 480  # as Sam2LiteConfig.click_zoom_side
+ZOOM_LONGEST = 384  # regions longer than this are not zoomed (prompt_encoder.PromptEncoder._zoom_crop)
+
+
+def write_zoomed(clips, out, frame_step: int, rng: np.random.Generator) -> int:
+    for n, clip in enumerate(clips):
+        frames, masks = [], []
+        pairs = zip(sorted((clip / "frames").glob("*.jpg")), sorted((clip / "masks").glob("*.png")))
+        for frame_path, mask_path in list(pairs)[::frame_step]:
+            mask = read_mask(mask_path) == 1  # the first object of multi-object clips
+            if mask.sum() < 100:
+                continue
+            ys, xs = np.nonzero(mask)
+            side = int(max(40, xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) * rng.uniform(1.3, 2.0))
+            height, width = mask.shape
+            if side > min(ZOOM_LONGEST, height, width):
+                continue
+            centre = np.array([xs.min() + xs.max(), ys.min() + ys.max()]) / 2 + rng.uniform(-0.1, 0.1, 2) * side
+            x1 = int(np.clip(centre[0] - side / 2, 0, width - side))
+            y1 = int(np.clip(centre[1] - side / 2, 0, height - side))
+            frames.append(cv2.resize(read_rgb(frame_path)[y1:y1 + side, x1:x1 + side], (ZOOM_SIDE, ZOOM_SIDE),
+                                     interpolation=cv2.INTER_LINEAR))
+            masks.append(cv2.resize(mask[y1:y1 + side, x1:x1 + side].astype(np.uint8), (ZOOM_SIDE, ZOOM_SIDE),
+                                    interpolation=cv2.INTER_NEAREST) > 0)
+        if frames:
+            write_clip(out / f"zoom_{clip.name}", frames, masks)
+        print(f"clip {n + 1}/{len(clips)} {clip.name}: {len(frames)} frames", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", action="append", required=True, help="DAVIS-layout folder of clips (repeatable)")
@@ -51,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exclude", default="", help="comma-separated clip names not to use")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--look_alikes", action="store_true", help="write look-alike clips (see above)")
-    p.add_argument("--frame_step", type=int, default=4, help="with --look_alikes: every this many frames")
+    p.add_argument("--zoomed", action="store_true", help="write zoomed-in clips (see above)")
+    p.add_argument("--frame_step", type=int, default=4, help="with --look_alikes / --zoomed: every this many frames")
     args = p.parse_args(argv)
     from pathlib import Path
 
@@ -59,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     clips = [c for c in list_clips(args.source) if c.name not in excluded]
     if args.look_alikes:
         return write_look_alikes(clips, Path(args.out), args.frame_step, np.random.default_rng(args.seed))
+    if args.zoomed:
+        return write_zoomed(clips, Path(args.out), args.frame_step, np.random.default_rng(args.seed))
     sized = [c for c in clips if cv2.imread(str(sorted((c / "frames").glob("*.jpg"))[0])).shape[:2] == (480, 854)]
     if len(sized) < 3:
         print("error: need at least 3 source clips of 854x480", file=sys.stderr)
