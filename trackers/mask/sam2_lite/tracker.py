@@ -56,8 +56,10 @@ class Sam2LiteConfig(TrackerConfig):
     flow_prior: bool = True  # fuse the DIS-flow-warped previous mask where the prediction is unsure
     # trained: recent tracked frames in each object's memory bank. Two, as trained: 0.855 against 0.845 with
     # one on the validation clips. One wins when they are played back and forth (0.830 against 0.814 over
-    # 118 frames), but that walk keeps coming back to the prompt frame, which favours a bank leaning on it
-    trained_num_recent: int = 2
+    # 118 frames), but that walk keeps coming back to the prompt frame, which favours a bank leaning on it.
+    # Session 8, stage-2 weights, same clips: 2 / 3 / 4 / 6 recent frames 0.893 / 0.909 / 0.909 / 0.910
+    # (motorbike 0.755 -> 0.846 with 3); three is the cheapest of the tied
+    trained_num_recent: int = 3
     min_presence: float = 0.5  # trained: the object is there when the presence head says at least this
     # readout: recent tracked frames kept in each object's memory bank. One (the previous frame) measured best on
     # the shared DAVIS clips: J&F 0.705 against 0.677 with two, 0.672 with three and 0.655 with six, since
