@@ -29,52 +29,54 @@ def read_rgb(path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def write_look_alikes(clips, out, frame_step: int, rng: np.random.Generator) -> int:
+def write_per_clip(clips, out, prefix: str, frame_step: int, make) -> int:
+    """One clip per source clip, every frame_step-th frame: make(frame_path, mask) -> (frame, mask) or None
+    (mask: the first object of multi-object clips)."""
     for n, clip in enumerate(clips):
         frames, masks = [], []
         pairs = zip(sorted((clip / "frames").glob("*.jpg")), sorted((clip / "masks").glob("*.png")))
         for frame_path, mask_path in list(pairs)[::frame_step]:
-            mask = read_mask(mask_path) == 1  # the first object of multi-object clips
-            if mask.sum() < 400:
-                continue
-            pasted = paste_mirrored_copy(read_rgb(frame_path), mask, int(rng.integers(8, 64)), int(rng.integers(-10, 11)))
-            if pasted is not None and pasted[1].sum() >= 400:
-                frames.append(pasted[0])
-                masks.append(pasted[1])
+            made = make(frame_path, read_mask(mask_path) == 1)
+            if made is not None:
+                frames.append(made[0])
+                masks.append(made[1])
         if frames:
-            write_clip(out / f"look_{clip.name}", frames, masks)
+            write_clip(out / f"{prefix}_{clip.name}", frames, masks)
         print(f"clip {n + 1}/{len(clips)} {clip.name}: {len(frames)} frames", flush=True)
     return 0
+
+
+def look_alike(rng: np.random.Generator):
+    def make(frame_path, mask):
+        if mask.sum() < 400:
+            return None
+        pasted = paste_mirrored_copy(read_rgb(frame_path), mask, int(rng.integers(8, 64)), int(rng.integers(-10, 11)))
+        return pasted if pasted is not None and pasted[1].sum() >= 400 else None
+    return make
 
 
 ZOOM_SIDE = 480  # as Sam2LiteConfig.click_zoom_side
 ZOOM_LONGEST = 384  # regions longer than this are not zoomed (prompt_encoder.PromptEncoder._zoom_crop)
 
 
-def write_zoomed(clips, out, frame_step: int, rng: np.random.Generator) -> int:
-    for n, clip in enumerate(clips):
-        frames, masks = [], []
-        pairs = zip(sorted((clip / "frames").glob("*.jpg")), sorted((clip / "masks").glob("*.png")))
-        for frame_path, mask_path in list(pairs)[::frame_step]:
-            mask = read_mask(mask_path) == 1  # the first object of multi-object clips
-            if mask.sum() < 100:
-                continue
-            ys, xs = np.nonzero(mask)
-            side = int(max(40, xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) * rng.uniform(1.3, 2.0))
-            height, width = mask.shape
-            if side > min(ZOOM_LONGEST, height, width):
-                continue
-            centre = np.array([xs.min() + xs.max(), ys.min() + ys.max()]) / 2 + rng.uniform(-0.1, 0.1, 2) * side
-            x1 = int(np.clip(centre[0] - side / 2, 0, width - side))
-            y1 = int(np.clip(centre[1] - side / 2, 0, height - side))
-            frames.append(cv2.resize(read_rgb(frame_path)[y1:y1 + side, x1:x1 + side], (ZOOM_SIDE, ZOOM_SIDE),
-                                     interpolation=cv2.INTER_LINEAR))
-            masks.append(cv2.resize(mask[y1:y1 + side, x1:x1 + side].astype(np.uint8), (ZOOM_SIDE, ZOOM_SIDE),
-                                    interpolation=cv2.INTER_NEAREST) > 0)
-        if frames:
-            write_clip(out / f"zoom_{clip.name}", frames, masks)
-        print(f"clip {n + 1}/{len(clips)} {clip.name}: {len(frames)} frames", flush=True)
-    return 0
+def zoomed(rng: np.random.Generator):
+    def make(frame_path, mask):
+        if mask.sum() < 100:
+            return None
+        ys, xs = np.nonzero(mask)
+        side = int(max(40, xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) * rng.uniform(1.3, 2.0))
+        height, width = mask.shape
+        if side > min(ZOOM_LONGEST, height, width):
+            return None
+        centre = np.array([xs.min() + xs.max(), ys.min() + ys.max()]) / 2 + rng.uniform(-0.1, 0.1, 2) * side
+        x1 = int(np.clip(centre[0] - side / 2, 0, width - side))
+        y1 = int(np.clip(centre[1] - side / 2, 0, height - side))
+        frame = cv2.resize(read_rgb(frame_path)[y1:y1 + side, x1:x1 + side], (ZOOM_SIDE, ZOOM_SIDE),
+                           interpolation=cv2.INTER_LINEAR)
+        crop = cv2.resize(mask[y1:y1 + side, x1:x1 + side].astype(np.uint8), (ZOOM_SIDE, ZOOM_SIDE),
+                          interpolation=cv2.INTER_NEAREST) > 0
+        return frame, crop
+    return make
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     excluded = {name for name in args.exclude.split(",") if name}
     clips = [c for c in list_clips(args.source) if c.name not in excluded]
-    if args.look_alikes:
-        return write_look_alikes(clips, Path(args.out), args.frame_step, np.random.default_rng(args.seed))
-    if args.zoomed:
-        return write_zoomed(clips, Path(args.out), args.frame_step, np.random.default_rng(args.seed))
+    if args.look_alikes or args.zoomed:
+        prefix, make = ("look", look_alike) if args.look_alikes else ("zoom", zoomed)
+        return write_per_clip(clips, Path(args.out), prefix, args.frame_step, make(np.random.default_rng(args.seed)))
     sized = [c for c in clips if cv2.imread(str(sorted((c / "frames").glob("*.jpg"))[0])).shape[:2] == (480, 854)]
     if len(sized) < 3:
         print("error: need at least 3 source clips of 854x480", file=sys.stderr)
