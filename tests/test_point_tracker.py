@@ -185,6 +185,32 @@ def test_training_runs_and_resumes(tmp_path):
     assert tracker.model.config.backbone == "small_cnn"
 
 
+def test_continuation_windows_query_their_points_before_the_window(tmp_path):
+    from trackstudio.trackers.point.train import PointOdysseyDataset, main
+
+    spec = ClipSpec(num_frames=12, height=64, width=96, object_radius=(8, 20), points_per_object=8,
+                    background_points=16)
+    clip = generate_dataset(tmp_path / "data", 1, seed=2, spec=spec)[0]
+    trajs = np.load(clip / "anno.npz")["trajs_2d"] / np.array([96, 64], np.float32)  # (T, N, 2) in [0, 1]
+    dataset = PointOdysseyDataset([clip], 4, 6, (64, 96), True, samples_per_video=20, continuation_prob=1.0)
+    leads = 0
+    for sample in (dataset[i] for i in range(20)):
+        queries, window = sample["query_xy"].numpy(), sample["tracks"].numpy()
+        # every queried point is a ground-truth point on some frame, and the window follows it
+        for q, track in zip(queries, window.transpose(1, 0, 2)):
+            frame_idx, point = np.argwhere(np.abs(trajs - q).sum(-1) < 1e-5)[0]
+            assert np.allclose(track[0], trajs[:, point][np.abs(trajs[:, point] - track[0]).sum(-1).argmin()])
+        if not np.array_equal(sample["query_frame"].numpy(), sample["frames"][0].numpy()):
+            leads += 1
+            assert not np.allclose(queries, window[0])  # queried elsewhere: the window starts on its estimate
+    assert leads >= 10
+    # and a training run draws them
+    assert main(["--data_root", str(tmp_path / "data"), "--batch_size", "2", "--epochs", "1", "--sequence_length", "4",
+                 "--num_points", "4", "--image_size", "64x96", "--num_workers", "0", "--save_dir", str(tmp_path / "c"),
+                 "--log_dir", str(tmp_path / "l"), "--backbone", "small_cnn", "--no_pretrained", "--iters", "2",
+                 "--threads", "1", "--max_steps", "2", "--samples_per_video", "4", "--continuation_prob", "1.0"]) == 0
+
+
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
     from trackstudio.trackers.point.train import main
 

@@ -51,6 +51,7 @@ CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confi
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
 COORD_HUBER_PX = 1.0  # nearly L1: small errors keep a full-size gradient, which buys precision
 ITER_GAMMA = 0.8
+CONTINUATION_MAX_GAP = 12  # continuation windows: the query lies at most this many steps before the window
 
 
 def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Path]:
@@ -147,9 +148,14 @@ class PointOdysseyDataset(Dataset):
     def __init__(self, videos: list[Path], sequence_length: int, num_points: int, image_size: tuple[int, int],
                  train: bool, samples_per_video: int = 1, static_init_prob: float = 0.2,
                  feature_cache: FeatureCache | None = None, corr_levels: int = PredictorConfig.corr_levels,
-                 pools: list[tuple[list[Path], float]] | None = None):
+                 pools: list[tuple[list[Path], float]] | None = None, continuation_prob: float = 0.0):
         """pools: [(videos, share)]: training windows come from each pool's videos with its share
-        (mixing data sources in a fixed proportion); None: every video equally often."""
+        (mixing data sources in a fixed proportion); None: every video equally often.
+        continuation_prob: share of windows that start after their points' query frame, as the
+        tracker's later windows do: the points are queried up to `CONTINUATION_MAX_GAP` steps before
+        the window, and its first frame holds their Lucas-Kanade estimate chained from there (drifted
+        where they were covered), fixed as the tracker fixes it. With it, every sample carries its
+        query frame (`query_frame`, `query_xy`)."""
         self.videos = videos
         self.pools = [(pool, share) for pool, share in pools if pool and share > 0] if pools else None
         self.sequence_length = sequence_length
@@ -158,6 +164,7 @@ class PointOdysseyDataset(Dataset):
         self.train = train
         self.samples_per_video = samples_per_video
         self.static_init_prob = static_init_prob if train else 0.0
+        self.continuation_prob = continuation_prob if train else 0.0
         self.feature_cache = feature_cache
         self.corr_levels = corr_levels
         self._annos: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray, bool, list[Path]]] = {}
@@ -210,27 +217,48 @@ class PointOdysseyDataset(Dataset):
         frame_ids = np.arange(start, start + span, step)
         if backward:
             frame_ids = frame_ids[::-1]
-        candidates = np.flatnonzero(visibs[frame_ids[0]])
+        lead = self._continuation_lead(rng, frame_ids, step, backward, visibs, T)
+        query_idx = int(frame_ids[0]) - (-step if backward else step) * lead  # the points' query frame
+        chain_ids = np.concatenate([np.arange(query_idx, frame_ids[0], -step if backward else step), frame_ids])
+        candidates = np.flatnonzero(visibs[query_idx])
         chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
         H, W = self.image_size
-        frames = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in frame_ids])
+        chain = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in chain_ids])
+        frames = chain[lead:]
         norm = np.array(self._original_size(video, frame_paths[0]), np.float32)
         tracks = trajs[frame_ids][:, chosen] / norm  # (T, N, 2) in [0, 1]
         vis = visibs[frame_ids][:, chosen]
         known = valid[frame_ids][:, chosen]
-        queries_px = tracks[0] * (W, H)
+        queries_px = trajs[query_idx, chosen] / norm * (W, H)
         if rng.random() < self.static_init_prob:
-            init_px = np.repeat(queries_px[None], len(frame_ids), 0)
+            init_px = np.repeat(queries_px[None], len(chain_ids), 0)
         else:
-            init_px = lk_chain([to_gray(f) for f in frames], queries_px)
+            init_px = lk_chain([to_gray(f) for f in chain], queries_px)
+        init_px = init_px[lead:]  # with a lead, the window's first estimate is chained, maybe drifted
         sample = {"frames": torch.from_numpy(frames), "tracks": torch.from_numpy(tracks),
                   "visibs": torch.from_numpy(vis), "init": torch.from_numpy(init_px / (W, H)).float(),
                   "valid": torch.from_numpy(known), "hidden_known": torch.tensor(hidden_known)}
+        if self.continuation_prob > 0:
+            sample["query_frame"] = torch.from_numpy(chain[0])
+            sample["query_xy"] = torch.from_numpy(queries_px / (W, H)).float()
         if self.feature_cache is not None:  # the pyramid is built here, in the loader's worker
-            fine, coarse = self.feature_cache.load(video, frame_paths[:len(trajs)], frame_ids)
-            for level, fmap in enumerate(feature_pyramid(EfficientNetFeatures.fuse(fine, coarse), self.corr_levels)):
-                sample[f"pyramid_{level}"] = fmap
+            fine, coarse = self.feature_cache.load(video, frame_paths[:len(trajs)], chain_ids)
+            pyramid = feature_pyramid(EfficientNetFeatures.fuse(fine, coarse), self.corr_levels)
+            for level, fmap in enumerate(pyramid):
+                sample[f"pyramid_{level}"] = fmap[lead:]
+            if self.continuation_prob > 0:
+                sample["query_pyramid_0"] = pyramid[0][0]
         return sample
+
+    def _continuation_lead(self, rng, frame_ids, step: int, backward: bool, visibs, T: int) -> int:
+        """How many steps before the window its points are queried: 0 (the window's first frame), or
+        with continuation_prob a random lead whose query frame lies in the clip and shows a point."""
+        if self.continuation_prob <= 0 or rng.random() >= self.continuation_prob:
+            return 0
+        direction = -step if backward else step
+        leads = [lead for lead in range(1, CONTINUATION_MAX_GAP + 1)
+                 if 0 <= frame_ids[0] - direction * lead < T and visibs[frame_ids[0] - direction * lead].any()]
+        return int(rng.choice(leads)) if leads else 0
 
     def _original_size(self, video: Path, first_frame: Path) -> tuple[int, int]:
         """(width, height) of the clip's frame files, read once."""
@@ -255,11 +283,16 @@ def run_model(model: PointTrackPredictor, batch: dict[str, torch.Tensor], iters:
         pyramid = [batch[key].flatten(0, 1) for key in levels]
     else:
         pyramid = model.pyramid(model.encode_frames(frames.reshape(B * T, H, W, 3)))
-    first_frames = pyramid[0].reshape(B, T, *pyramid[0].shape[1:])[:, 0]
-    query_feats = model.query_features(first_frames, gt[:, 0])
     anchors = torch.zeros(gt.shape[:3], dtype=torch.bool)
     anchors[:, 0] = True
-    init[:, 0] = gt[:, 0]
+    if "query_xy" in batch:  # queried before the window: its first frame holds the (fixed) chained estimate
+        query_level0 = (batch["query_pyramid_0"] if "query_pyramid_0" in batch
+                        else model.pyramid(model.encode_frames(batch["query_frame"]))[0])
+        query_feats = model.query_features(query_level0, batch["query_xy"] * scale)
+    else:
+        first_frames = pyramid[0].reshape(B, T, *pyramid[0].shape[1:])[:, 0]
+        query_feats = model.query_features(first_frames, gt[:, 0])
+        init[:, 0] = gt[:, 0]
     coords, vis, conf, track_feats = model(pyramid, query_feats, init, anchors, iters=iters)
     return coords, vis, conf, gt, pyramid[0].reshape(B, T, *pyramid[0].shape[1:]), track_feats
 
@@ -397,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden_size", type=int, default=PredictorConfig.hidden_size)
     p.add_argument("--depth", type=int, default=PredictorConfig.depth)
     p.add_argument("--samples_per_video", type=int, default=1, help="training windows per video per epoch")
+    p.add_argument("--continuation_prob", type=float, default=0.0,
+                   help="share of training windows that start after their points' query frame, from the "
+                        "chained (maybe drifted) estimate, as the tracker's later windows do")
     p.add_argument("--save_every", type=int, default=100, help="steps between latest.pth saves")
     p.add_argument("--max_steps", type=int, default=0, help="stop after this many steps in total (0: no limit)")
     p.add_argument("--export", default=None, help="also write the best model in the tracker's format here")
@@ -448,7 +484,8 @@ def train(args) -> int:
     cache = FeatureCache(args.image_size) if args.backbone == "efficientnet_lite0" and not args.no_pretrained else None
     pools = [(train_part, share) for (train_part, _), share in zip(splits, shares)] if len(groups) > 1 else None
     train_set = PointOdysseyDataset(train_videos, args.sequence_length, args.num_points, args.image_size, True,
-                                    args.samples_per_video, feature_cache=cache, pools=pools)
+                                    args.samples_per_video, feature_cache=cache, pools=pools,
+                                    continuation_prob=args.continuation_prob)
     val_set = PointOdysseyDataset(val_videos, args.sequence_length, args.num_points, args.image_size, False,
                                   feature_cache=cache)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
