@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 
 from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, paste_mirrored_copy, write_clip
+from trackstudio.trackers.mask.sam2_lite.prompt_encoder import MIN_ZOOM
+from trackstudio.trackers.mask.sam2_lite.tracker import Sam2LiteConfig
 from trackstudio.trackers.mask.sam2_lite.train import list_clips, read_mask
 
 
@@ -55,8 +57,8 @@ def look_alike(rng: np.random.Generator):
     return make
 
 
-ZOOM_SIDE = 480  # as Sam2LiteConfig.click_zoom_side
-ZOOM_LONGEST = 384  # regions longer than this are not zoomed (prompt_encoder.PromptEncoder._zoom_crop)
+ZOOM_SIDE = Sam2LiteConfig.click_zoom_side
+ZOOM_LONGEST = int(ZOOM_SIDE / MIN_ZOOM)  # regions longer than this are not zoomed in
 
 
 def zoomed(rng: np.random.Generator):

@@ -291,6 +291,8 @@ def test_memory_bank_keeps_prompts_and_only_the_latest_frames():
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="flow_preset"):
         build("sam2-lite", config={"flow_preset": "slow"}, device="cpu")
+    with pytest.raises(ValueError, match="click_zoom_side"):
+        build("sam2-lite", config={"click_zoom_side": -480}, device="cpu")
 
 
 def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay():

@@ -198,7 +198,7 @@ def test_continuation_windows_query_their_points_before_the_window(tmp_path):
         queries, window = sample["query_xy"].numpy(), sample["tracks"].numpy()
         # every queried point is a ground-truth point on some frame, and the window follows it
         for q, track in zip(queries, window.transpose(1, 0, 2)):
-            frame_idx, point = np.argwhere(np.abs(trajs - q).sum(-1) < 1e-5)[0]
+            _, point = np.argwhere(np.abs(trajs - q).sum(-1) < 1e-5)[0]
             assert np.allclose(track[0], trajs[:, point][np.abs(trajs[:, point] - track[0]).sum(-1).argmin()])
         if not np.array_equal(sample["query_frame"].numpy(), sample["frames"][0].numpy()):
             leads += 1

@@ -32,6 +32,7 @@ from .propagation_net import normalize_maps
 SIMILARITY_SOFTNESS = 0.05  # cosine difference that moves the prior from 27 % to 73 %
 BOX_LIKENESS = 0.65  # with a box, cells more similar than this to the outside ring are background...
 CLICK_LIKENESS = 0.5  # ...without one, cells more similar than this to a negative click
+MIN_ZOOM = 1.25  # a region is looked at again only when zooming enlarges it at least this much
 
 
 def refines(earlier: Prompt, later: Prompt) -> bool:
@@ -140,7 +141,7 @@ class PromptEncoder:
 
     def _zoom_crop(self, prob: np.ndarray, box, positive: np.ndarray, h: int, w: int) -> tuple[int, int, int, int] | None:
         """The region to look at again, enlarged: the first answer, the positive clicks and the box,
-        grown by `zoom_expansion`; None when zooming is off or would not enlarge it by a quarter."""
+        grown by `zoom_expansion`; None when zooming is off or would enlarge it less than MIN_ZOOM."""
         if self.encode_image is None or self.zoom_side <= 0:
             return None
         ys, xs = np.nonzero(prob > 0.5)
@@ -150,7 +151,7 @@ class PromptEncoder:
         half = np.maximum([xs.max() - xs.min(), ys.max() - ys.min()], self.zoom_min_side) * self.zoom_expansion / 2
         x1, y1 = np.maximum(0, np.floor(center - half)).astype(int)
         x2, y2 = np.minimum([w, h], np.ceil(center + half)).astype(int)
-        if self.zoom_side < 1.25 * max(x2 - x1, y2 - y1):
+        if self.zoom_side < MIN_ZOOM * max(x2 - x1, y2 - y1):
             return None
         return int(x1), int(y1), int(x2), int(y2)
 

@@ -87,6 +87,9 @@ class Sam2LiteConfig(TrackerConfig):
             raise ValueError(f"clicks must be one of {list(_CLICK_MODELS)}, got {self.clicks!r}")
         if self.flow_preset not in _FLOW_PRESETS:
             raise ValueError(f"flow_preset must be one of {sorted(_FLOW_PRESETS)}, got {self.flow_preset!r}")
+        if self.click_zoom_side < 0 or self.click_zoom_expansion < 1.0 or self.click_edge_radius < 0:
+            raise ValueError("click_zoom_side and click_edge_radius must be >= 0 (0: off) and click_zoom_expansion >= 1, "
+                             f"got {self.click_zoom_side}, {self.click_edge_radius} and {self.click_zoom_expansion}")
         if self.num_recent < 1 or self.top_k < 1 or self.max_side < 32 or self.trained_num_recent < 0:
             raise ValueError("num_recent and top_k must be >= 1, trained_num_recent >= 0 and max_side >= 32")
 
