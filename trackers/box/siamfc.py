@@ -464,8 +464,7 @@ class SiamFCBase(SequentialTracker):
         target.frames_since_scan = 0
         search = self._wide_region(target, target.center)
         features = self._search_batch(self._search_crops(frame, target, search))[0]
-        response = target.bank.blend(self.model.response(target.bank.kernels(), features),
-                                     self.update_policy)[0].cpu().numpy()
+        response = self._responses(target, features)[0]
         cells = self._cell_positions(response.shape, search.crop_center,
                                      self.model.total_stride * search.side / search.instance)
         distance = np.linalg.norm(cells - target.center, axis=-1) / max(float(target.size.max()), 1.0)
@@ -505,32 +504,33 @@ class SiamFCBase(SequentialTracker):
         return np.stack([crop_square(frame, search.crop_center, search.side * f, search.instance, target.border)
                          for f in search.factors])
 
+    def _responses(self, target: _Target, features: torch.Tensor) -> np.ndarray:
+        """(S, h, w) the target's templates correlated with search features (S, C, H, W), blended."""
+        return target.bank.blend(self.model.response(target.bank.kernels(), features), self.update_policy).cpu().numpy()
+
     def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
                 levels: list[torch.Tensor]) -> _Located:
         """The response peak over a target's search features (S, C, H, W); levels: backbone maps
         per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
         cfg, model = self.config, self.model
         factors, side, crop_center, instance = search.factors, search.side, search.crop_center, search.instance
-        responses = target.bank.blend(model.response(target.bank.kernels(), features),
-                                      self.update_policy).cpu().numpy()  # (S, h, w)
+        responses = self._responses(target, features)  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
         upsampled = np.stack([cv2.resize(r, (up_w, up_h), interpolation=cv2.INTER_CUBIC) for r in responses])
         penalties = np.full(len(factors), cfg.scale_penalty)
         penalties[len(factors) // 2] = 1.0
         scale_id = int(np.argmax(upsampled.reshape(len(factors), -1).max(1) * penalties))
         raw = upsampled[scale_id]
+        frame_per_cell = model.total_stride * side * factors[scale_id] / instance
         if target.lost_frames > 0 and target.distractors:
-            raw = self._suppress_distractors(target, raw, crop_center,
-                                             model.total_stride * side * factors[scale_id] / instance / cfg.response_up)
+            raw = self._suppress_distractors(target, raw, crop_center, frame_per_cell / cfg.response_up)
         response = raw - raw.min()
         response /= response.sum() + 1e-16
         response = (1.0 - cfg.window_influence) * response + cfg.window_influence * _hann_window(up_h, up_w)
         peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
         disp_response = np.array([peak_x - (up_w - 1) / 2.0, peak_y - (up_h - 1) / 2.0])
-        disp_instance = disp_response * model.total_stride / cfg.response_up
-        disp_frame = disp_instance * side * factors[scale_id] / instance
+        disp_frame = disp_response * frame_per_cell / cfg.response_up
         confidence = float(raw[peak_y, peak_x]) / target.ref_peak
-        frame_per_cell = model.total_stride * side * factors[scale_id] / instance
         extent = (responses.shape[2] * frame_per_cell, responses.shape[1] * frame_per_cell)
         return _Located(crop_center + disp_frame, float(factors[scale_id]), confidence, raw, crop_center, extent,
                         features[scale_id], side * factors[scale_id], instance,

@@ -217,9 +217,10 @@ class PointOdysseyDataset(Dataset):
         frame_ids = np.arange(start, start + span, step)
         if backward:
             frame_ids = frame_ids[::-1]
-        lead = self._continuation_lead(rng, frame_ids, step, backward, visibs, T)
-        query_idx = int(frame_ids[0]) - (-step if backward else step) * lead  # the points' query frame
-        chain_ids = np.concatenate([np.arange(query_idx, frame_ids[0], -step if backward else step), frame_ids])
+        direction = -step if backward else step
+        lead = self._continuation_lead(rng, int(frame_ids[0]), direction, visibs)
+        query_idx = int(frame_ids[0]) - direction * lead  # the points' query frame
+        chain_ids = np.concatenate([np.arange(query_idx, frame_ids[0], direction), frame_ids])
         candidates = np.flatnonzero(visibs[query_idx])
         chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
         H, W = self.image_size
@@ -250,14 +251,14 @@ class PointOdysseyDataset(Dataset):
                 sample["query_pyramid_0"] = pyramid[0][0]
         return sample
 
-    def _continuation_lead(self, rng, frame_ids, step: int, backward: bool, visibs, T: int) -> int:
-        """How many steps before the window its points are queried: 0 (the window's first frame), or
-        with continuation_prob a random lead whose query frame lies in the clip and shows a point."""
+    def _continuation_lead(self, rng, first: int, direction: int, visibs) -> int:
+        """How many steps (of `direction` frames) before the window's first frame its points are
+        queried: 0, or with continuation_prob a random lead whose query frame lies in the clip and
+        shows a point."""
         if self.continuation_prob <= 0 or rng.random() >= self.continuation_prob:
             return 0
-        direction = -step if backward else step
         leads = [lead for lead in range(1, CONTINUATION_MAX_GAP + 1)
-                 if 0 <= frame_ids[0] - direction * lead < T and visibs[frame_ids[0] - direction * lead].any()]
+                 if 0 <= first - direction * lead < len(visibs) and visibs[first - direction * lead].any()]
         return int(rng.choice(leads)) if leads else 0
 
     def _original_size(self, video: Path, first_frame: Path) -> tuple[int, int]:
