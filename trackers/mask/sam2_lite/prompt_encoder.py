@@ -3,7 +3,8 @@
 A mask is taken as given. With the trained click network (click_net.py, the default), clicks and
 a box go through it together with the previous answer when the prompt refines it (the same box,
 the earlier clicks kept and more added), as in RITM / SAM. Where its mask misses every positive
-click (or, for a box alone, the whole box), the path below answers instead.
+click (or, for a box alone, the whole box), the path below answers instead; where that finds
+nothing in a box either (a flat region), the box itself is the mask.
 
 Without it (`clicks="grabcut"`), clicks and boxes become a mask in two steps:
 1. a prior on the key grid: the box, or disks around the positive clicks, minus the cells whose keys
@@ -90,8 +91,13 @@ class PromptEncoder:
             if self._answers(prob, box, positive):
                 return prob.astype(np.float32)
         # no network, or it found nothing where the user says the object is (imagery unlike its
-        # training clips): the feature prior + GrabCut always answers
-        return self.segment(features, box, positive, negative)
+        # training clips): the feature prior + GrabCut
+        prob = self.segment(features, box, positive, negative)
+        if box is not None and not self._answers(prob, box, positive):
+            # nothing stands out in the box (a flat region): the object is the box, as the user drew it
+            x1, y1, x2, y2 = np.clip(np.round(box).astype(int), 0, [w, h, w, h])
+            prob[y1:y2, x1:x2] = 1.0
+        return prob
 
     @staticmethod
     def _answers(prob: np.ndarray, box, positive: np.ndarray) -> bool:
