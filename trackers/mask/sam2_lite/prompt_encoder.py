@@ -95,8 +95,7 @@ class PromptEncoder:
         prob = self.segment(features, box, positive, negative)
         if box is not None and not self._answers(prob, box, positive):
             # nothing stands out in the box (a flat region): the object is the box, as the user drew it
-            x1, y1, x2, y2 = np.clip(np.round(box).astype(int), 0, [w, h, w, h])
-            prob[y1:y2, x1:x2] = 1.0
+            prob[self._box_region(box, prob.shape)] = 1.0
         return prob
 
     @staticmethod
@@ -108,8 +107,14 @@ class PromptEncoder:
             cols = np.clip(np.round(positive[:, 0]).astype(int), 0, w - 1)
             rows = np.clip(np.round(positive[:, 1]).astype(int), 0, h - 1)
             return bool(mask[rows, cols].any())
+        return bool(mask[PromptEncoder._box_region(box, mask.shape)].any())
+
+    @staticmethod
+    def _box_region(box: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice]:
+        """(rows, cols) slices of the pixels inside `box` (x1, y1, x2, y2), clipped to `shape` (h, w)."""
+        h, w = shape
         x1, y1, x2, y2 = np.clip(np.round(box).astype(int), 0, [w, h, w, h])
-        return bool(mask[y1:y2, x1:x2].any())
+        return slice(y1, y2), slice(x1, x2)
 
     # -- the trained click network -----------------------------------------------------------------
     @torch.no_grad()
