@@ -3,15 +3,15 @@
 A mask is taken as given. With the trained click network (click_net.py, the default), clicks and
 a box go through it together with the previous answer when the prompt refines it (the same box,
 the earlier clicks kept and more added), as in RITM / SAM. Where its mask misses every positive
-click (or, for a box alone, the whole box), the path below answers instead; where that finds
-nothing in a box either (a flat region), the box itself is the mask.
+click (or, for a box alone, the whole box), the path below answers instead.
 
 Without it (`clicks="grabcut"`), clicks and boxes become a mask in two steps:
 1. a prior on the key grid: the box, or disks around the positive clicks, minus the cells whose keys
    resemble the negative clicks (and, with a box, the background ring just outside it) more than
    the positive clicks;
 2. GrabCut on a crop around the prior, seeded with it (maybe-foreground where the prior says so,
-   sure foreground / background disks at the clicks), which finds the pixel-accurate boundary.
+   sure foreground / background disks at the clicks), which finds the pixel-accurate boundary;
+   where it finds nothing in a box (a flat region), the box itself is the mask.
 Only the parts connected to positive clicks are kept, so each extra click refines the mask locally.
 """
 from __future__ import annotations
@@ -91,12 +91,8 @@ class PromptEncoder:
             if self._answers(prob, box, positive):
                 return prob.astype(np.float32)
         # no network, or it found nothing where the user says the object is (imagery unlike its
-        # training clips): the feature prior + GrabCut
-        prob = self.segment(features, box, positive, negative)
-        if box is not None and not self._answers(prob, box, positive):
-            # nothing stands out in the box (a flat region): the object is the box, as the user drew it
-            prob[self._box_region(box, prob.shape)] = 1.0
-        return prob
+        # training clips): the feature prior + GrabCut always answers
+        return self.segment(features, box, positive, negative)
 
     @staticmethod
     def _answers(prob: np.ndarray, box, positive: np.ndarray) -> bool:
@@ -259,6 +255,9 @@ class PromptEncoder:
         fg = self._keep_object_parts(fg, local_pos)
         out = np.zeros((h, w), np.float32)
         out[y1:y2, x1:x2] = cv2.resize(fg.astype(np.float32), (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+        if box is not None and not self._answers(out, box, positive):
+            # nothing stands out in the box (a flat region): the object is the box, as the user drew it
+            out[self._box_region(box, out.shape)] = 1.0
         return out
 
     def _clicked_region(self, positive: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
