@@ -2,7 +2,8 @@
 timed in the same run.
 
     .venv/bin/python benchmarks/bench_box_speed.py [--frames 40] [--trackers siamfc-effnet,csrt,ostrack]
-        [--clip ../shared/data/davis_blackswan] [--threads 2] [--objects 10]
+        [--clip ../shared/data/davis_blackswan] [--threads 2] [--objects 10] \
+        [--config '{"siamfc-mask@864": {"mask_config": {"max_side": 864}}}']
 
 Frames come from a DAVIS clip in ../shared/data when present (read in place), else a synthetic
 854x480 clip. Each tracker is prompted on frame 0 and timed over the following frames (model
@@ -29,7 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRACKSTUDIO_SHARED", REPO.parent / "shared"))
-DEFAULT_TRACKERS = "siamfc-effnet,csrt,mask-box,ostrack"
+DEFAULT_TRACKERS = "siamfc-mask,siamfc-effnet,csrt,mask-box,ostrack"
 SPEED_ONLY_CONFIG = {"ostrack": {"random_weights": True}}
 
 
@@ -70,10 +71,11 @@ def _rates(stamps: list[float]) -> tuple[float, float]:
     return len(durations) / (stamps[-1] - stamps[0]), 1.0 / float(np.percentile(durations, 10))
 
 
-def time_project(name: str, frames: list[np.ndarray], boxes: list[np.ndarray]) -> tuple[float, float]:
+def time_project(name: str, frames: list[np.ndarray], boxes: list[np.ndarray], config: dict | None = None
+                 ) -> tuple[float, float]:
     from trackstudio.trackers import Prompt, registry
 
-    tracker = registry.build(name, config=SPEED_ONLY_CONFIG.get(name), device="cpu")
+    tracker = registry.build(name.split("@")[0], config=config or SPEED_ONLY_CONFIG.get(name), device="cpu")
     tracker.set_video(frames)
     for obj_id, box in enumerate(boxes, start=1):
         tracker.add_prompt(0, obj_id, Prompt(box=box))
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=SHARED / "data" / "davis_blackswan")
     parser.add_argument("--threads", type=int, default=0, help="torch / OpenCV threads (0: library default)")
     parser.add_argument("--objects", type=int, default=1, help="objects tracked together")
+    parser.add_argument("--config", default="{}",
+                        help='JSON {"NAME": {options}}; NAME may be TRACKER@LABEL to time one tracker with several')
     args = parser.parse_args()
     import torch
 
@@ -129,7 +133,9 @@ def main() -> None:
     boxes = object_boxes(box, args.objects, (height, width))
     results = {}
     timed = [(f"peer:{name}", lambda name=name: time_peer(name, frames, boxes)) for name in ("nanotrack", "vittrack")]
-    timed += [(name, lambda name=name: time_project(name, frames[:8] if name == "ostrack" else frames, boxes))
+    configs = json.loads(args.config)
+    timed += [(name, lambda name=name: time_project(name, frames[:8] if name == "ostrack" else frames, boxes,
+                                                    configs.get(name)))
               for name in args.trackers.split(",")]
     for label, run in timed:
         try:

@@ -1,6 +1,8 @@
 """Generate procedural box-tracking clips (frames/ + masks/) for trackers/box/train_head.py.
 
     python scripts/gen_box_data.py --out /work/cache/boxhead/synth --num_clips 40 --seed 0
+    python scripts/gen_box_data.py --out /work/cache/boxhead/synth_large --num_clips 20 --seed 1 \
+        --width 672 --height 384 --object_scale 1.5   # larger frames and targets
 
 Clip i uses seed (seed, i), so the same command writes the same clips (trackers/box/synthetic_clips.py).
 """
@@ -19,9 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--num_clips", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=448)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--object_scale", type=float, default=1.0, help="target radius: 18-45 px times this")
     args = parser.parse_args(argv)
     for i in range(args.num_clips):
-        frames, masks = generate_box_clip(np.random.default_rng([args.seed, i]))
+        frames, masks = generate_box_clip(np.random.default_rng([args.seed, i]), height=args.height, width=args.width,
+                                          object_scale=args.object_scale)
         write_box_clip(frames, masks, f"{args.out}/synth_{i:05d}")
     print(f"wrote {args.num_clips} clips to {args.out}")
     return 0

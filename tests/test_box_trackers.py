@@ -82,12 +82,13 @@ def test_siamfc_follows_a_scale_change():
     assert min(_iou(r.box, b) for r, b in zip(results, boxes)) > 0.95
 
 
-def test_full_occlusion_is_reported_and_the_target_is_found_again():
+@pytest.mark.parametrize("name", ["siamfc-effnet", "siamfc-mask"])
+def test_full_occlusion_is_reported_and_the_target_is_found_again(name):
     path = [(70 + 7 * t, 120) for t in range(26)]
     hidden = range(10, 15)  # the object is gone (fully covered) on these frames
     clip = [_frame(None if t in hidden else path[t], 40) for t in range(26)]
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
-    _, results = _run("siamfc-effnet", frames, boxes[0])
+    _, results = _run(name, frames, boxes[0])
     assert sum(not results[t].visible for t in hidden) >= len(hidden) // 2
     assert all(results[t].box is not None for t in hidden)  # the last box is kept, marked not visible
     assert all(r.visible for r in results[:10])
@@ -96,7 +97,8 @@ def test_full_occlusion_is_reported_and_the_target_is_found_again():
     assert min(_iou(results[t].box, boxes[t]) for t in tail) > 0.5
 
 
-def test_a_look_alike_seen_beside_the_target_is_not_taken_for_it_while_the_target_is_gone():
+@pytest.mark.parametrize("name", ["siamfc-effnet", "siamfc-mask"])
+def test_a_look_alike_seen_beside_the_target_is_not_taken_for_it_while_the_target_is_gone(name):
     # procedural clip (synthetic_clips.py, seed (0, 1)): the target leaves the view at frame 9 and is
     # back from frame 22, while a look-alike (same texture, other shape) moves beside it throughout
     frames, masks = generate_box_clip(np.random.default_rng([0, 1]))
@@ -106,12 +108,14 @@ def test_a_look_alike_seen_beside_the_target_is_not_taken_for_it_while_the_targe
     assert (gone[0], gone[-1], back) == (9, 20, 24)
     truth = [mask_to_box(m) if m.any() else None for m in masks]
 
-    _, results = _run("siamfc-effnet", list(frames), truth[0])
+    _, results = _run(name, list(frames), truth[0])
     assert not any(results[t].visible for t in gone)  # remembered look-alike: no re-detection on it
     assert all(results[t].visible and _iou(results[t].box, truth[t]) > 0.7 for t in range(back, len(frames)))
 
     # without the distractor memory, the re-detection takes the look-alike and stays on it
-    _, results = _run("siamfc-effnet", list(frames), truth[0], config={"distractor_scan_interval": 0})
+    config = {"distractor_scan_interval": 0}
+    _, results = _run(name, list(frames), truth[0],
+                      config={"search_config": config} if name == "siamfc-mask" else config)
     assert results[gone[-1]].visible
     assert all(_iou(results[t].box, truth[t]) < 0.1 for t in range(back, len(frames)))
 
@@ -349,3 +353,31 @@ def test_a_loose_box_stays_on_its_target_before_a_panning_camera():
         _, results = _run("siamfc-effnet", frames, loose_box, config)
         centre = (results[-1].box[:2] + results[-1].box[2:]) / 2
         assert (np.linalg.norm(centre - truth) < 8) == follows, (config, centre)
+
+
+def test_siamfc_mask_box_follows_a_dancer_whose_outline_changes(shared_train):
+    """A held-out training clip (never trained on by the mask network): a breakdancer whose outline
+    changes every frame. The Siamese box keeps the prompt's shape and covers half of her; the
+    mask's box follows her outline."""
+    clip = shared_train / "davis2016_train" / "breakdance-flare"
+    paths = sorted((clip / "frames").glob("*.jpg"))[:20]
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    truth = [mask_to_box(cv2.imread(str(clip / "masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 0) for p in paths]
+    ious = {}
+    for name in ("siamfc-effnet", "siamfc-mask"):
+        _, results = _run(name, frames, truth[0])
+        assert all(r.visible for r in results)
+        ious[name] = np.array([_iou(r.box, b) for r, b in zip(results[1:], truth[1:])])
+    assert ious["siamfc-mask"].mean() > 0.9 and ious["siamfc-mask"].min() > 0.75, ious
+    assert ious["siamfc-effnet"].mean() < 0.7, ious  # what the mask adds
+
+
+def test_siamfc_mask_keeps_the_siamese_box_on_a_target_too_small_for_the_mask_network():
+    clip = [_frame((60 + 9 * t, 70 + 4 * t), 40) for t in range(12)]  # 40 px: under min_mask_side
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    _, alone = _run("siamfc-effnet", frames, boxes[0])
+    _, combined = _run("siamfc-mask", frames, boxes[0])
+    for a, c in zip(alone, combined):
+        np.testing.assert_allclose(c.box, a.box)
+        assert c.visible == a.visible
+    assert combined[-1].mask is not None  # the mask tracker still ran

@@ -3,9 +3,10 @@ its bounding box. The user who draws a box gets a mask for free; the box follows
 extent (not a fixed-aspect template), and visibility is the mask tracker's."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from .. import registry
@@ -17,6 +18,31 @@ from ..types import prompt_box
 @dataclass
 class MaskBoxConfig(TrackerConfig):
     mask_tracker: str = ""  # registered mask tracker to use; "" = the default mask tracker
+    mask_config: dict = field(default_factory=dict)  # options of that mask tracker (e.g. {"max_side": 432})
+    # the box spans the mask's parts that reach into the last box grown by this share of its size on
+    # each side (a look-alike that the mask also took in stays out of the box); -1 = every part
+    near_margin: float = 0.25
+
+
+def near_parts_box(mask: np.ndarray, last_box: np.ndarray | None, margin: float) -> np.ndarray | None:
+    """The box of the mask's connected parts that reach into `last_box` grown by `margin` x its size
+    per side; with none there (or no last box), of the largest part. None for an empty mask."""
+    box = mask_to_box(mask)
+    if box is None or margin < 0 or last_box is None:
+        return box
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:  # one part
+        return box
+    grow = margin * (last_box[2:] - last_box[:2])
+    x1, y1 = np.floor(np.maximum(last_box[:2] - grow, 0)).astype(int)
+    x2, y2 = np.ceil(last_box[2:] + grow).astype(int)
+    near = np.unique(labels[y1:y2, x1:x2])
+    near = near[near > 0]
+    if near.size == 0:
+        near = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
+    left, top = stats[near, cv2.CC_STAT_LEFT], stats[near, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[near, cv2.CC_STAT_WIDTH], top + stats[near, cv2.CC_STAT_HEIGHT]
+    return np.array([left.min(), top.min(), right.max(), bottom.max()], np.float32)
 
 
 @registry.register("mask-box", kind="box", priority=-5,
@@ -33,7 +59,8 @@ class MaskBoxTracker(Tracker):
         inner_kind = registry.spec(inner_name).kind
         if inner_kind != "mask":
             raise ValueError(f"mask-box needs a mask tracker, but {inner_name!r} tracks {inner_kind}es")
-        self.mask_tracker = registry.build(inner_name, config={"return_attention": self.config.return_attention},
+        self.mask_tracker = registry.build(inner_name, config={**self.config.mask_config,
+                                                              "return_attention": self.config.return_attention},
                                            device=self.device, checkpoint=checkpoint)
         self._boxes: dict[int, np.ndarray] = {}
 
@@ -68,7 +95,8 @@ class MaskBoxTracker(Tracker):
         if prompt is not None:  # a keyframe: the user's box is the answer
             box, visible = prompt_box(prompt, frame_idx, self.name), prompt.visible
         else:
-            box = mask_to_box(result.mask) if result.visible and result.mask is not None else None
+            box = (near_parts_box(result.mask, self._boxes.get(obj_id), self.config.near_margin)
+                   if result.visible and result.mask is not None else None)
             visible = box is not None
             if box is None:  # hidden: keep the last box, marked not visible
                 box = self._boxes.get(obj_id, result.box)

@@ -15,12 +15,13 @@ SCENARIOS = ("leaves_view", "covered", "plain")
 
 
 def generate_box_clip(rng: np.random.Generator, num_frames: int = 30, height: int = 256, width: int = 448,
-                      scenario: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """-> frames (T, H, W, 3) uint8 RGB, target masks (T, H, W) bool."""
+                      scenario: str | None = None, object_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """-> frames (T, H, W, 3) uint8 RGB, target masks (T, H, W) bool. The target's radius is 18-45 px
+    times `object_scale`."""
     scenario = scenario or SCENARIOS[int(rng.integers(len(SCENARIOS)))]
     background = make_texture(rng, int(height * 1.5), int(width * 1.5))
     pan = rng.normal(0, 1.5, 2)
-    radius = int(rng.integers(18, 45))
+    radius = int(round(int(rng.integers(18, 45)) * object_scale))
     target = (make_texture(rng, 2 * radius + 1, 2 * radius + 1), blob_mask(rng, radius))
     t = np.arange(num_frames, dtype=np.float64)
     start = rng.uniform([0.3 * width, 0.3 * height], [0.7 * width, 0.7 * height])
