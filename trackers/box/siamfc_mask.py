@@ -5,9 +5,10 @@ SiamFC's box follows a template's fixed shape, so on a target that turns, bends 
 loose (held-out DAVIS train clips: mean IoU 0.68), while the trained sam2-lite mask follows the
 outline (0.85). The mask tracker, though, loses small targets and rarely finds a target again once
 it lost it, which the Siamese search with its re-detection does. So each frame both run; where both
-see the target and it is large enough for the mask network (its side at the mask tracker's internal
-resolution), the box is the mask's, taken over the mask's parts near the last box; otherwise the
-Siamese box. Visibility and score are the Siamese tracker's.
+see the target, it is large enough for the mask network (its side at the mask tracker's internal
+resolution) and the Siamese match is unsure (the target no longer looks like its template), the box
+is the mask's, taken over the mask's parts near the last box; otherwise the Siamese box. Visibility
+and score are the Siamese tracker's.
 """
 from __future__ import annotations
 
@@ -32,16 +33,20 @@ class SiamFCMaskConfig(TrackerConfig):
     # combined, DAVIS / procedural: flow prior on 0.820 / 0.687, off 0.828 / 0.687 and 20 % faster
     mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False})
     # the mask's box is used where the target's side (square root of its area) is at least this many
-    # pixels at the mask tracker's internal resolution. Chosen on 6 held-out DAVIS train clips, 20
-    # procedural clips and 20 larger ones (AUC; README): 0 -> 0.817 / 0.620 / 0.584, 40 -> 0.817 / 0.675 /
-    # 0.685, 60 -> 0.820 / 0.687 / 0.698, 80 -> 0.807 / 0.695 / 0.699; the Siamese tracker alone 0.671 /
-    # 0.697 / 0.704
-    min_mask_side: float = 60.0
+    # pixels at the mask tracker's internal resolution (the mask network loses small targets)...
+    min_mask_side: float = 40.0
+    # ...and where the Siamese match scores below this: a confident match means the target still looks
+    # like its template, and there the Siamese box is the tighter one. Chosen on 6 held-out DAVIS train
+    # clips, 20 procedural clips and 20 larger ones (AUC; README): side 40 with score < 0.6 / 0.7 / 0.8 /
+    # any: 0.834 / 0.696 / 0.698, 0.832 / 0.696 / 0.702, 0.830 / 0.695 / 0.697, 0.827 / 0.675 / 0.685;
+    # side 60 with < 0.7: 0.832 / 0.697 / 0.699; the Siamese tracker alone 0.671 / 0.697 / 0.704
+    max_search_score: float = 0.7
     near_margin: float = 0.25  # see MaskBoxConfig.near_margin
 
     def __post_init__(self):
-        if self.min_mask_side < 0:
-            raise ValueError(f"min_mask_side must be >= 0, got {self.min_mask_side}")
+        if self.min_mask_side < 0 or self.max_search_score < 0:
+            raise ValueError(f"min_mask_side and max_search_score must be >= 0, got {self.min_mask_side} and "
+                             f"{self.max_search_score}")
 
 
 @registry.register("siamfc-mask", kind="box", priority=20,
@@ -105,7 +110,8 @@ class SiamFCMaskTracker(Tracker):
                  prompt: Prompt | None) -> ObjectResult:
         box = found.box
         mask = shaped.mask if shaped is not None else None
-        if prompt is None and found.visible and shaped is not None and shaped.visible and mask is not None:
+        unsure = found.score is None or found.score < self.config.max_search_score
+        if prompt is None and found.visible and unsure and shaped is not None and shaped.visible and mask is not None:
             extent = near_parts_box(mask, self._last_boxes.get(obj_id, found.box), self.config.near_margin)
             if extent is not None:
                 side = float(np.sqrt(np.prod(extent[2:] - extent[:2]))) * self._mask_scale
