@@ -3,7 +3,8 @@ import numpy as np
 import torch
 
 from trackstudio.trackers.box.refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, load_head, save_head
-from trackstudio.trackers.box.synthetic_clips import generate_box_clip
+from trackstudio.trackers.box.synthetic_clips import generate_box_clip, generate_sprite_clip
+from trackstudio.trackers.point.synthetic import ClipSpec, generate_clip
 from trackstudio.trackers.box.train_head import compute_losses, to_crop
 
 
@@ -62,6 +63,20 @@ def test_synthetic_clips_hide_the_target_and_bring_it_back():
         hidden = np.flatnonzero(area == 0)
         assert frames.shape == (30, 256, 448, 3) and len(hidden) >= 3
         assert area[0] > 0 and area[-1] > 0  # seen at the start and again at the end
+
+
+def test_sprite_clips_box_each_sprites_visible_part():
+    spec = ClipSpec(num_frames=12, height=120, width=200, object_radius=(25, 40), brightness_drift=0.001)
+    frames, boxes, present = generate_sprite_clip(np.random.default_rng(5), spec, min_area=200)
+    owners = generate_clip(np.random.default_rng(5), spec).owners  # the same clip: the same seed
+    assert frames.shape == (12, 120, 200, 3) and boxes.shape[:2] == present.shape == (12, boxes.shape[1])
+    assert boxes.shape[1] >= 1 and present[0].all()
+    assert np.isnan(boxes[~present]).all() and not np.isnan(boxes[present]).any()
+    ids = [k for k in range(int(owners.max()) + 1) if (owners[0] == k).sum() >= 200]
+    for j, k in enumerate(ids):
+        for t in np.flatnonzero(present[:, j]):
+            ys, xs = np.nonzero(owners[t] == k)
+            assert list(boxes[t, j]) == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
 
 
 def test_training_runs_two_steps_and_resumes(tmp_path, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..point.synthetic import _affine, _composite, blob_mask, make_texture
+from ..point.synthetic import ClipSpec, _affine, _composite, blob_mask, generate_clip, make_texture
 
 SCENARIOS = ("leaves_view", "covered", "plain")
 
@@ -62,11 +62,48 @@ def generate_box_clip(rng: np.random.Generator, num_frames: int = 30, height: in
     return frames, masks
 
 
-def write_box_clip(frames: np.ndarray, masks: np.ndarray, clip_dir: str | Path) -> None:
-    clip_dir = Path(clip_dir)
+def generate_sprite_clip(rng: np.random.Generator, spec: ClipSpec, min_area: int = 900
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The point tracker's procedural clip (several textured sprites that move, turn, grow or shrink and
+    cover one another, under a moving camera) as a box sequence: -> frames (T, H, W, 3), boxes (T, K, 4)
+    of each sprite's visible part and present (T, K), for the K sprites with at least `min_area` pixels
+    in view on the first frame. A sprite is present where at least 30 % of its typical visible area
+    (median over the frames it is seen on) shows."""
+    clip = generate_clip(rng, spec)
+    count = int(clip.owners.max()) + 1
+    ids = [k for k in range(count) if int((clip.owners[0] == k).sum()) >= min_area]
+    T = len(clip.frames)
+    boxes = np.full((T, len(ids), 4), np.nan, np.float32)
+    present = np.zeros((T, len(ids)), bool)
+    for j, k in enumerate(ids):
+        seen = clip.owners == k  # (T, H, W)
+        areas = seen.sum((1, 2))
+        typical = np.median(areas[areas > 0])
+        for t in np.flatnonzero(areas >= 0.3 * typical):
+            ys, xs = np.nonzero(seen[t])
+            boxes[t, j] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            present[t, j] = True
+    return clip.frames, boxes, present
+
+
+def _write_frames(frames: np.ndarray, clip_dir: Path) -> None:
     (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
-    (clip_dir / "masks").mkdir(parents=True, exist_ok=True)
-    for i, (frame, mask) in enumerate(zip(frames, masks)):
+    for i, frame in enumerate(frames):
         cv2.imwrite(str(clip_dir / "frames" / f"{i:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+
+def write_box_clip(frames: np.ndarray, masks: np.ndarray, clip_dir: str | Path) -> None:
+    """frames/ + masks/ (the target's visible part, 0 / 255), as ../shared/train's DAVIS clips."""
+    clip_dir = Path(clip_dir)
+    _write_frames(frames, clip_dir)
+    (clip_dir / "masks").mkdir(parents=True, exist_ok=True)
+    for i, mask in enumerate(masks):
         cv2.imwrite(str(clip_dir / "masks" / f"{i:05d}.png"), mask.astype(np.uint8) * 255)
+
+
+def write_sprite_clip(frames: np.ndarray, boxes: np.ndarray, present: np.ndarray, clip_dir: str | Path) -> None:
+    """frames/ + gt.npz with the judge's box fields (boxes (T, K, 4) NaN where absent, box_present (T, K))."""
+    clip_dir = Path(clip_dir)
+    _write_frames(frames, clip_dir)
+    np.savez_compressed(clip_dir / "gt.npz", boxes=boxes, box_present=present)

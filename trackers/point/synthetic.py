@@ -205,6 +205,7 @@ class ClipSpec:
     max_camera_speed: float = 4.0
     points_per_object: int = 48
     background_points: int = 96
+    brightness_drift: float = 0.004  # jitter of the global brightness's random walk (its rate's, per frame)
 
 
 @dataclass
@@ -212,6 +213,7 @@ class Clip:
     frames: np.ndarray  # (T, H, W, 3) uint8 RGB
     trajs_2d: np.ndarray  # (T, N, 2) float32
     visibs: np.ndarray  # (T, N) bool
+    owners: np.ndarray  # (T, H, W) int8: index of the object seen at each pixel, -1 for the background
 
 
 def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip:
@@ -260,7 +262,8 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
     num_points = sum(len(local) for _, local, _ in point_sets)
     trajs = np.zeros((T, num_points, 2), np.float32)
     visibs = np.zeros((T, num_points), bool)
-    gain = 1 + _smooth_path(rng, T, 0, 0, 0.004)  # slow global brightness drift
+    owners = np.zeros((T, H, W), np.int8)
+    gain = 1 + _smooth_path(rng, T, 0, 0, spec.brightness_drift)  # slow global brightness drift
     for t in range(T):
         image = cv2.warpAffine(background, bg_maps[t], (W, H), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT).astype(np.float32)
@@ -269,6 +272,7 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
             _composite(image, owner, obj_idx, texture, mask, maps[t])
         noise = rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0, 3)
         frames[t] = np.clip(image * gain[t] + noise, 0, 255).astype(np.uint8)
+        owners[t] = owner
         start = 0
         for obj_idx, local, maps in point_sets:
             xy = _apply(maps[t], local)
@@ -278,7 +282,7 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
             row = np.clip(np.round(xy[:, 1]).astype(int), 0, H - 1)
             visibs[t, start:start + len(local)] = inside & (owner[row, col] == obj_idx)
             start += len(local)
-    return Clip(frames, trajs, visibs)
+    return Clip(frames, trajs, visibs, owners)
 
 
 def write_clip(clip: Clip, clip_dir: str | Path, jpeg_quality: int = 92) -> None:
