@@ -37,9 +37,10 @@ class SiamFCMaskConfig(TrackerConfig):
     min_mask_side: float = 40.0
     # ...and where the Siamese match scores below this: a confident match means the target still looks
     # like its template, and there the Siamese box is the tighter one. Chosen on 6 held-out DAVIS train
-    # clips, 20 procedural clips and 20 larger ones (AUC; README): side 40 with score < 0.6 / 0.7 / 0.8 /
-    # any: 0.834 / 0.696 / 0.698, 0.832 / 0.696 / 0.702, 0.830 / 0.695 / 0.697, 0.827 / 0.675 / 0.685;
-    # side 60 with < 0.7: 0.832 / 0.697 / 0.699; the Siamese tracker alone 0.671 / 0.697 / 0.704
+    # clips and three sets of 20 procedural clips (small, larger, sprites; AUC; README): side 40 with
+    # score < 0.6 / 0.7 / 0.8 / any: 0.834 / 0.696 / 0.698 / 0.718, 0.832 / 0.696 / 0.702 / 0.719, 0.830 /
+    # 0.695 / 0.697 / 0.713, 0.827 / 0.675 / 0.685 / 0.710; side 60 with < 0.7: 0.832 / 0.697 / 0.699 /
+    # 0.716; the Siamese tracker alone 0.671 / 0.697 / 0.704 / 0.677
     max_search_score: float = 0.7
     near_margin: float = 0.25  # see MaskBoxConfig.near_margin
 
