@@ -52,9 +52,11 @@ class FrameUpdate:
 
 
 def state_to_prompt(state: FrameState) -> Prompt | None:
-    """The prompt a stored state stands for; None for an 'absent here' state with no geometry."""
+    """The prompt a stored state stands for; None for an 'absent here' state with no geometry. A state
+    with a mask and a box (a box tracker that also yields masks) gives both: box trackers take the box,
+    which is what the user saw and accepted, mask trackers the mask."""
     if state.mask is not None:
-        return Prompt(mask=state.mask.decode(), visible=state.visible)
+        return Prompt(mask=state.mask.decode(), box=state.box, visible=state.visible)
     if state.box is not None and state.visible:
         return Prompt(box=state.box)
     if state.point is not None:

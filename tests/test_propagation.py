@@ -164,3 +164,19 @@ def test_a_second_object_keeps_the_walk_going_where_the_first_is_all_keyframes(c
     store.set_state(second, 10, FrameState(box=boxes[10], keyframe=True))
     assert [(p.start_frame_idx, p.end_frame_idx) for p in plan_whole_video(store, len(frames))] == [
         (5, 8), (10, 19), (5, 0)]
+
+
+def test_an_accepted_box_with_a_mask_prompts_box_trackers_with_the_box(clip):
+    """Box trackers that also yield masks (siamfc-mask) store both; when the user accepts such a
+    frame as a keyframe, the box they saw is what a box tracker is prompted with."""
+    frames, boxes = clip
+    store, obj_id = _box_store(boxes, keyframes=[])
+    stray = np.zeros(frames[0].shape[:2], bool)
+    stray[:10, :10] = True  # a mask elsewhere than the box
+    store.set_state(obj_id, 0, FrameState(box=boxes[0], mask=stray, keyframe=True))
+    prompts = plan_whole_video(store, len(frames))[0].prompts[0]
+    assert np.array_equal(prompts[obj_id].box, boxes[0]) and prompts[obj_id].mask[:10, :10].all()
+    trackers = {"box": registry.build("csrt", device="cpu")}
+    for update in run_passes(plan_whole_video(store, len(frames)), trackers, frames):
+        apply_update(store, update)
+    assert _iou(store.get_state(obj_id, 10).box, boxes[10]) > 0.7  # followed the square, not the corner
