@@ -7,8 +7,8 @@
         --sprites --width 640 --height 360 --object_scale 1.4 --num_frames 48
 
 --sprites writes the point tracker's procedural clips instead (several sprites that turn, grow or
-shrink and cover one another), as frames/ + gt.npz (the judge's box layout: boxes (T, K, 4),
-box_present (T, K)).
+shrink and cover one another), as frames/ + gt.npz (the judge's layout: boxes (T, K, 4), box_present
+(T, K), masks (T, H, W) object ids, mask_eval (T,)).
 
 Clip i uses seed (seed, i), so the same command writes the same clips (trackers/box/synthetic_clips.py).
 """
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             # a quarter of the point clips' brightness drift: over 48 frames theirs darkens some clips to black
             spec = ClipSpec(num_frames=args.num_frames, height=args.height, width=args.width, object_radius=radius,
                             brightness_drift=0.001)
-            frames, boxes, present = generate_sprite_clip(rng, spec)
-            write_sprite_clip(frames, boxes, present, f"{args.out}/sprites_{i:05d}")
+            write_sprite_clip(*generate_sprite_clip(rng, spec), f"{args.out}/sprites_{i:05d}")
             continue
         frames, masks = generate_box_clip(rng, num_frames=args.num_frames, height=args.height, width=args.width,
                                           object_scale=args.object_scale)

@@ -67,7 +67,7 @@ def test_synthetic_clips_hide_the_target_and_bring_it_back():
 
 def test_sprite_clips_box_each_sprites_visible_part():
     spec = ClipSpec(num_frames=12, height=120, width=200, object_radius=(25, 40), brightness_drift=0.001)
-    frames, boxes, present = generate_sprite_clip(np.random.default_rng(5), spec, min_area=200)
+    frames, boxes, present, labels = generate_sprite_clip(np.random.default_rng(5), spec, min_area=200)
     owners = generate_clip(np.random.default_rng(5), spec).owners  # the same clip: the same seed
     assert frames.shape == (12, 120, 200, 3) and boxes.shape[:2] == present.shape == (12, boxes.shape[1])
     assert boxes.shape[1] >= 1 and present[0].all()
@@ -77,6 +77,7 @@ def test_sprite_clips_box_each_sprites_visible_part():
         for t in np.flatnonzero(present[:, j]):
             ys, xs = np.nonzero(owners[t] == k)
             assert list(boxes[t, j]) == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        assert np.array_equal(labels == j + 1, owners == k)
 
 
 def test_training_runs_two_steps_and_resumes(tmp_path, capsys):

@@ -63,27 +63,30 @@ def generate_box_clip(rng: np.random.Generator, num_frames: int = 30, height: in
 
 
 def generate_sprite_clip(rng: np.random.Generator, spec: ClipSpec, min_area: int = 900
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The point tracker's procedural clip (several textured sprites that move, turn, grow or shrink and
-    cover one another, under a moving camera) as a box sequence: -> frames (T, H, W, 3), boxes (T, K, 4)
-    of each sprite's visible part and present (T, K), for the K sprites with at least `min_area` pixels
-    in view on the first frame. A sprite is present where at least 30 % of its typical visible area
-    (median over the frames it is seen on) shows."""
+    cover one another, under a moving camera) as a box and mask sequence: -> frames (T, H, W, 3), boxes
+    (T, K, 4) of each sprite's visible part, present (T, K) and labels (T, H, W) uint8 (k + 1 where
+    sprite k is seen, 0 elsewhere), for the K sprites with at least `min_area` pixels in view on the
+    first frame. A sprite is present where at least 30 % of its typical visible area (median over the
+    frames it is seen on) shows."""
     clip = generate_clip(rng, spec)
     count = int(clip.owners.max()) + 1
     ids = [k for k in range(count) if int((clip.owners[0] == k).sum()) >= min_area]
     T = len(clip.frames)
     boxes = np.full((T, len(ids), 4), np.nan, np.float32)
     present = np.zeros((T, len(ids)), bool)
+    labels = np.zeros(clip.owners.shape, np.uint8)
     for j, k in enumerate(ids):
         seen = clip.owners == k  # (T, H, W)
+        labels[seen] = j + 1
         areas = seen.sum((1, 2))
         typical = np.median(areas[areas > 0])
         for t in np.flatnonzero(areas >= 0.3 * typical):
             ys, xs = np.nonzero(seen[t])
             boxes[t, j] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
             present[t, j] = True
-    return clip.frames, boxes, present
+    return clip.frames, boxes, present, labels
 
 
 def _write_frames(frames: np.ndarray, clip_dir: Path) -> None:
@@ -102,8 +105,11 @@ def write_box_clip(frames: np.ndarray, masks: np.ndarray, clip_dir: str | Path) 
         cv2.imwrite(str(clip_dir / "masks" / f"{i:05d}.png"), mask.astype(np.uint8) * 255)
 
 
-def write_sprite_clip(frames: np.ndarray, boxes: np.ndarray, present: np.ndarray, clip_dir: str | Path) -> None:
-    """frames/ + gt.npz with the judge's box fields (boxes (T, K, 4) NaN where absent, box_present (T, K))."""
+def write_sprite_clip(frames: np.ndarray, boxes: np.ndarray, present: np.ndarray, labels: np.ndarray,
+                      clip_dir: str | Path) -> None:
+    """frames/ + gt.npz with the judge's box and mask fields (boxes (T, K, 4) NaN where absent,
+    box_present (T, K), masks (T, H, W) object ids, mask_eval (T,): every frame scored)."""
     clip_dir = Path(clip_dir)
     _write_frames(frames, clip_dir)
-    np.savez_compressed(clip_dir / "gt.npz", boxes=boxes, box_present=present)
+    np.savez_compressed(clip_dir / "gt.npz", boxes=boxes, box_present=present, masks=labels,
+                        mask_eval=np.ones(len(frames), bool))
