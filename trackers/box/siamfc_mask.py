@@ -99,6 +99,7 @@ class SiamFCMaskTracker(Tracker):
 
     def propagate(self, start_frame_idx: int, reverse: bool = False,
                   end_frame_idx: int | None = None) -> Iterator[FrameResult]:
+        self._last_boxes = {}  # a new walk: the last walk's boxes may lie at its other end
         searched = self.search.propagate(start_frame_idx, reverse, end_frame_idx)
         masked = self.masks.propagate(start_frame_idx, reverse, end_frame_idx)
         for found, shaped in zip(searched, masked):
