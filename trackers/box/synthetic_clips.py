@@ -66,8 +66,8 @@ def generate_sprite_clip(rng: np.random.Generator, spec: ClipSpec, min_area: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The point tracker's procedural clip (several textured sprites that move, turn, grow or shrink and
     cover one another, under a moving camera) as a box and mask sequence: -> frames (T, H, W, 3), boxes
-    (T, K, 4) of each sprite's visible part, present (T, K) and labels (T, H, W) uint8 (k + 1 where
-    sprite k is seen, 0 elsewhere), for the K sprites with at least `min_area` pixels in view on the
+    (T, K, 4) of each sprite's visible part, present (T, K) and labels (T, H, W) uint8 (j + 1 where the
+    j-th of them is seen, 0 elsewhere), for the K sprites with at least `min_area` pixels in view on the
     first frame. A sprite is present where at least 30 % of its typical visible area (median over the
     frames it is seen on) shows."""
     clip = generate_clip(rng, spec)
