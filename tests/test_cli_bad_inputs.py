@@ -118,6 +118,15 @@ def _old_png_folder(case: Path, doc: dict) -> None:
 TRACK = ["track", "{frames}", "--prompts", "{case}/prompts.json", "--out", "{out}", *FAST]
 BOX = "objects.0.frames.3.box"
 POINT = "objects.1.frames.0.point"
+
+
+def _corrupt_checkpoint(tracker_args: list[str], tracker: str, file_name: str, needle: str | None = None) -> Case:
+    """`track` with --checkpoint TRACKER={case}/FILE_NAME, a corrupt file: the error names the file."""
+    args = [*TRACK[:6], "--quiet", *tracker_args, "--device", "cpu", "--checkpoint", f"{tracker}={{case}}/{file_name}"]
+    return Case(args, needle or file_name, lambda case, doc: (_prompts(lambda d: None)(case, doc),
+                                                             _raw(b"PK\x03\x04 corrupt" * 50, file_name)(case, doc)))
+
+
 CASES = {
     # -- the prompts file
     "prompts-missing": Case(["track", "{frames}", "--prompts", "{case}/nope.json", "--out", "{out}"], "nope.json"),
@@ -206,17 +215,14 @@ CASES = {
                                      "point_transformer={case}/w.pt"], "w.pt", _prompts(lambda d: None)),
     "checkpoint-not-loaded": Case([*TRACK, "--checkpoint", "csrt={prompts}"], "--checkpoint csrt",
                                   _prompts(lambda d: None)),
-    "checkpoint-corrupt": Case([*TRACK[:6], "--quiet", "--box-tracker", "csrt", "--point-tracker",
-                                "point_transformer", "--device", "cpu", "--checkpoint",
-                                "point_transformer={case}/point_tracker.pt"], "point_tracker.pt",
-                               lambda case, doc: (_prompts(lambda d: None)(case, doc),
-                                                  _raw(b"PK\x03\x04 corrupt" * 50, "point_tracker.pt")(case, doc))),
-    "checkpoint-corrupt-mask-weights": Case([*TRACK[:6], "--quiet", "--box-tracker", "csrt", "--point-tracker", "lk",
-                                             "--device", "cpu", "--checkpoint",
-                                             "sam2-lite={case}/sam2_lite_propagation.pt"], "sam2_lite_propagation.pt",
-                                            lambda case, doc: (_prompts(lambda d: None)(case, doc),
-                                                               _raw(b"PK\x03\x04 corrupt" * 50,
-                                                                    "sam2_lite_propagation.pt")(case, doc))),
+    "checkpoint-corrupt": _corrupt_checkpoint(["--box-tracker", "csrt", "--point-tracker", "point_transformer"],
+                                              "point_transformer", "point_tracker.pt"),
+    "checkpoint-corrupt-mask-weights": _corrupt_checkpoint(["--box-tracker", "csrt", "--point-tracker", "lk"],
+                                                           "sam2-lite", "sam2_lite_propagation.pt"),
+    # siamfc-mask's checkpoint is its mask tracker's (the Siamese search has none): that file is read
+    "checkpoint-corrupt-box-mask-weights": _corrupt_checkpoint(
+        ["--box-tracker", "siamfc-mask", "--mask-tracker", "dis-flow", "--point-tracker", "lk"], "siamfc-mask",
+        "sam2_lite_propagation.pt", "sam2_lite_propagation.pt is not a readable PyTorch checkpoint"),
     # -- export
     "export-src-missing": Case(["export", "{case}/nope.json", "--out", "{out}"], "nope.json"),
     "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.docx"], "--out"),

@@ -60,14 +60,15 @@ class SiamFCMaskTracker(Tracker):
     def __init__(self, config=None, device="cpu", checkpoint=None):
         super().__init__(config, device, checkpoint)
         cfg = self.config
+        # the checkpoint is the mask tracker's: the Siamese search on ImageNet features has none
         self.search = registry.build(cfg.search_tracker, config={**cfg.search_config,
                                                                    "return_attention": cfg.return_attention},
-                                     device=self.device, checkpoint=checkpoint)
+                                     device=self.device)
         mask_name = cfg.mask_tracker or registry.default_name("mask")
         if self.search.kind != "box" or registry.spec(mask_name).kind != "mask":
             raise ValueError(f"siamfc-mask needs a box and a mask tracker, got {cfg.search_tracker!r} "
                              f"({self.search.kind}) and {mask_name!r} ({registry.spec(mask_name).kind})")
-        self.masks = registry.build(mask_name, config=dict(cfg.mask_config), device=self.device)
+        self.masks = registry.build(mask_name, config=dict(cfg.mask_config), device=self.device, checkpoint=checkpoint)
         self._last_boxes: dict[int, np.ndarray] = {}
         self._mask_scale = 1.0  # mask tracker's internal pixels per frame pixel
 
