@@ -24,6 +24,16 @@ class MaskBoxConfig(TrackerConfig):
     near_margin: float = 0.25
 
 
+def build_mask_tracker(user: str, name: str, config: dict, device, checkpoint: str | None) -> Tracker:
+    """The mask tracker a box tracker runs inside: `name` ("" = the default mask tracker) built with
+    `config`; an error naming `user` when `name` tracks something else."""
+    name = name or registry.default_name("mask")
+    kind = registry.spec(name).kind
+    if kind != "mask":
+        raise ValueError(f"{user} needs a mask tracker, but {name!r} is a {kind} tracker")
+    return registry.build(name, config=config, device=device, checkpoint=checkpoint)
+
+
 def near_parts_box(mask: np.ndarray, last_box: np.ndarray | None, margin: float) -> np.ndarray | None:
     """The box of the mask's connected parts that reach into `last_box` grown by `margin` x its size
     per side; with none there (or no last box), of the largest part. None for an empty mask."""
@@ -55,13 +65,10 @@ class MaskBoxTracker(Tracker):
 
     def __init__(self, config=None, device="cpu", checkpoint=None):
         super().__init__(config, device, checkpoint)
-        inner_name = self.config.mask_tracker or registry.default_name("mask")
-        inner_kind = registry.spec(inner_name).kind
-        if inner_kind != "mask":
-            raise ValueError(f"mask-box needs a mask tracker, but {inner_name!r} tracks {inner_kind}es")
-        self.mask_tracker = registry.build(inner_name, config={**self.config.mask_config,
-                                                              "return_attention": self.config.return_attention},
-                                           device=self.device, checkpoint=checkpoint)
+        self.mask_tracker = build_mask_tracker(self.name, self.config.mask_tracker,
+                                               {**self.config.mask_config,
+                                                "return_attention": self.config.return_attention},
+                                               self.device, checkpoint)
         self._boxes: dict[int, np.ndarray] = {}
 
     def set_video(self, frames) -> None:

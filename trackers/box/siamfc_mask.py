@@ -20,7 +20,7 @@ import numpy as np
 from .. import registry
 from ..base import Tracker, TrackerConfig
 from ..types import FrameResult, ObjectResult, Prompt, prompt_box
-from .mask_box import near_parts_box
+from .mask_box import build_mask_tracker, near_parts_box
 
 
 @dataclass
@@ -64,11 +64,10 @@ class SiamFCMaskTracker(Tracker):
         self.search = registry.build(cfg.search_tracker, config={**cfg.search_config,
                                                                    "return_attention": cfg.return_attention},
                                      device=self.device)
-        mask_name = cfg.mask_tracker or registry.default_name("mask")
-        if self.search.kind != "box" or registry.spec(mask_name).kind != "mask":
-            raise ValueError(f"siamfc-mask needs a box and a mask tracker, got {cfg.search_tracker!r} "
-                             f"({self.search.kind}) and {mask_name!r} ({registry.spec(mask_name).kind})")
-        self.masks = registry.build(mask_name, config=dict(cfg.mask_config), device=self.device, checkpoint=checkpoint)
+        if self.search.kind != "box":
+            raise ValueError(f"siamfc-mask needs a box tracker to search, but {cfg.search_tracker!r} is a "
+                             f"{self.search.kind} tracker")
+        self.masks = build_mask_tracker(self.name, cfg.mask_tracker, dict(cfg.mask_config), self.device, checkpoint)
         self._last_boxes: dict[int, np.ndarray] = {}
         self._mask_scale = 1.0  # mask tracker's internal pixels per frame pixel
 
