@@ -12,6 +12,13 @@ With --zoomed, it writes one clip per source clip (every --frame_step-th frame) 
 surroundings enlarged, as the click network sees them when it zooms in (prompt_encoder.py): a square
 around the object's box, 1.3-2.0x its longer side (at least 40 px), scaled to 480x480. Frames whose
 square would be longer than 384 px are left out (the tracker does not zoom in there).
+
+With --procedural, it writes the point tracker's procedural clips instead (no --source): textured
+sprites under a moving camera, each surface repainted flat with probability --flat_share
+(composite.procedural_clip), at --width x --height:
+
+    python scripts/gen_mask_data.py --procedural --out /work/cache/masktrain/procedural --num_clips 40 \
+        --num_frames 24 --width 640 --height 360 --flat_share 0.4 --seed 5
 """
 from __future__ import annotations
 
@@ -21,10 +28,12 @@ import sys
 import cv2
 import numpy as np
 
-from trackstudio.trackers.mask.sam2_lite.composite import cut_object, make_clip, paste_mirrored_copy, write_clip
+from trackstudio.trackers.mask.sam2_lite.composite import (cut_object, make_clip, paste_mirrored_copy, procedural_clip,
+                                                          write_clip)
 from trackstudio.trackers.mask.sam2_lite.prompt_encoder import MIN_ZOOM
 from trackstudio.trackers.mask.sam2_lite.tracker import Sam2LiteConfig
 from trackstudio.trackers.mask.sam2_lite.train import list_clips, read_mask
+from trackstudio.trackers.point.synthetic import ClipSpec
 
 
 def read_rgb(path) -> np.ndarray:
@@ -83,7 +92,7 @@ def zoomed(rng: np.random.Generator):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", action="append", required=True, help="DAVIS-layout folder of clips (repeatable)")
+    p.add_argument("--source", action="append", default=[], help="DAVIS-layout folder of clips (repeatable)")
     p.add_argument("--out", required=True)
     p.add_argument("--num_clips", type=int, default=60)
     p.add_argument("--num_frames", type=int, default=24)
@@ -92,8 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--look_alikes", action="store_true", help="write look-alike clips (see above)")
     p.add_argument("--zoomed", action="store_true", help="write zoomed-in clips (see above)")
     p.add_argument("--frame_step", type=int, default=4, help="with --look_alikes / --zoomed: every this many frames")
+    p.add_argument("--procedural", action="store_true", help="write procedural sprite clips (see above)")
+    p.add_argument("--flat_share", type=float, default=0.4, help="with --procedural: share of surfaces painted flat")
+    p.add_argument("--width", type=int, default=640, help="with --procedural: frame width")
+    p.add_argument("--height", type=int, default=360, help="with --procedural: frame height")
     args = p.parse_args(argv)
     from pathlib import Path
+
+    if args.procedural:
+        rng = np.random.default_rng(args.seed)
+        spec = ClipSpec(num_frames=args.num_frames, height=args.height, width=args.width, num_objects=(2, 5),
+                        object_radius=(24, min(args.height, args.width) * 2 // 5), max_object_speed=9.0)
+        for n in range(args.num_clips):
+            write_clip(Path(args.out) / f"proc_{n:04d}", *procedural_clip(rng, spec, args.flat_share))
+            print(f"clip {n + 1}/{args.num_clips}", flush=True)
+        return 0
+    if not args.source:
+        p.error("--source is required (except with --procedural)")
 
     excluded = {name for name in args.exclude.split(",") if name}
     clips = [c for c in list_clips(args.source) if c.name not in excluded]

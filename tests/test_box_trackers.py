@@ -381,3 +381,21 @@ def test_siamfc_mask_keeps_the_siamese_box_on_a_target_too_small_for_the_mask_ne
         np.testing.assert_allclose(c.box, a.box)
         assert c.visible == a.visible
     assert combined[-1].mask is not None  # the mask tracker still ran
+
+
+def test_siamfc_mask_runs_sam2_lite_on_the_weights_chosen_for_boxes():
+    from trackstudio import resources
+
+    def same(network, file_name):
+        shipped = torch.load(resources.path("weights", file_name), weights_only=True)["state_dict"]
+        current = network.state_dict()
+        return all(torch.equal(value, current[key]) for key, value in shipped.items())
+
+    default = registry.build("siamfc-mask", device="cpu")
+    assert same(default.masks.network, "sam2_lite_propagation_stage2.pt")
+    assert not same(default.masks.network, "sam2_lite_propagation.pt")  # the mask tracker's own default differs
+    own = registry.build("siamfc-mask", config={"mask_weights": ""}, device="cpu")
+    assert same(own.masks.network, "sam2_lite_propagation.pt")
+    # another mask tracker inside: the sam2-lite weights are not forced on it
+    flow = registry.build("siamfc-mask", config={"mask_tracker": "dis-flow", "mask_config": {}}, device="cpu")
+    assert type(flow.masks) is type(registry.build("dis-flow", device="cpu"))

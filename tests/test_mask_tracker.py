@@ -1,6 +1,7 @@
 """sam2-lite on synthetic clips: following, occlusion, corrections, several objects, click-to-mask."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -314,8 +315,32 @@ def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay()
     assert (drop_stray_parts(prob, None, 0.2, 6)[40:46, 86:92] < 0.5).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known failure of weights version 2: the trained network loses the "
-                   "square while a bar hides part of it (frames 6-12 empty), then finds it again")
+@pytest.mark.parametrize("inside, outside", [((220, 40, 40), (60, 140, 60)), ((200, 170, 60), (90, 110, 160)),
+                                             ((40, 40, 40), (235, 235, 235))])
+def test_trained_model_follows_a_large_flat_coloured_object_whole(inside, outside):
+    # a uniform ellipse 260 px wide, drifting and turning on a uniform background (sensor noise only): its
+    # inside carries no texture to match. Weights trained on DAVIS alone kept its rim and lost the first two
+    # cases within 5 frames; the procedural clips with flat surfaces (gen_mask_data.py --procedural) fixed it
+    height, width = 360, 640
+    rng = np.random.default_rng(0)
+    frames, masks = [], []
+    for t in range(10):
+        mask = np.zeros((height, width), np.uint8)
+        cv2.ellipse(mask, (200 + 8 * t, 180 + 2 * t), (130, 104), 5 * t, 0, 360, 1, -1)
+        frame = np.where(mask[..., None] > 0, inside, outside).astype(np.float32)
+        frames.append(np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8))
+        masks.append(mask > 0)
+    tracker = build("sam2-lite", device="cpu")
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(mask=masks[0]))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    for t in range(1, 10):
+        assert results[t].visible and iou(results[t].mask, masks[t]) > 0.9, t
+
+
+@pytest.mark.xfail(strict=True, reason="known failure of the stage-5 weights: on frame 10, where the bar leaves "
+                   "two slivers of the square (6 and 14 px wide, 45 % of it), the presence head says absent (0.30); "
+                   "frames 5-9 and 11-19 pass (stage 2: frames 8-11 empty, 5-7 and 12-13 under 0.6)")
 def test_trained_model_follows_object_through_partial_occlusion():
     # a bar 24 px wide stands in the object's way (columns 96..120) on frames 5..13: the object
     # (44 px) is cut in one or two visible parts while it passes behind
