@@ -15,7 +15,8 @@ square would be longer than 384 px are left out (the tracker does not zoom in th
 
 With --procedural, it writes the point tracker's procedural clips instead (no --source): textured
 sprites under a moving camera, each surface repainted flat with probability --flat_share
-(composite.procedural_clip), at --width x --height:
+(composite.procedural_clip), at --width x --height, with --bars up to that many thin bars crossing in
+front of everything:
 
     python scripts/gen_mask_data.py --procedural --out /work/cache/masktrain/procedural --num_clips 40 \
         --num_frames 24 --width 640 --height 360 --flat_share 0.4 --seed 5
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frame_step", type=int, default=4, help="with --look_alikes / --zoomed: every this many frames")
     p.add_argument("--procedural", action="store_true", help="write procedural sprite clips (see above)")
     p.add_argument("--flat_share", type=float, default=0.4, help="with --procedural: share of surfaces painted flat")
+    p.add_argument("--bars", type=int, default=0, help="with --procedural: up to this many thin bars in front")
     p.add_argument("--width", type=int, default=640, help="with --procedural: frame width")
     p.add_argument("--height", type=int, default=360, help="with --procedural: frame height")
     args = p.parse_args(argv)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = ClipSpec(num_frames=args.num_frames, height=args.height, width=args.width, num_objects=(2, 5),
                         object_radius=(24, min(args.height, args.width) * 2 // 5), max_object_speed=9.0)
         for n in range(args.num_clips):
-            write_clip(Path(args.out) / f"proc_{n:04d}", *procedural_clip(rng, spec, args.flat_share))
+            write_clip(Path(args.out) / f"proc_{n:04d}", *procedural_clip(rng, spec, args.flat_share, args.bars))
             print(f"clip {n + 1}/{args.num_clips}", flush=True)
         return 0
     if not args.source:

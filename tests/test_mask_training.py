@@ -101,6 +101,28 @@ def test_composite_clip_has_the_occluded_target_as_visible_parts(tmp_path):
     assert any((m == 2).any() for m in written) and all((m == 1).any() or (m == 2).any() for m in written)
 
 
+def test_procedural_clip_paints_flat_surfaces_and_bars_in_front():
+    from trackstudio.trackers.mask.sam2_lite.composite import procedural_clip
+    from trackstudio.trackers.point.synthetic import ClipSpec
+
+    spec = ClipSpec(num_frames=4, height=96, width=160, num_objects=(2, 3), object_radius=(12, 30))
+    frames, masks = procedural_clip(np.random.default_rng(3), spec, flat_share=1.0, num_bars=2)
+    assert len(frames) == len(masks) == 4 and frames[0].shape == (96, 160, 3)
+    ids = sorted(set(np.unique(np.stack(masks)).tolist()))
+    assert ids[0] == 0 and ids == list(range(len(ids)))  # background 0, sprites and bars 1..K
+    bar_id = ids[-1]  # the bars are drawn last, in front of everything
+    assert all((m == bar_id).any() for m in masks)
+    # every surface is painted flat: inside one object, colours vary by the noise and the soft light only
+    for obj_id in ids[:-1]:
+        inside = frames[0][masks[0] == obj_id].astype(float)
+        if len(inside) > 50:
+            assert inside.std(0).max() < 25, obj_id
+    # flat_share 0 and no bars: the generator's textures stay, and no object is added
+    frames, masks = procedural_clip(np.random.default_rng(3), spec, flat_share=0.0)
+    textured = frames[0][masks[0] == 0].astype(float)
+    assert textured.std(0).max() > 25 and np.stack(masks).max() < bar_id
+
+
 def test_init_starts_a_new_stage_from_exported_weights(data_root, tmp_path, capsys):
     assert main(_args(data_root, tmp_path, 1)) == 0
     exported = load_weights(tmp_path / "weights.pt")[0].state_dict()

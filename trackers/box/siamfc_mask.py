@@ -33,9 +33,10 @@ class SiamFCMaskConfig(TrackerConfig):
     # combined, DAVIS / procedural: flow prior on 0.820 / 0.687, off 0.828 / 0.687 and 20 % faster
     mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False})
     # sam2-lite propagation weights (a file in resources/weights) used when the mask tracker is sam2-lite and
-    # no checkpoint is given; "" = sam2-lite's own. The stage-2 weights box better than sam2-lite's stage-5
-    # default on all four selection sets (DAVIS held-out / procedural / larger / sprites, AUC): 0.832 / 0.696 /
-    # 0.702 / 0.720 against 0.826 / 0.683 / 0.685 / 0.706 (resources/weights/sam2_lite_propagation.md)
+    # no checkpoint is given; "" = sam2-lite's own. The stage-2 weights box better than the later stages on
+    # the selection sets (DAVIS held-out / procedural / larger / sprites, AUC): 0.832 / 0.696 / 0.702 / 0.720
+    # against stage 5's 0.826 / 0.683 / 0.685 / 0.706 and stage 6's procedural / larger / sprites 0.683 /
+    # 0.681 / 0.699 (resources/weights/sam2_lite_propagation.md)
     mask_weights: str = "sam2_lite_propagation_stage2.pt"
     # the mask's box is used where the target's side (square root of its area) is at least this many
     # pixels at the mask tracker's internal resolution (the mask network loses small targets)...

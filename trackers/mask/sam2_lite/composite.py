@@ -115,28 +115,52 @@ def write_clip(folder: Path, frames: list[np.ndarray], masks: list[np.ndarray]) 
         Image.fromarray(mask).save(folder / "masks" / f"{t:05d}.png")
 
 
-def procedural_clip(rng: np.random.Generator, spec, flat_share: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def procedural_clip(rng: np.random.Generator, spec, flat_share: float, num_bars: int = 0
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The point tracker's procedural clip (textured sprites that move, turn, cover one another, under a
     moving camera; spec: trackers.point.synthetic.ClipSpec) -> frames and masks (sprite k has id k + 1).
 
     Each surface (every sprite, and the background) is repainted with probability `flat_share` in one flat
     colour under a soft lighting gradient: large uniform objects, whose inside carries no texture to match,
-    are what the DAVIS clips teach least (the decoder kept only their rim)."""
+    are what the DAVIS clips teach least (the decoder kept only their rim). With `num_bars`, up to that many
+    thin bars (poles, 6-28 px) cross in front of everything, cutting the sprites behind them into parts."""
     from ...point.synthetic import generate_clip
 
     clip = generate_clip(rng, spec)
     T, H, W = clip.owners.shape
     frames = clip.frames.astype(np.float32)
+    owners = clip.owners.astype(np.int16)
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
-    for owner in range(-1, int(clip.owners.max()) + 1):
+    for owner in range(-1, int(owners.max()) + 1):
         if rng.random() >= flat_share:
             continue
         angle = rng.uniform(0, 2 * np.pi)
         light = 1 + rng.uniform(0, 0.25) * ((xs * np.cos(angle) + ys * np.sin(angle)) / max(H, W) - 0.5)
         paint = rng.uniform(0, 255, 3).astype(np.float32) * light[..., None]  # (H, W, 3)
-        where = clip.owners == owner  # (T, H, W)
+        where = owners == owner  # (T, H, W)
         frames[where] = np.broadcast_to(paint, (T, H, W, 3))[where]
+    for _ in range(int(rng.integers(1, num_bars + 1)) if num_bars > 0 else 0):
+        _draw_bar(rng, frames, owners)
     frames += rng.standard_normal(frames.shape, dtype=np.float32) * rng.uniform(1, 6)
     frames = np.clip(frames, 0, 255).astype(np.uint8)
-    masks = (clip.owners.astype(np.int16) + 1).astype(np.uint8)
+    masks = (owners + 1).astype(np.uint8)
     return list(frames), list(masks)
+
+
+def _draw_bar(rng: np.random.Generator, frames: np.ndarray, owners: np.ndarray) -> None:
+    """One thin, nearly upright (or level) bar drifting across every frame, in front of all, as a new object."""
+    T, H, W = owners.shape
+    bar_id = int(owners.max()) + 1
+    upright = rng.random() < 0.7
+    length, across = (H, W) if upright else (W, H)
+    width = rng.uniform(6, 28)
+    start, speed, tilt = rng.uniform(0.1, 0.9) * across, rng.uniform(-5, 5), rng.uniform(-0.15, 0.15)
+    colour = rng.uniform(0, 255, 3).astype(np.float32)
+    along, offset = np.mgrid[0:length, 0:across].astype(np.float32)
+    for t in range(T):
+        centre = start + speed * t + tilt * (along - length / 2)
+        inside = np.abs(offset - centre) <= width / 2  # (length, across)
+        if not upright:
+            inside = inside.T
+        frames[t][inside] = colour * rng.uniform(0.9, 1.1)
+        owners[t][inside] = bar_id
