@@ -81,7 +81,7 @@ class WeightsRow:
 SHIPPED_BY_TRACKER = {  # the first file of each is what --checkpoint TRACKER=PATH replaces
     "point_transformer": ("point_tracker.pt",),
     "sam2-lite": ("sam2_lite_propagation.pt", "sam2_lite_clicks.pt"),
-    "siamfc-mask": ("sam2_lite_propagation_stage2.pt", "sam2_lite_clicks.pt"),  # its mask tracker's (SiamFCMaskConfig.mask_weights)
+    "siamfc-mask": ("sam2_lite_propagation_stage2.pt", "sam2_lite_clicks.pt"),  # SiamFCMaskConfig.mask_weights
     "mask-box": ("sam2_lite_propagation.pt", "sam2_lite_clicks.pt"),
     "siamfc-stmixer": ("box_head.pt",),
 }

@@ -6,6 +6,9 @@ its own translation, scale and rotation; a second cut-out may cross in front of 
 occlusion) and the target may leave the frame. Both cut-outs are objects of the clip (ids 1 and 2,
 as the visible parts), so every clip trains occlusion, presence and multi-object separation.
 
+`procedural_clip` makes the other kind: the point tracker's procedural sprites, some surfaces painted
+flat, thin bars in front (see there).
+
 Written in the DAVIS layout the trainer reads: <out>/<clip>/frames/00000.jpg, masks/00000.png.
 """
 from __future__ import annotations
