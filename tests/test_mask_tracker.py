@@ -294,6 +294,29 @@ def test_bad_config_is_a_clear_error():
         build("sam2-lite", config={"flow_preset": "slow"}, device="cpu")
     with pytest.raises(ValueError, match="click_zoom_side"):
         build("sam2-lite", config={"click_zoom_side": -480}, device="cpu")
+    with pytest.raises(ValueError, match="min_side"):
+        build("sam2-lite", config={"min_side": -1}, device="cpu")
+
+
+def test_a_low_resolution_video_is_scaled_up_to_min_side_and_answered_at_its_own_size():
+    height, width = 108, 192
+    frames, masks = [], []
+    for t in range(4):
+        mask = np.zeros((height, width), np.uint8)
+        cv2.ellipse(mask, (70 + 3 * t, 54), (30, 22), 0, 0, 360, 1, -1)
+        frames.append(np.where(mask[..., None] > 0, (200, 60, 50), (70, 120, 160)).astype(np.uint8))
+        masks.append(mask > 0)
+    tracker = build("sam2-lite", config={"min_side": 640}, device="cpu")
+    tracker.set_video(frames)
+    assert tracker.image_encoder.internal_size(height, width) == (352, 640)  # x3.33, sides multiples of 16
+    tracker.add_prompt(0, 1, Prompt(mask=masks[0]))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    for t in range(1, 4):
+        assert results[t].mask.shape == (height, width) and iou(results[t].mask, masks[t]) > 0.85, t
+    # capped by max_side; and videos larger than min_side keep their scale
+    capped = build("sam2-lite", config={"min_side": 640, "max_side": 320}, device="cpu")
+    capped.set_video(frames)
+    assert capped.image_encoder.internal_size(height, width) == (176, 320)
 
 
 def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay():

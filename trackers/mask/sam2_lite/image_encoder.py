@@ -2,7 +2,8 @@
 
 The backbone runs through `trackers.backbones.FeatureExtractor` (byte-bounded LRU cache keyed by
 frame_idx, so memory does not grow with the video). The internal resolution is the network input:
-frames scaled so their long side is at most `max_side`, sides multiples of 16. The stride-8 map
+frames scaled so their long side is at most `max_side` (and, with `min_side`, at least that), sides
+multiples of 16. The stride-8 map
 (40 channels: edges, texture) and the stride-16 map (112 channels: parts) are each L2-normalised,
 concatenated on the stride-8 grid and normalised again, so the dot product of two keys is a cosine
 similarity that weighs fine and coarse evidence alike. The raw stride-4/8/16 maps are kept too: they
@@ -36,9 +37,10 @@ class EncodedFrame:
 
 
 class ImageEncoder:
-    def __init__(self, device: torch.device, max_side: int = 864, cache_mb: int = 64):
+    def __init__(self, device: torch.device, max_side: int = 864, cache_mb: int = 64, min_side: int = 0):
         self.device = device
         self.max_side = max_side
+        self.min_side = min_side
         self.cache_bytes = cache_mb << 20
         self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm()
         self.extractor = self._extractor(1.0)
@@ -52,7 +54,10 @@ class ImageEncoder:
     def set_video(self, frames: FrameSequence) -> None:
         """A new video: new internal scale, empty cache."""
         height, width = frames[0].shape[:2]
-        self.extractor = self._extractor(min(1.0, self.max_side / max(height, width)))
+        long_side = max(height, width)
+        scale = self.max_side / long_side if long_side > self.max_side else max(
+            1.0, min(self.min_side, self.max_side) / long_side)
+        self.extractor = self._extractor(scale)
         self._last = None
 
     def internal_size(self, height: int, width: int) -> tuple[int, int]:
