@@ -24,13 +24,19 @@ class MaskBoxConfig(TrackerConfig):
     near_margin: float = 0.25
 
 
-def build_mask_tracker(user: str, name: str, config: dict, device, checkpoint: str | None) -> Tracker:
+def build_mask_tracker(user: str, name: str, config: dict, device, checkpoint: str | None,
+                       sam2_lite_weights: str = "") -> Tracker:
     """The mask tracker a box tracker runs inside: `name` ("" = the default mask tracker) built with
-    `config`; an error naming `user` when `name` tracks something else."""
+    `config`; an error naming `user` when `name` tracks something else. `sam2_lite_weights`: a file in
+    resources/weights that sam2-lite loads when no checkpoint is given ("" = its own default)."""
     name = name or registry.default_name("mask")
     kind = registry.spec(name).kind
     if kind != "mask":
         raise ValueError(f"{user} needs a mask tracker, but {name!r} is a {kind} tracker")
+    if checkpoint is None and sam2_lite_weights and name == "sam2-lite":
+        from trackstudio import resources
+
+        checkpoint = str(resources.path("weights", sam2_lite_weights))
     return registry.build(name, config=config, device=device, checkpoint=checkpoint)
 
 

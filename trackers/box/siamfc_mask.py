@@ -73,12 +73,8 @@ class SiamFCMaskTracker(Tracker):
         if self.search.kind != "box":
             raise ValueError(f"siamfc-mask needs a box tracker to search, but {cfg.search_tracker!r} is a "
                              f"{self.search.kind} tracker")
-        mask_tracker = cfg.mask_tracker or registry.default_name("mask")
-        if checkpoint is None and cfg.mask_weights and mask_tracker == "sam2-lite":
-            from trackstudio import resources
-
-            checkpoint = str(resources.path("weights", cfg.mask_weights))
-        self.masks = build_mask_tracker(self.name, mask_tracker, dict(cfg.mask_config), self.device, checkpoint)
+        self.masks = build_mask_tracker(self.name, cfg.mask_tracker, dict(cfg.mask_config), self.device, checkpoint,
+                                        cfg.mask_weights)
         self._last_boxes: dict[int, np.ndarray] = {}
         self._mask_scale = 1.0  # mask tracker's internal pixels per frame pixel
 
