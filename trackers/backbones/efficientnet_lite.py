@@ -205,7 +205,8 @@ class EfficientNetLite0(nn.Module):
                 conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
                 setattr(owner, bn_name, nn.Identity())
         self.fused = True
-        return self.eval()
+        # oneDNN's depthwise convolutions run 20-30 % faster in NHWC on a CPU (forward converts the input)
+        return self.to(memory_format=torch.channels_last).eval()
 
     def load_pretrained(self, path: str | Path | None = None) -> None:
         """Load the ImageNet weights (default: the package's file) strictly."""
@@ -238,11 +239,13 @@ class EfficientNetLite0(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """x: (B, 3, H, W) from normalize_rgb -> {stride: (B, C, ceil(H/stride), ceil(W/stride))}."""
         features = {}
-        x = self._stem(x)
+        nhwc = self.fused and x.device.type == "cpu"  # see fuse_batchnorm
+        x = self._stem(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
         for block_idx, block in enumerate(self._blocks):
             x = block(x)
             if block_idx in self._feature_at_block:
-                features[self._feature_at_block[block_idx]] = x
+                # the callers' maps are in the usual (NCHW) layout
+                features[self._feature_at_block[block_idx]] = x.contiguous() if nhwc else x
                 if len(features) == len(self.out_strides):
                     break
         return features

@@ -55,8 +55,6 @@ class FeatureExtractor:
         self.backbone = (backbone if backbone is not None else EfficientNetLite0(out_strides=out_strides).fuse_batchnorm())
         self.backbone = self.backbone.to(self.device).eval()
         self.out_strides = self.backbone.out_strides
-        if self.device.type == "cpu":  # oneDNN's depthwise convolutions run ~25% faster in NHWC
-            self.backbone = self.backbone.to(memory_format=torch.channels_last)
         self._cache: OrderedDict[int, FrameFeatures] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()  # trackers may run in a worker thread while the UI asks too
@@ -92,10 +90,7 @@ class FeatureExtractor:
             frame = cv2.resize(frame, (input_w, input_h),
                                interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
         with torch.inference_mode():
-            x = normalize_rgb(frame).to(self.device)
-            if self.device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            maps = {stride: fmap.contiguous() for stride, fmap in self.backbone(x).items()}
+            maps = self.backbone(normalize_rgb(frame).to(self.device))
         return FrameFeatures(maps=maps, frame_hw=tuple(frame_hw), input_hw=(input_h, input_w))
 
     def _store(self, frame_idx: int, features: FrameFeatures) -> None:

@@ -32,7 +32,8 @@ from ..types import FrameResult, ObjectResult, Prompt
 from .align import PatchAligner
 from .corr import attention_heatmap
 from .init_flow import LK_TRACKING_PARAMS, lk_step, to_gray
-from .model import FEATURE_STRIDE, MIN_CORRECTION_PX, PointTrackPredictor, PredictorConfig, gate_corrections, query_similarity
+from .model import (FEATURE_STRIDE, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
+                    gate_corrections, query_similarity)
 
 
 def default_weights() -> Path:
@@ -98,6 +99,8 @@ def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredicto
         raise CheckpointError(f"{path} is not a point tracker checkpoint this version can load "
                               f"(corrupt, truncated or another format): {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if isinstance(model.features, EfficientNetFeatures):
+        model.features.backbone.fuse_batchnorm()  # the tracker only infers: faster, and never saved
     return model.eval().to(device)
 
 
