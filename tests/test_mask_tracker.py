@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from trackstudio.trackers import Prompt
 from trackstudio.trackers.registry import build, default_name, spec
@@ -379,3 +380,48 @@ def test_trained_model_follows_object_through_partial_occlusion():
         assert not results[t].mask[:, 100:116].any(), t  # nothing on the bar itself
     for t in range(14, 20):
         assert iou(results[t].mask, clip.masks(t)[0]) > 0.8, t
+
+
+def test_objects_read_and_decoded_together_get_what_each_gets_alone():
+    # the trained network reads several objects' banks and decodes them as one batch; objects whose
+    # banks hold the same frames share one affinity. Each object must get exactly its own answer
+    from trackstudio.trackers.mask.sam2_lite.propagation_net import PropagationNet, normalize_maps
+
+    torch.manual_seed(0)
+    net = PropagationNet().eval()
+    frames = [normalize_maps({4: torch.randn(1, 24, 32, 48), 8: torch.randn(1, 40, 16, 24),
+                              16: torch.randn(1, 112, 8, 12)}) for _ in range(3)]
+    keys = [net.keys(maps) for maps in frames]
+    with torch.no_grad():
+        probs = torch.rand(4, 1, 32, 48)
+        shared = net.encode_memory(frames[0], probs, keys[0])  # four objects remembered on frame 0 together
+        entries = [type(shared)(keys[0].flatten(2), shared.values[i:i + 1], shared.mask[i:i + 1]) for i in range(4)]
+        later = net.encode_memory(frames[1], probs[:1], keys[1])
+        banks = [[entries[0]], [entries[1]], [entries[2], later], [entries[3]]]  # object 2 also saw frame 1
+        prev = torch.rand(4, 1, 32, 48)
+        together = net.decode(frames[2], net.read_objects(keys[2], banks), prev)
+        for i, bank in enumerate(banks):
+            alone = net(frames[2], bank, prev[i:i + 1], keys[2])
+            torch.testing.assert_close(together[0][i:i + 1], alone[0], rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(together[1][i:i + 1], alone[1], rtol=1e-4, atol=1e-4)
+
+
+def test_a_walk_gives_the_same_masks_whatever_the_number_of_objects_decoded_at_once(monkeypatch):
+    from trackstudio.trackers.mask.sam2_lite import tracker as sam2_tracker
+
+    clip = SyntheticClip(6, starts=[(20, 40), (190, 40 + SIZE), (100, 100)], velocities=[(8, 0), (-8, 0), (0, -6)],
+                         seed=5)
+    walks = []
+    for per_batch in (1, 2, 8):
+        monkeypatch.setattr(sam2_tracker, "OBJECTS_PER_BATCH", per_batch)
+        tracker = build("sam2-lite", device="cpu")
+        tracker.set_video(clip)
+        for obj_id, mask in enumerate(clip.masks(0), start=1):
+            tracker.add_prompt(0, obj_id, Prompt(mask=mask))
+        walks.append([{obj_id: obj.mask for obj_id, obj in r.objects.items()} for r in tracker.propagate(0)])
+    assert any(m.any() for m in walks[0][-1].values())
+    for other in walks[1:]:
+        for frame_a, frame_b in zip(walks[0], other):
+            for obj_id in frame_a:
+                differing = np.logical_xor(frame_a[obj_id], frame_b[obj_id]).sum()
+                assert differing <= 0.001 * frame_a[obj_id].size, (obj_id, differing)

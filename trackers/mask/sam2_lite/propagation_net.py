@@ -95,15 +95,16 @@ class PropagationNet(nn.Module):
 
     def encode_memory(self, feats: dict[int, torch.Tensor], prob4: torch.Tensor,
                       keys: torch.Tensor | None = None) -> MemoryEntry:
-        """prob4 (B, 1, h4, w4): the object's probability at stride 4 on this frame."""
+        """prob4 (B, 1, h4, w4): the object's probability at stride 4 on this frame; feats (and keys) have
+        batch B, or 1 for B objects on one frame."""
         keys = self.keys(feats) if keys is None else keys
         size16 = feats[16].shape[-2:]
         mask_feat = self.mask_down(prob4)
         if mask_feat.shape[-2:] != size16:
             mask_feat = F.interpolate(mask_feat, size=size16, mode="bilinear", align_corners=False)
-        values = self.value_fuse(torch.cat([feats[16], mask_feat], 1))
+        values = self.value_fuse(torch.cat([_per_object(feats[16], len(prob4)), mask_feat], 1))
         mask16 = F.adaptive_avg_pool2d(prob4, size16)
-        return MemoryEntry(keys.flatten(2), values.flatten(2), mask16.flatten(2))
+        return MemoryEntry(_per_object(keys, len(prob4)).flatten(2), values.flatten(2), mask16.flatten(2))
 
     def read(self, query_keys: torch.Tensor, memories: list[MemoryEntry]) -> torch.Tensor:
         """(B, value_dim + 1, h16, w16): values and mask read from the bank for every query cell."""
@@ -114,6 +115,26 @@ class PropagationNet(nn.Module):
         readout = torch.einsum("bqn,bvn->bvq", affinity.softmax(dim=2), values)
         return readout.reshape(B, -1, h, w)
 
+    def read_objects(self, query_keys: torch.Tensor, banks: list[list[MemoryEntry]]) -> torch.Tensor:
+        """(B, value_dim + 1, h16, w16): `read` for B objects of one frame (query_keys (1, key_dim, h16, w16)).
+
+        Objects whose banks hold the same frames (the same key tensors) share one affinity and its softmax,
+        which is most of the cost of a read: only their values differ."""
+        _, _, h, w = query_keys.shape
+        groups: dict[tuple, list[int]] = {}
+        for index, entries in enumerate(banks):
+            groups.setdefault(tuple((m.keys.data_ptr(), tuple(m.keys.shape)) for m in entries), []).append(index)
+        readouts: list[torch.Tensor | None] = [None] * len(banks)
+        for members in groups.values():
+            keys = torch.cat([m.keys for m in banks[members[0]]], 2)[0]  # (K, N)
+            affinity = (query_keys.flatten(2)[0].T @ keys) * self.log_scale.exp()  # (Q, N)
+            weights = affinity.softmax(dim=1)
+            values = torch.stack([torch.cat([torch.cat([m.values, m.mask], 1) for m in banks[i]], 2)[0]
+                                  for i in members])  # (G, V + 1, N)
+            for i, readout in zip(members, torch.einsum("qn,gvn->gvq", weights, values)):
+                readouts[i] = readout.reshape(1, -1, h, w)
+        return torch.cat(readouts)
+
     # -- decoding ----------------------------------------------------------------------------------
     def forward(self, feats: dict[int, torch.Tensor], memories: list[MemoryEntry],
                 prev_prob4: torch.Tensor, query_keys: torch.Tensor | None = None):
@@ -122,19 +143,29 @@ class PropagationNet(nn.Module):
         prev_prob4 (B, 1, h4, w4): the object's probability on the previous frame walked (zeros when
         it was hidden)."""
         query_keys = self.keys(feats) if query_keys is None else query_keys
+        return (*self.decode(feats, self.read(query_keys, memories), prev_prob4), query_keys)
+
+    def decode(self, feats: dict[int, torch.Tensor], readout: torch.Tensor, prev_prob4: torch.Tensor):
+        """readout (B, value_dim + 1, h16, w16) and prev_prob4 (B, 1, h4, w4) of B objects; feats with batch
+        B, or 1 (B objects on one frame) -> (mask logits (B, 1, h4, w4), presence logit (B,))."""
+        count = len(readout)
         size16, size8, size4 = feats[16].shape[-2:], feats[8].shape[-2:], feats[4].shape[-2:]
-        readout = self.read(query_keys, memories)
         prev16 = F.adaptive_avg_pool2d(prev_prob4, size16)
         prev8 = F.adaptive_avg_pool2d(prev_prob4, size8)
-        x = self.fuse16(torch.cat([readout, self.query_proj(feats[16]), prev16], 1))
+        x = self.fuse16(torch.cat([readout, _per_object(self.query_proj(feats[16]), count), prev16], 1))
         x = self.mix16(x)
         pooled = torch.cat([x.mean((2, 3)), x.amax((2, 3)), readout[:, -1:].amax((2, 3))], 1)
         presence = self.presence_head(pooled)[:, 0]
         x8 = F.interpolate(x, size=size8, mode="bilinear", align_corners=False)
-        x8 = self.up8(torch.cat([x8, self.skip8(torch.cat([feats[8], prev8], 1))], 1))
+        x8 = self.up8(torch.cat([x8, self.skip8(torch.cat([_per_object(feats[8], count), prev8], 1))], 1))
         x4 = F.interpolate(x8, size=size4, mode="bilinear", align_corners=False)
-        x4 = self.up4(torch.cat([x4, self.skip4(feats[4])], 1))
-        return self.mask_head(x4), presence, query_keys
+        x4 = self.up4(torch.cat([x4, _per_object(self.skip4(feats[4]), count)], 1))
+        return self.mask_head(x4), presence
+
+
+def _per_object(x: torch.Tensor, count: int) -> torch.Tensor:
+    """A map of one frame (batch 1) repeated for `count` objects (a view); a batch of `count` as it is."""
+    return x.expand(count, *x.shape[1:]) if len(x) != count else x
 
 
 def pool_to_stride4(prob: torch.Tensor, size4: tuple[int, int]) -> torch.Tensor:

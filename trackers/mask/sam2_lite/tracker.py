@@ -32,6 +32,10 @@ from .prompt_encoder import PromptEncoder, refines
 from .propagation_net import normalize_maps
 from .trained_propagation import ObjectBank, load_weights, memorise, predict
 
+# objects the trained network decodes as one batch: faster than one at a time (ten objects at 432 px:
+# 78 ms against 108 ms), while a batch's stride-4 decoder maps stay small
+OBJECTS_PER_BATCH = 8
+
 _FLOW_PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 _PROPAGATIONS = ("trained", "readout")
 _CLICK_MODELS = ("trained", "grabcut")
@@ -203,9 +207,13 @@ class Sam2LiteTracker(Tracker):
             if uses_flow and prev_gray is not None and any(objects[o].prob is not None for o in tracked):
                 flow.set_pair(prev_gray, features.gray)
             probs, scores, attention = {}, {}, {}
-            for obj_id in tracked:
-                probs[obj_id], scores[obj_id], attention[obj_id] = self._track(objects[obj_id], frame_idx, features, flow)
-                objects[obj_id].prob = None  # read for the last time: one map per object in RAM, not two
+            # a few objects at a time: the trained network decodes them as one batch, and each object's map of
+            # the last frame is dropped once read (about one map per object in RAM, not two)
+            for start in range(0, len(tracked), OBJECTS_PER_BATCH):
+                batch = tracked[start:start + OBJECTS_PER_BATCH]
+                found = self._track([objects[obj_id] for obj_id in batch], frame_idx, features, flow)
+                for obj_id, (probs[obj_id], scores[obj_id], attention[obj_id]) in zip(batch, found):
+                    objects[obj_id].prob = None
             self._separate(probs, self._prompted_pixels(frame_idx, anchored))
             for obj_id, prompt in anchored.items():
                 probs[obj_id] = self._prompt_prob(frame_idx, obj_id, prompt)
@@ -215,14 +223,18 @@ class Sam2LiteTracker(Tracker):
                     objects[obj_id].bank.recent.clear()
                 else:
                     objects[obj_id] = self._join(obj_id)
-            results = {}
+            results, remembered = {}, []
             for obj_id, prob in probs.items():
                 state = objects[obj_id]
                 visible = bool(prob.max() > 0.5) and scores[obj_id] > 0
                 state.prob = prob if visible else None
                 if visible and obj_id not in anchored:
-                    self._remember(state.bank, frame_idx, features, prob, conditioning=False)
+                    remembered.append(obj_id)
                 results[obj_id] = self._result(prob, visible, scores[obj_id], attention[obj_id], features)
+            for start in range(0, len(remembered), OBJECTS_PER_BATCH):
+                batch = remembered[start:start + OBJECTS_PER_BATCH]
+                self._remember([objects[obj_id].bank for obj_id in batch], frame_idx, features,
+                               [probs[obj_id] for obj_id in batch], conditioning=False)
             prev_gray = features.gray
             yield FrameResult(frame_idx, results)
 
@@ -233,16 +245,21 @@ class Sam2LiteTracker(Tracker):
         for frame_idx, prompts in sorted(self.prompts.items()):
             if obj_id in prompts:
                 prob = self._prompt_prob(frame_idx, obj_id, prompts[obj_id])
-                self._remember(bank, frame_idx, self._features(frame_idx), prob, conditioning=True)
+                self._remember([bank], frame_idx, self._features(frame_idx), [prob], conditioning=True)
         pointer = ObjectPointer(bank.memories()) if self.network is None else None
         return _ObjectState(bank=bank, pointer=pointer, prob=None)
 
-    def _remember(self, bank, frame_idx: int, features: EncodedFrame, prob: np.ndarray, conditioning: bool) -> None:
+    def _remember(self, banks: list, frame_idx: int, features: EncodedFrame, probs: list[np.ndarray],
+                  conditioning: bool) -> None:
+        """Each object's map on this frame goes into its bank (the trained network encodes them as one batch)."""
         if self.network is None:
-            bank.add(self.memory_encoder(frame_idx, features, prob, conditioning=conditioning))
-        else:
-            maps, keys = self._network_inputs(frame_idx, features)
-            bank.add(frame_idx, memorise(self.network, maps, torch.from_numpy(prob), keys), conditioning)
+            for bank, prob in zip(banks, probs):
+                bank.add(self.memory_encoder(frame_idx, features, prob, conditioning=conditioning))
+            return
+        maps, keys = self._network_inputs(frame_idx, features)
+        entries = memorise(self.network, maps, [torch.from_numpy(prob) for prob in probs], keys)
+        for bank, entry in zip(banks, entries):
+            bank.add(frame_idx, entry, conditioning)
 
     def _network_inputs(self, frame_idx: int, features: EncodedFrame) -> tuple[dict, torch.Tensor]:
         """The trained network's normalised maps and keys of this frame, computed once for all objects."""
@@ -252,10 +269,13 @@ class Sam2LiteTracker(Tracker):
                 self._frame_inputs = (frame_idx, maps, self.network.keys(maps))
         return self._frame_inputs[1:]
 
-    def _track(self, state: _ObjectState, frame_idx: int, features: EncodedFrame, flow: FlowPrior):
-        """(prob (h, w), presence score, attention grid) of one object on this frame."""
+    def _track(self, states: list[_ObjectState], frame_idx: int, features: EncodedFrame, flow: FlowPrior):
+        """[(prob (h, w), presence score, attention grid)] of some objects on this frame."""
         if self.network is not None:
-            return self._track_trained(state, frame_idx, features, flow)
+            return self._track_trained(states, frame_idx, features, flow)
+        return [self._track_readout(state, features, flow) for state in states]
+
+    def _track_readout(self, state: _ObjectState, features: EncodedFrame, flow: FlowPrior):
         cfg = self.config
         grid_shape = features.grid_shape
         region = None
@@ -281,20 +301,24 @@ class Sam2LiteTracker(Tracker):
         score = float(readout.prob[found].mean())
         return prob, score, readout_grid
 
-    def _track_trained(self, state: _ObjectState, frame_idx: int, features: EncodedFrame, flow: FlowPrior):
+    def _track_trained(self, states: list[_ObjectState], frame_idx: int, features: EncodedFrame, flow: FlowPrior):
         cfg = self.config
-        previous = None if state.prob is None else torch.from_numpy(state.prob)
         maps, keys = self._network_inputs(frame_idx, features)
-        prob_t, presence, _ = predict(self.network, maps, state.bank, previous, keys)
+        previous = [None if state.prob is None else torch.from_numpy(state.prob) for state in states]
+        probs, presences, _ = predict(self.network, maps, [state.bank for state in states], previous, keys)
         h, w = features.gray.shape
-        prob = np.ascontiguousarray(prob_t.numpy()[:h, :w], dtype=np.float32)
-        attention = prob_to_grid(prob, features.grid_shape)
-        if presence < cfg.min_presence:
-            return np.zeros((h, w), np.float32), 0.0, attention
-        # no stray-part removal here: the network already tells look-alikes apart, and dropping small
-        # detached parts cost J&F on the validation clips (0.839 without, 0.833 with)
-        warped = flow.warp(state.prob) if cfg.flow_prior and state.prob is not None else None
-        return fuse_with_flow(prob, warped, cfg.readout_trust), presence, attention
+        found = []
+        for state, prob_t, presence in zip(states, probs, presences.tolist()):
+            prob = np.ascontiguousarray(prob_t.numpy()[:h, :w], dtype=np.float32)
+            attention = prob_to_grid(prob, features.grid_shape)
+            if presence < cfg.min_presence:
+                found.append((np.zeros((h, w), np.float32), 0.0, attention))
+                continue
+            # no stray-part removal here: the network already tells look-alikes apart, and dropping small
+            # detached parts cost J&F on the validation clips (0.839 without, 0.833 with)
+            warped = flow.warp(state.prob) if cfg.flow_prior and state.prob is not None else None
+            found.append((fuse_with_flow(prob, warped, cfg.readout_trust), presence, attention))
+        return found
 
     def _prompted_pixels(self, frame_idx: int, anchored: dict[int, Prompt]) -> np.ndarray | None:
         """(h, w) bool: where a prompt on this frame shows its object; None without prompts."""

@@ -55,27 +55,34 @@ class ObjectBank:
 
 
 @torch.no_grad()
-def predict(model: PropagationNet, feats: dict[int, torch.Tensor], bank: ObjectBank,
-            prev_prob: torch.Tensor | None, keys: torch.Tensor | None = None):
-    """-> (probability (H, W) at internal pixels, presence probability, the frame's keys).
-    feats: the frame's normalised maps (propagation_net.normalize_maps).
+def predict(model: PropagationNet, feats: dict[int, torch.Tensor], banks: list[ObjectBank],
+            prev_probs: list[torch.Tensor | None], keys: torch.Tensor | None = None):
+    """Objects on one frame, decoded as one batch -> (probabilities (B, H, W) at internal pixels, presence
+    probabilities (B,), the frame's keys). feats: the frame's normalised maps (propagation_net.normalize_maps).
 
-    prev_prob (H, W): the object on the previous frame walked, None when it was hidden."""
+    prev_probs: each object's (H, W) probability on the previous frame walked, None where it was hidden."""
+    keys = model.keys(feats) if keys is None else keys
     size4 = feats[4].shape[-2:]
-    prev4 = (torch.zeros(1, 1, *size4) if prev_prob is None
-             else F.adaptive_avg_pool2d(prev_prob[None, None], size4))
-    logits4, presence, keys = model(feats, bank.entries(), prev4, keys)
+    prev4 = torch.cat([torch.zeros(1, 1, *size4) if prev is None else F.adaptive_avg_pool2d(prev[None, None], size4)
+                       for prev in prev_probs])
+    readout = model.read_objects(keys, [bank.entries() for bank in banks])
+    logits4, presence = model.decode(feats, readout, prev4)
     size = (size4[0] * 4, size4[1] * 4)
-    prob = torch.sigmoid(F.interpolate(logits4, size=size, mode="bilinear", align_corners=False))[0, 0]
-    return prob, float(torch.sigmoid(presence)[0]), keys
+    probs = torch.sigmoid(F.interpolate(logits4, size=size, mode="bilinear", align_corners=False))[:, 0]
+    return probs, torch.sigmoid(presence), keys
 
 
 @torch.no_grad()
-def memorise(model: PropagationNet, feats: dict[int, torch.Tensor], prob: torch.Tensor,
-             keys: torch.Tensor | None = None) -> MemoryEntry:
-    """A memory of the object shown by `prob` (H, W) on this frame."""
-    prob4 = F.adaptive_avg_pool2d(prob[None, None].float(), feats[4].shape[-2:])
-    return model.encode_memory(feats, prob4, keys)
+def memorise(model: PropagationNet, feats: dict[int, torch.Tensor], probs: list[torch.Tensor],
+             keys: torch.Tensor | None = None) -> list[MemoryEntry]:
+    """Memories of the objects shown by `probs` ((H, W) each) on this frame, one per object (one batch)."""
+    keys = model.keys(feats) if keys is None else keys
+    prob4 = F.adaptive_avg_pool2d(torch.stack(probs)[:, None].float(), feats[4].shape[-2:])
+    batch = model.encode_memory(feats, prob4, keys)
+    # the frame's keys are shared (objects remembered on the same frames share their reads: read_objects);
+    # each object's values are its own (a bank outlives the batch)
+    return [MemoryEntry(keys.flatten(2), batch.values[i:i + 1].clone(), batch.mask[i:i + 1].clone())
+            for i in range(len(probs))]
 
 
 @torch.no_grad()
@@ -88,15 +95,16 @@ def track_walk(model: PropagationNet, frames_feats: Iterable[dict[int, torch.Ten
     for t, raw in enumerate(frames_feats):
         feats = normalize_maps(raw)
         if t == 0:
-            bank.add(0, memorise(model, feats, first_prob), conditioning=True)
+            bank.add(0, memorise(model, feats, [first_prob])[0], conditioning=True)
             prev = first_prob
             yield first_prob
             continue
-        prob, presence, keys = predict(model, feats, bank, prev)
-        if presence < 0.5 or not bool((prob > 0.5).any()):
+        probs, presences, keys = predict(model, feats, [bank], [prev])
+        prob = probs[0]
+        if presences[0] < 0.5 or not bool((prob > 0.5).any()):
             prev = None
             yield torch.zeros_like(prob)
             continue
-        bank.add(t, memorise(model, feats, prob, keys), conditioning=False)
+        bank.add(t, memorise(model, feats, [prob], keys)[0], conditioning=False)
         prev = prob
         yield prob
