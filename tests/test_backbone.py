@@ -168,6 +168,7 @@ def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
         expected, got = plain(x), fused(x)
     for stride in (8, 16):
         torch.testing.assert_close(got[stride], expected[stride], atol=2e-4, rtol=1e-3)
+        assert got[stride].is_contiguous()  # computed in NHWC on a CPU, handed back in the usual layout
     with pytest.raises(RuntimeError, match="before fuse_batchnorm"):
         fused.load_pretrained()
 
