@@ -109,8 +109,7 @@ class PropagationNet(nn.Module):
     def read(self, query_keys: torch.Tensor, memories: list[MemoryEntry]) -> torch.Tensor:
         """(B, value_dim + 1, h16, w16): values and mask read from the bank for every query cell."""
         B, _, h, w = query_keys.shape
-        keys = torch.cat([m.keys for m in memories], 2)  # (B, K, N)
-        values = torch.cat([torch.cat([m.values, m.mask], 1) for m in memories], 2)  # (B, V + 1, N)
+        keys, values = _bank_tensors(memories)
         affinity = torch.einsum("bkq,bkn->bqn", query_keys.flatten(2), keys) * self.log_scale.exp()
         readout = torch.einsum("bqn,bvn->bvq", affinity.softmax(dim=2), values)
         return readout.reshape(B, -1, h, w)
@@ -126,11 +125,10 @@ class PropagationNet(nn.Module):
             groups.setdefault(tuple((m.keys.data_ptr(), tuple(m.keys.shape)) for m in entries), []).append(index)
         readouts: list[torch.Tensor | None] = [None] * len(banks)
         for members in groups.values():
-            keys = torch.cat([m.keys for m in banks[members[0]]], 2)[0]  # (K, N)
+            keys = _bank_tensors(banks[members[0]])[0][0]  # (K, N): the group's shared keys
             affinity = (query_keys.flatten(2)[0].T @ keys) * self.log_scale.exp()  # (Q, N)
             weights = affinity.softmax(dim=1)
-            values = torch.stack([torch.cat([torch.cat([m.values, m.mask], 1) for m in banks[i]], 2)[0]
-                                  for i in members])  # (G, V + 1, N)
+            values = torch.cat([_bank_tensors(banks[i])[1] for i in members])  # (G, V + 1, N)
             for i, readout in zip(members, torch.einsum("qn,gvn->gvq", weights, values)):
                 readouts[i] = readout.reshape(1, -1, h, w)
         return torch.cat(readouts)
@@ -161,6 +159,13 @@ class PropagationNet(nn.Module):
         x4 = F.interpolate(x8, size=size4, mode="bilinear", align_corners=False)
         x4 = self.up4(torch.cat([x4, _per_object(self.skip4(feats[4]), count)], 1))
         return self.mask_head(x4), presence
+
+
+def _bank_tensors(memories: list[MemoryEntry]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bank's entries side by side: keys (B, key_dim, N) and values with the mask (B, value_dim + 1, N)."""
+    keys = torch.cat([m.keys for m in memories], 2)
+    values = torch.cat([torch.cat([m.values, m.mask], 1) for m in memories], 2)
+    return keys, values
 
 
 def _per_object(x: torch.Tensor, count: int) -> torch.Tensor:

@@ -121,6 +121,12 @@ def drop_stray_parts(prob: np.ndarray, previous: np.ndarray | None, max_fraction
     return np.where(stray, np.minimum(prob, 0.49), prob).astype(np.float32)
 
 
+def _batches(obj_ids: list[int]) -> Iterator[list[int]]:
+    """The objects in runs of OBJECTS_PER_BATCH (the last one shorter)."""
+    for start in range(0, len(obj_ids), OBJECTS_PER_BATCH):
+        yield obj_ids[start:start + OBJECTS_PER_BATCH]
+
+
 @dataclass
 class _ObjectState:
     bank: MemoryBank | ObjectBank  # readout / trained
@@ -209,8 +215,7 @@ class Sam2LiteTracker(Tracker):
             probs, scores, attention = {}, {}, {}
             # a few objects at a time: the trained network decodes them as one batch, and each object's map of
             # the last frame is dropped once read (about one map per object in RAM, not two)
-            for start in range(0, len(tracked), OBJECTS_PER_BATCH):
-                batch = tracked[start:start + OBJECTS_PER_BATCH]
+            for batch in _batches(tracked):
                 found = self._track([objects[obj_id] for obj_id in batch], frame_idx, features, flow)
                 for obj_id, (probs[obj_id], scores[obj_id], attention[obj_id]) in zip(batch, found):
                     objects[obj_id].prob = None
@@ -231,8 +236,7 @@ class Sam2LiteTracker(Tracker):
                 if visible and obj_id not in anchored:
                     remembered.append(obj_id)
                 results[obj_id] = self._result(prob, visible, scores[obj_id], attention[obj_id], features)
-            for start in range(0, len(remembered), OBJECTS_PER_BATCH):
-                batch = remembered[start:start + OBJECTS_PER_BATCH]
+            for batch in _batches(remembered):
                 self._remember([objects[obj_id].bank for obj_id in batch], frame_idx, features,
                                [probs[obj_id] for obj_id in batch], conditioning=False)
             prev_gray = features.gray
