@@ -362,10 +362,49 @@ def test_trained_model_follows_a_large_flat_coloured_object_whole(inside, outsid
         assert results[t].visible and iou(results[t].mask, masks[t]) > 0.9, t
 
 
+def _smooth_texture(rng: np.random.Generator, height: int, width: int, base, spread: float, blur: float) -> np.ndarray:
+    """Blurred colour noise around `base`: (height, width, 3) float32, a texture without blocks or a palette."""
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 3)).astype(np.float32), (0, 0), blur)
+    return np.clip(np.asarray(base, np.float32) + spread * noise / noise.std(), 0, 255)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trained_model_follows_an_object_through_partial_occlusion_at_video_scale(seed):
+    # an elliptic object 74 x 96 px crosses behind a bar 40 px wide on a 480 x 320 clip: on frames 7..14 it is
+    # cut, on frames 9..10 into two parts. (The blocky 44-px square of the test below is too small for the
+    # network's stride-16 memory; this is the scale of objects in real video.)
+    height, width, size, bar = 320, 480, 96, (150, 190)
+    rng = np.random.default_rng(seed)
+    background = _smooth_texture(rng, height, width, (90, 120, 80), 35, 6)
+    skin = _smooth_texture(rng, size, size, (200, 90, 60), 40, 3)
+    bar_skin = _smooth_texture(rng, height, width, (150, 150, 160), 15, 2)
+    yy, xx = np.mgrid[:size, :size]
+    shape = (yy - size / 2) ** 2 / (size / 2) ** 2 + (xx - size / 2) ** 2 / (size / 2.6) ** 2 <= 1
+    frames, masks = [], []
+    for t in range(24):
+        frame, mask = background.copy(), np.zeros((height, width), bool)
+        x, y = 10 + 12 * t, 110
+        frame[y:y + size, x:x + size][shape] = skin[shape]
+        mask[y:y + size, x:x + size] = shape
+        frame[:, bar[0]:bar[1]] = bar_skin[:, bar[0]:bar[1]]
+        mask[:, bar[0]:bar[1]] = False
+        frames.append(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
+        masks.append(mask)
+    tracker = build("sam2-lite", device="cpu")
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(mask=masks[0]))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    for t in range(7, 15):
+        assert results[t].visible and iou(results[t].mask, masks[t]) > 0.6, t
+        assert not results[t].mask[:, bar[0] + 4:bar[1] - 4].any(), t  # nothing on the bar itself
+    for t in range(15, 24):
+        assert iou(results[t].mask, masks[t]) > 0.85, t
+
+
 @pytest.mark.xfail(strict=True, reason="known failure of the stage-6 weights: on frame 10, where the bar leaves "
                    "two slivers of the square (6 and 14 px wide, 45 % of it), the presence head says absent (0.43); "
                    "frames 5-9 and 11-19 pass (stage 2: frames 8-11 empty, 5-7 and 12-13 under 0.6)")
-def test_trained_model_follows_object_through_partial_occlusion():
+def test_trained_model_follows_a_small_blocky_object_through_partial_occlusion():
     # a bar 24 px wide stands in the object's way (columns 96..120) on frames 5..13: the object
     # (44 px) is cut in one or two visible parts while it passes behind
     tracker = build("sam2-lite", device="cpu")
