@@ -55,6 +55,36 @@ def test_occluded_flat_and_border_points_keep_their_estimate():
         PatchAligner(half_size=2, min_correlation=0.75, max_shift_px=12.0)
 
 
+def test_fits_on_the_region_the_patch_can_reach_match_fits_on_the_whole_frame():
+    # the aligner hands ECC only the region around each estimate (speed); the fit must be the one ECC finds
+    # on the whole frame, at the border too (where the region is clipped)
+    image = _texture(4, size=320)
+    points = np.array([[160.0, 150.0], [30.0, 200.0], [290.0, 60.0], [150.0, 290.0]], np.float32)
+    aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+    for index, point in enumerate(points):
+        aligner.set_template(index, image, point)
+    matrix = _similarity(3.0, 1.02, (160, 160), (2.0, -1.0))
+    frame = cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC)
+    estimates = (points @ matrix[:, :2].T + matrix[:, 2] + (1.5, 1.0)).astype(np.float32)
+    aligned, moved = aligner.align(frame, estimates)
+    for index, point in enumerate(points):
+        template = np.zeros((2, 3), np.float32)
+        template[:, :2], template[:, 2] = np.eye(2), estimates[index] - 12.0
+        patch = image[int(point[1]) - 12:int(point[1]) + 13, int(point[0]) - 12:int(point[0]) + 13].astype(np.float32)
+        _, whole = cv2.findTransformECC(patch, frame.astype(np.float32), template, cv2.MOTION_AFFINE,
+                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3), None, 3)
+        assert moved[index], index
+        np.testing.assert_allclose(aligned[index], whole[:, :2] @ (12.0, 12.0) + whole[:, 2], atol=0.02)
+
+
+def test_closed_form_singular_values_match_numpy():
+    from trackstudio.trackers.point.align import _singular_values
+
+    rng = np.random.default_rng(0)
+    for matrix in [*rng.normal(size=(200, 2, 2)), np.eye(2), np.array([[0.0, -2.0], [0.5, 0.0]])]:
+        np.testing.assert_allclose(_singular_values(matrix), np.linalg.svd(matrix, compute_uv=False), atol=1e-9)
+
+
 @pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
 @pytest.mark.parametrize(("degrees_per_frame", "num_frames", "tolerance_px"), [(1.5, 30, 1.0), (3.0, 31, 2.0)])
 def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames, tolerance_px):

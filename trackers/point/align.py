@@ -18,15 +18,25 @@ _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
 # frame to frame change scale by a few percent and stay nearly undistorted.
 MAX_SCALE_CHANGE = 1.25  # per alignment, either way
 MAX_ANISOTROPY = 1.5  # ratio of the warp's two singular values
+CROP_MARGIN_PX = 16  # beyond the patch's reach, so ECC's iterations and its 3x3 filters see the pixels they would in the frame
+
+
+def _singular_values(m: np.ndarray) -> tuple[float, float]:
+    """(largest, smallest) singular value of a 2x2 matrix, in closed form (np.linalg.svd per call costs more
+    than the fit it checks)."""
+    (a, b), (c, d) = m.tolist()
+    q = np.hypot((a + d) / 2, (c - b) / 2)
+    r = np.hypot((a - d) / 2, (c + b) / 2)
+    return q + r, abs(q - r)
 
 
 def _plausible(previous: np.ndarray, linear: np.ndarray) -> bool:
     """Is the 2x2 warp `linear` a plausible next step from `previous`?"""
-    before = np.linalg.svd(previous, compute_uv=False)
-    after = np.linalg.svd(linear, compute_uv=False)
-    change = after / before
-    return bool(np.all(change <= MAX_SCALE_CHANGE) and np.all(change >= 1.0 / MAX_SCALE_CHANGE)
-                and after[0] <= MAX_ANISOTROPY * after[1] and np.linalg.det(linear) > 0)
+    before, after = _singular_values(previous), _singular_values(linear)
+    changes = (after[0] / before[0], after[1] / before[1])
+    determinant = float(linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0])
+    return bool(all(1.0 / MAX_SCALE_CHANGE <= change <= MAX_SCALE_CHANGE for change in changes)
+                and after[0] <= MAX_ANISOTROPY * after[1] and determinant > 0)
 
 
 @dataclass
@@ -67,9 +77,10 @@ class PatchAligner:
         """points (N, 2) estimates on `gray` (full-resolution pixels) -> (N, 2) aligned points and
         (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
         without a template keep their estimate."""
-        image = gray.astype(np.float32)
         out = points.astype(np.float32).copy()
         moved = np.zeros(len(points), bool)
+        size = 2 * self.half_size
+        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)  # the patch's, (4, 2)
         for index in (self._templates if indices is None else indices):
             template = self._templates.get(int(index))
             if template is None or index >= len(points) or not np.isfinite(points[index]).all():
@@ -77,11 +88,23 @@ class PatchAligner:
             warp = np.empty((2, 3), np.float32)
             warp[:, :2] = template.linear
             warp[:, 2] = points[index] - template.linear @ template.centre
+            # ECC blurs and differentiates its whole input image on every call: it gets only the region the
+            # patch can reach (its warped corners, grown by the largest accepted shift), the same fit for
+            # a fraction of the time
+            reach = corners @ warp[:, :2].T + warp[:, 2]
+            margin = self.max_shift_px + CROP_MARGIN_PX
+            x1, y1 = np.maximum(0, np.floor(reach.min(0) - margin)).astype(int)
+            x2, y2 = np.minimum(gray.shape[::-1], np.ceil(reach.max(0) + margin)).astype(int)
+            if x2 - x1 <= size or y2 - y1 <= size:  # (mostly) outside the frame
+                continue
+            origin = np.array([x1, y1], np.float32)
+            warp[:, 2] -= origin
             try:
-                correlation, warp = cv2.findTransformECC(template.patch, image, warp, cv2.MOTION_AFFINE,
-                                                         _CRITERIA, None, 3)
+                correlation, warp = cv2.findTransformECC(template.patch, gray[y1:y2, x1:x2].astype(np.float32), warp,
+                                                         cv2.MOTION_AFFINE, _CRITERIA, None, 3)
             except cv2.error:  # did not converge
                 continue
+            warp[:, 2] += origin
             aligned = warp[:, :2] @ template.centre + warp[:, 2]
             if (correlation >= self.min_correlation and np.linalg.norm(aligned - points[index]) < self.max_shift_px
                     and _plausible(template.linear, warp[:, :2])):
