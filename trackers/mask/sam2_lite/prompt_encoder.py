@@ -53,10 +53,14 @@ class PromptEncoder:
                  work_side: int = 360, click_reach: float = 0.15,
                  encode_image: Callable[[np.ndarray], dict[int, torch.Tensor]] | None = None,
                  zoom_side: int = 0, zoom_expansion: float = 1.4, zoom_min_side: int = 40,
+                 fine_zoom_side: int = 0, fine_zoom_from: int = 0,
                  edge_radius: int = 0, edge_eps: float = 0.002):
         self.click_net = click_net  # trained click-to-mask network; None: feature prior + GrabCut
         self.encode_image = encode_image  # RGB image -> raw backbone maps, for zooming in; None: no zoom
         self.zoom_side = zoom_side  # the zoomed region's long side at the network (internal px); 0: off
+        # from this many clicks on (0: never) the region is enlarged to fine_zoom_side instead: late clicks
+        # correct details (RITM zooms in only after its first clicks for the same reason)
+        self.fine_zoom_side, self.fine_zoom_from = fine_zoom_side, fine_zoom_from
         self.zoom_expansion = zoom_expansion  # the region is the first answer's box grown by this factor...
         self.zoom_min_side = zoom_min_side  # ...and at least this long (internal px) before growing
         self.edge_radius = edge_radius  # the network's answer is guided-filtered to image edges; 0: off
@@ -118,18 +122,20 @@ class PromptEncoder:
                         previous: np.ndarray | None) -> np.ndarray:
         h, w = features.image.shape[:2]
         prob = self._click_net_prob(features.maps, (h, w), box, positive, negative, previous)
-        crop = self._zoom_crop(prob, box, positive, h, w)
+        fine = 0 < self.fine_zoom_from <= len(positive) + len(negative)
+        zoom_side = self.fine_zoom_side if fine else self.zoom_side
+        crop = self._zoom_crop(prob, box, positive, h, w, zoom_side)
         if crop is not None:
-            prob = self._zoomed_in(features.image, crop, prob, box, positive, negative, previous)
+            prob = self._zoomed_in(features.image, crop, zoom_side, prob, box, positive, negative, previous)
         # the stride-4 decoder's boundary, snapped to the frame's edges
         return snap_to_edges(features.image, prob, self.edge_radius, self.edge_eps)
 
-    def _zoomed_in(self, image: np.ndarray, crop: tuple[int, int, int, int], prob: np.ndarray, box,
+    def _zoomed_in(self, image: np.ndarray, crop: tuple[int, int, int, int], zoom_side: int, prob: np.ndarray, box,
                    positive: np.ndarray, negative: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         # zoom in (RITM's Zoom-In): the network again on the object's surroundings, enlarged, so the
         # stride-4 decoder places the boundary of a small object from finer features
         x1, y1, x2, y2 = crop
-        zoom = self.zoom_side / max(x2 - x1, y2 - y1)
+        zoom = zoom_side / max(x2 - x1, y2 - y1)
         size_w, size_h = (max(16, int(round(side * zoom / 16)) * 16) for side in (x2 - x1, y2 - y1))
         to_crop = np.array([size_w / (x2 - x1), size_h / (y2 - y1)], np.float32)
         origin = np.array([x1, y1], np.float32)
@@ -146,10 +152,11 @@ class PromptEncoder:
         prob[y1:y2, x1:x2] = 0.5 * (prob[y1:y2, x1:x2] + zoomed)
         return prob
 
-    def _zoom_crop(self, prob: np.ndarray, box, positive: np.ndarray, h: int, w: int) -> tuple[int, int, int, int] | None:
-        """The region to look at again, enlarged: the first answer, the positive clicks and the box,
+    def _zoom_crop(self, prob: np.ndarray, box, positive: np.ndarray, h: int, w: int,
+                   zoom_side: int) -> tuple[int, int, int, int] | None:
+        """The region to look at again, enlarged to `zoom_side`: the first answer, the positive clicks and the box,
         grown by `zoom_expansion`; None when zooming is off or would enlarge it less than MIN_ZOOM."""
-        if self.encode_image is None or self.zoom_side <= 0:
+        if self.encode_image is None or zoom_side <= 0:
             return None
         ys, xs = np.nonzero(prob > 0.5)
         xs = np.concatenate([xs, xs + 1, positive[:, 0]] + ([] if box is None else [box[[0, 2]]]))
@@ -158,7 +165,7 @@ class PromptEncoder:
         half = np.maximum([xs.max() - xs.min(), ys.max() - ys.min()], self.zoom_min_side) * self.zoom_expansion / 2
         x1, y1 = np.maximum(0, np.floor(center - half)).astype(int)
         x2, y2 = np.minimum([w, h], np.ceil(center + half)).astype(int)
-        if self.zoom_side < MIN_ZOOM * max(x2 - x1, y2 - y1):
+        if zoom_side < MIN_ZOOM * max(x2 - x1, y2 - y1):
             return None
         return int(x1), int(y1), int(x2), int(y2)
 
