@@ -339,6 +339,14 @@ def test_a_small_detached_look_alike_is_dropped_but_parts_near_the_object_stay()
     assert (drop_stray_parts(prob, None, 0.2, 6)[40:46, 86:92] < 0.5).all()
 
 
+def _follow_from_first_mask(frames, first_mask: np.ndarray) -> dict:
+    """The default sam2-lite prompted with `first_mask` on frame 0 -> {frame_idx: ObjectResult} of the walk."""
+    tracker = build("sam2-lite", device="cpu")
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(mask=first_mask))
+    return {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+
+
 @pytest.mark.parametrize("inside, outside", [((220, 40, 40), (60, 140, 60)), ((200, 170, 60), (90, 110, 160)),
                                              ((40, 40, 40), (235, 235, 235))])
 def test_trained_model_follows_a_large_flat_coloured_object_whole(inside, outside):
@@ -354,10 +362,7 @@ def test_trained_model_follows_a_large_flat_coloured_object_whole(inside, outsid
         frame = np.where(mask[..., None] > 0, inside, outside).astype(np.float32)
         frames.append(np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8))
         masks.append(mask > 0)
-    tracker = build("sam2-lite", device="cpu")
-    tracker.set_video(frames)
-    tracker.add_prompt(0, 1, Prompt(mask=masks[0]))
-    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    results = _follow_from_first_mask(frames, masks[0])
     for t in range(1, 10):
         assert results[t].visible and iou(results[t].mask, masks[t]) > 0.9, t
 
@@ -390,10 +395,7 @@ def test_trained_model_follows_an_object_through_partial_occlusion_at_video_scal
         mask[:, bar[0]:bar[1]] = False
         frames.append(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
         masks.append(mask)
-    tracker = build("sam2-lite", device="cpu")
-    tracker.set_video(frames)
-    tracker.add_prompt(0, 1, Prompt(mask=masks[0]))
-    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    results = _follow_from_first_mask(frames, masks[0])
     for t in range(7, 15):
         assert results[t].visible and iou(results[t].mask, masks[t]) > 0.6, t
         assert not results[t].mask[:, bar[0] + 4:bar[1] - 4].any(), t  # nothing on the bar itself
