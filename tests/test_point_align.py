@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trackstudio.trackers import Prompt, registry
-from trackstudio.trackers.point.align import PatchAligner
+from trackstudio.trackers.point.align import _CRITERIA, PatchAligner
 from trackstudio.trackers.point.synthetic import make_texture
 from trackstudio.trackers.point.tracker import default_weights
 
@@ -71,8 +71,7 @@ def test_fits_on_the_region_the_patch_can_reach_match_fits_on_the_whole_frame():
         template = np.zeros((2, 3), np.float32)
         template[:, :2], template[:, 2] = np.eye(2), estimates[index] - 12.0
         patch = image[int(point[1]) - 12:int(point[1]) + 13, int(point[0]) - 12:int(point[0]) + 13].astype(np.float32)
-        _, whole = cv2.findTransformECC(patch, frame.astype(np.float32), template, cv2.MOTION_AFFINE,
-                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3), None, 3)
+        _, whole = cv2.findTransformECC(patch, frame.astype(np.float32), template, cv2.MOTION_AFFINE, _CRITERIA, None, 3)
         assert moved[index], index
         np.testing.assert_allclose(aligned[index], whole[:, :2] @ (12.0, 12.0) + whole[:, 2], atol=0.02)
 

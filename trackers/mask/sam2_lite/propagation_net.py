@@ -125,10 +125,11 @@ class PropagationNet(nn.Module):
             groups.setdefault(tuple((m.keys.data_ptr(), tuple(m.keys.shape)) for m in entries), []).append(index)
         readouts: list[torch.Tensor | None] = [None] * len(banks)
         for members in groups.values():
-            keys = _bank_tensors(banks[members[0]])[0][0]  # (K, N): the group's shared keys
+            tensors = [_bank_tensors(banks[i]) for i in members]
+            keys = tensors[0][0][0]  # (K, N): the group's shared keys
             affinity = (query_keys.flatten(2)[0].T @ keys) * self.log_scale.exp()  # (Q, N)
             weights = affinity.softmax(dim=1)
-            values = torch.cat([_bank_tensors(banks[i])[1] for i in members])  # (G, V + 1, N)
+            values = torch.cat([member_values for _, member_values in tensors])  # (G, V + 1, N)
             for i, readout in zip(members, torch.einsum("qn,gvn->gvq", weights, values)):
                 readouts[i] = readout.reshape(1, -1, h, w)
         return torch.cat(readouts)
