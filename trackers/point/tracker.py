@@ -412,15 +412,25 @@ class TransformerPointTracker(Tracker):
         if len(frames_idx) == 0:
             return set()
         T, h, w, C = level0.shape
-        maps = F.normalize(level0, dim=-1)[frames_idx]  # (K, h, w, C)
+        maps = F.normalize(level0, dim=-1).reshape(T, h * w, C)
         queries = F.normalize(query_feats, dim=-1)[points_idx]  # (K, C)
-        sims = torch.einsum("khwc,kc->khw", maps, queries)
-        ys, xs = torch.meshgrid(torch.arange(h, device=sims.device), torch.arange(w, device=sims.device), indexing="ij")
+        sims = torch.empty(len(frames_idx), h * w, dtype=maps.dtype, device=maps.device)
+        for t in torch.unique(frames_idx).tolist():  # one matrix product per frame, not one map copy per point
+            rows = torch.nonzero(frames_idx == t)[:, 0]
+            sims[rows] = queries[rows] @ maps[t].T
+        # only the cells within the radius: the bounding square of each circle, cells outside it (or the map) at -1
+        radius = self.config.redetect_radius_px / FEATURE_STRIDE
+        side = 2 * int(np.ceil(radius)) + 2
         cells = coords[frames_idx, points_idx] / FEATURE_STRIDE  # (K, 2)
-        near = ((xs[None] - cells[:, 0, None, None]) ** 2 + (ys[None] - cells[:, 1, None, None]) ** 2
-                <= (self.config.redetect_radius_px / FEATURE_STRIDE) ** 2)
-        sims = sims.masked_fill(~near, -1.0)
-        best, flat = sims.reshape(len(sims), -1).max(-1)
+        offsets = torch.arange(side, device=sims.device)
+        xs = torch.floor(cells[:, :1] - radius).long() + offsets  # (K, side)
+        ys = torch.floor(cells[:, 1:] - radius).long() + offsets
+        near = (((xs[:, None, :] - cells[:, 0, None, None]) ** 2 + (ys[:, :, None] - cells[:, 1, None, None]) ** 2
+                 <= radius ** 2) & ((xs >= 0) & (xs < w))[:, None, :] & ((ys >= 0) & (ys < h))[:, :, None])
+        flat_window = ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]  # (K, side, side)
+        window = torch.gather(sims, 1, flat_window.reshape(len(sims), -1)).masked_fill(~near.reshape(len(sims), -1), -1.0)
+        best, at = window.max(-1)
+        flat = torch.gather(flat_window.reshape(len(sims), -1), 1, at[:, None])[:, 0]
         found = best >= self.config.redetect_similarity
         redetected = set()
         for k in torch.nonzero(found)[:, 0].tolist():  # frames in time order
