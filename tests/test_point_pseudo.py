@@ -144,6 +144,17 @@ def test_training_mixes_real_and_procedural_clips_resumes_and_inits(tmp_path):
     assert stage["step"] == 2 and stage["config"] == exported["config"]
     for name, value in exported["state_dict"].items():  # learning rate 0: the weights are the initial ones
         assert torch.equal(stage["model"][name], value), name
+
+    # a stage that trains the visibility and confidence heads alone leaves every other weight as it was
+    heads_dir = tmp_path / "heads"
+    assert main(common + ["--save_dir", str(heads_dir), "--max_steps", "2", "--init", str(tmp_path / "w.pt"),
+                          "--trainable", "vis_head,conf_head"]) == 0
+    heads = torch.load(heads_dir / "latest.pth", map_location="cpu", weights_only=True)["model"]
+    changed = {name for name, value in exported["state_dict"].items() if not torch.equal(heads[name], value)}
+    assert changed and all(name.startswith(("vis_head.", "conf_head.")) for name in changed), changed
+    with pytest.raises(ValueError, match="names no parameters"):
+        main(common + ["--save_dir", str(tmp_path / "typo"), "--max_steps", "1", "--init", str(tmp_path / "w.pt"),
+                       "--trainable", "visibility_head"])
     assert main(common + ["--save_dir", str(tmp_path / "bad"), "--root_share", "1", "--max_steps", "1"]) == 2
 
 

@@ -9,7 +9,8 @@ supervised) and hidden_known (False: positions of hidden points are guesses, not
 pseudo-labelled real clips have them (pseudo.py). The videos of all roots are split 80/20 into
 training and validation by clip (a fixed shuffle); --root_share sets how often training draws from
 each root (default: in proportion to its clips). --init starts a fine-tuning stage from given
-weights with a new optimizer and schedule.
+weights with a new optimizer and schedule; --trainable limits it to named parts (the visibility and
+confidence heads alone leave the tracks' positions as they were, up to what those heads feed back).
 Each sample is a window of --sequence_length frames (random start, random frame step 1-2 and
 random direction when training), resized to --image_size, with --num_points points that are
 visible on its first frame; coordinates are normalised to [0, 1] by the image size.
@@ -434,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--continuation_prob", type=float, default=0.0,
                    help="share of training windows that start after their points' query frame, from the "
                         "chained (maybe drifted) estimate, as the tracker's later windows do")
+    p.add_argument("--trainable", default=None,
+                   help="comma-separated parameter-name prefixes to train (e.g. vis_head,conf_head); the rest stays "
+                        "as loaded (default: everything but a pretrained backbone)")
     p.add_argument("--save_every", type=int, default=100, help="steps between latest.pth saves")
     p.add_argument("--max_steps", type=int, default=0, help="stop after this many steps in total (0: no limit)")
     p.add_argument("--export", default=None, help="also write the best model in the tracker's format here")
@@ -507,6 +511,13 @@ def train(args) -> int:
     if init_state is not None:
         model.load_state_dict(init_state, strict=True)
         print(f"initialised from {args.init}", flush=True)
+    if args.trainable:  # a stage that trains only these parts (e.g. the visibility and confidence heads)
+        prefixes = tuple(args.trainable.split(","))
+        unknown = [prefix for prefix in prefixes if not any(n.startswith(prefix) for n, _ in model.named_parameters())]
+        if unknown:
+            raise ValueError(f"--trainable names no parameters: {unknown}")
+        for name, param in model.named_parameters():
+            param.requires_grad_(param.requires_grad and name.startswith(prefixes))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     total_steps = args.epochs * len(train_loader)
