@@ -427,10 +427,10 @@ class TransformerPointTracker(Tracker):
         ys = torch.floor(cells[:, 1:] - radius).long() + offsets
         near = (((xs[:, None, :] - cells[:, 0, None, None]) ** 2 + (ys[:, :, None] - cells[:, 1, None, None]) ** 2
                  <= radius ** 2) & ((xs >= 0) & (xs < w))[:, None, :] & ((ys >= 0) & (ys < h))[:, :, None])
-        flat_window = ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]  # (K, side, side)
-        window = torch.gather(sims, 1, flat_window.reshape(len(sims), -1)).masked_fill(~near.reshape(len(sims), -1), -1.0)
+        cells_at = (ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]).reshape(len(sims), -1)
+        window = torch.gather(sims, 1, cells_at).masked_fill(~near.reshape(len(sims), -1), -1.0)  # (K, side * side)
         best, at = window.max(-1)
-        flat = torch.gather(flat_window.reshape(len(sims), -1), 1, at[:, None])[:, 0]
+        flat = torch.gather(cells_at, 1, at[:, None])[:, 0]
         found = best >= self.config.redetect_similarity
         redetected = set()
         for k in torch.nonzero(found)[:, 0].tolist():  # frames in time order
