@@ -173,6 +173,27 @@ def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
         fused.load_pretrained()
 
 
+def test_bfloat16_backbone_stays_close_to_float32_and_bad_precisions_are_refused():
+    from trackstudio.trackers.device import cpu_inference_dtype
+
+    plain = EfficientNetLite0(out_strides=(8, 16)).fuse_batchnorm()
+    half = EfficientNetLite0(out_strides=(8, 16)).fuse_batchnorm("bfloat16")
+    # bfloat16 only where the CPU runs it natively: elsewhere float32, the same maps
+    assert half.cpu_dtype == cpu_inference_dtype("bfloat16") and plain.cpu_dtype == torch.float32
+    x = normalize_rgb(_textured_image(96, 128, seed=3))
+    with torch.inference_mode():
+        expected, got = plain(x), half(x)
+    for stride in (8, 16):
+        assert got[stride].dtype == torch.float32 and got[stride].is_contiguous()
+        error = (got[stride] - expected[stride]).norm() / expected[stride].norm()
+        assert error < 0.05
+        # the cells still match where they did: the unit-normalised descriptors agree closely
+        cosine = torch.nn.functional.cosine_similarity(got[stride], expected[stride], dim=1)
+        assert cosine.min() > 0.99
+    with pytest.raises(ValueError, match="backbone_precision"):
+        EfficientNetLite0(out_strides=(8,)).fuse_batchnorm("float16")
+
+
 def test_stride_32_map_is_the_last_block_before_the_head(classifier):
     x = normalize_rgb(_textured_image(96, 160, seed=2))
     deep = EfficientNetLite0(out_strides=(8, 32))

@@ -297,6 +297,10 @@ def test_bad_config_is_a_clear_error():
         build("sam2-lite", config={"click_zoom_side": -480}, device="cpu")
     with pytest.raises(ValueError, match="min_side"):
         build("sam2-lite", config={"min_side": -1}, device="cpu")
+    with pytest.raises(ValueError, match="backbone_precision"):
+        build("sam2-lite", config={"backbone_precision": "int8"}, device="cpu")
+    with pytest.raises(ValueError, match="backbone_precision"):
+        build("siamfc-effnet", config={"backbone_precision": "half"}, device="cpu")
 
 
 def test_a_low_resolution_video_is_scaled_up_to_min_side_and_answered_at_its_own_size():

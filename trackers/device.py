@@ -1,5 +1,7 @@
-"""Device choice: 'auto' means CUDA, then Apple MPS, then CPU."""
+"""Device choice: 'auto' means CUDA, then Apple MPS, then CPU; and the CPU precision of frozen backbones."""
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -37,3 +39,26 @@ def autocast(device: torch.device):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
     return torch.autocast("cpu", enabled=False)
+
+
+CPU_PRECISIONS = ("float32", "bfloat16")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:
+    """True where oneDNN runs bfloat16 convolutions natively (AVX512-BF16 or AMX); elsewhere it emulates
+    them, slower than float32."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+
+
+def check_cpu_precision(precision: str) -> None:
+    if precision not in CPU_PRECISIONS:
+        raise ValueError(f"backbone_precision must be one of {list(CPU_PRECISIONS)}, got {precision!r}")
+
+
+def cpu_inference_dtype(precision: str) -> torch.dtype:
+    """The dtype a frozen network asked to run in `precision` computes in on a CPU: bfloat16 only where
+    the CPU runs it natively (elsewhere it would be slower than float32, so float32)."""
+    check_cpu_precision(precision)
+    return torch.bfloat16 if precision == "bfloat16" and _cpu_has_bf16() else torch.float32

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import load_state_dict_file
+from ..device import cpu_inference_dtype
 
 # TF EfficientNet-Lite preprocessing: (rgb - 127) / 128, the same for every channel.
 RGB_MEAN = 127.0
@@ -179,16 +180,20 @@ class EfficientNetLite0(nn.Module):
             self._fc = nn.Linear(HEAD_CHANNELS, NUM_CLASSES)
         self._feature_at_block = {_LAST_BLOCK_AT_STRIDE[s]: s for s in out_strides}
         self.fused = False
+        self.cpu_dtype = torch.float32  # what a fused network computes in on a CPU (fuse_batchnorm)
         if pretrained:
             self.load_pretrained()
         self.eval()
 
-    def fuse_batchnorm(self) -> "EfficientNetLite0":
+    def fuse_batchnorm(self, cpu_precision: str = "float32") -> "EfficientNetLite0":
         """Fold every batch norm into the conv before it (inference only; ~15% faster on a CPU).
 
         The fused network computes the same maps, but its state dict no longer has the checkpoint's
         layout: fuse after loading, and only networks that are never trained or saved.
+        cpu_precision "bfloat16": on a CPU that has it natively the network computes in bfloat16 (a
+        third faster, maps within 1-5 % of float32's; float32 elsewhere; device.cpu_inference_dtype).
         """
+        self.cpu_dtype = cpu_inference_dtype(cpu_precision)
         pairs = [(self, "_conv_stem", "_bn0")]
         for block in self._blocks:
             if block.expand:
@@ -233,22 +238,25 @@ class EfficientNetLite0(nn.Module):
         return False
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (B, 3, H, W) tensor from normalize_rgb, got {tuple(x.shape)}")
         return F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """x: (B, 3, H, W) from normalize_rgb -> {stride: (B, C, ceil(H/stride), ceil(W/stride))}."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) tensor from normalize_rgb, got {tuple(x.shape)}")
         features = {}
         nhwc = self.fused and x.device.type == "cpu"  # see fuse_batchnorm
-        x = self._stem(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
-        for block_idx, block in enumerate(self._blocks):
-            x = block(x)
-            if block_idx in self._feature_at_block:
-                # the callers' maps are in the usual (NCHW) layout
-                features[self._feature_at_block[block_idx]] = x.contiguous() if nhwc else x
-                if len(features) == len(self.out_strides):
-                    break
+        # a fused network only infers: on a CPU it may compute in bfloat16 (fuse_batchnorm's cpu_precision)
+        with torch.autocast("cpu", dtype=self.cpu_dtype, enabled=nhwc and self.cpu_dtype != torch.float32):
+            x = self._stem(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
+            for block_idx, block in enumerate(self._blocks):
+                x = block(x)
+                if block_idx in self._feature_at_block:
+                    # the callers' maps are in the usual (NCHW) layout and float32
+                    features[self._feature_at_block[block_idx]] = (
+                        x.to(torch.float32, memory_format=torch.contiguous_format) if nhwc else x)
+                    if len(features) == len(self.out_strides):
+                        break
         return features
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

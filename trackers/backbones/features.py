@@ -64,20 +64,21 @@ class FeatureExtractor:
         return tuple(max(SIZE_MULTIPLE, round(side * self.scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
                      for side in frame_hw)
 
-    def __call__(self, frame_idx: int, frame: np.ndarray) -> FrameFeatures:
-        """Features of frame `frame_idx` (from the cache when present)."""
+    def __call__(self, frame_idx: int, frame: np.ndarray, network_input: np.ndarray | None = None) -> FrameFeatures:
+        """Features of frame `frame_idx` (from the cache when present). network_input: the frame already
+        resized by `self.network_input(frame)`, where the caller needs that image too (one resize, not two)."""
         with self._lock:
             cached = self._cache.get(frame_idx)
             if cached is not None:
                 self._cache.move_to_end(frame_idx)
                 return cached
-        features = self.extract(frame)
+        features = self.extract(frame, network_input)
         with self._lock:
             self._store(frame_idx, features)
         return features
 
-    def extract(self, frame: np.ndarray) -> FrameFeatures:
-        """Run the backbone on one frame, bypassing the cache."""
+    def network_input(self, frame: np.ndarray) -> np.ndarray:
+        """The RGB uint8 frame resized to the network's input size (itself where it has that size)."""
         if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3
                 and frame.dtype == np.uint8):
             shape = getattr(frame, "shape", None)
@@ -85,13 +86,17 @@ class FeatureExtractor:
                              f"{getattr(frame, 'dtype', type(frame).__name__)}")
         frame_hw = frame.shape[:2]
         input_h, input_w = self.input_size(frame_hw)
-        if (input_h, input_w) != frame_hw:
-            shrinking = input_h < frame_hw[0]
-            frame = cv2.resize(frame, (input_w, input_h),
-                               interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        if (input_h, input_w) == frame_hw:
+            return frame
+        shrinking = input_h < frame_hw[0]
+        return cv2.resize(frame, (input_w, input_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+    def extract(self, frame: np.ndarray, network_input: np.ndarray | None = None) -> FrameFeatures:
+        """Run the backbone on one frame, bypassing the cache (network_input: see __call__)."""
+        image = self.network_input(frame) if network_input is None else network_input
         with torch.inference_mode():
-            maps = self.backbone(normalize_rgb(frame).to(self.device))
-        return FrameFeatures(maps=maps, frame_hw=tuple(frame_hw), input_hw=(input_h, input_w))
+            maps = self.backbone(normalize_rgb(image).to(self.device))
+        return FrameFeatures(maps=maps, frame_hw=tuple(frame.shape[:2]), input_hw=tuple(image.shape[:2]))
 
     def _store(self, frame_idx: int, features: FrameFeatures) -> None:
         if features.nbytes > self.cache_bytes:

@@ -91,7 +91,8 @@ class SiamFCHeadTracker(SiamFCEffNetTracker):
         self.strides = self.head.config.strides
 
     def _build_model(self):
-        return EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight, stride32=True)
+        return EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight, stride32=True,
+                                  cpu_precision=self.config.backbone_precision)
 
     def reset(self) -> None:
         super().reset()

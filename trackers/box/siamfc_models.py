@@ -135,11 +135,12 @@ class EffNetSiamFeatures(nn.Module):
     total_stride = 8
     cell_offset = 3.5  # a map cell c is centred on input pixel total_stride * c + cell_offset
 
-    def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0, stride32: bool = False):
+    def __init__(self, pretrained: bool = True, stride16_weight: float = 1.0, stride32: bool = False,
+                 cpu_precision: str = "float32"):
         super().__init__()
         self.net = EfficientNetLite0(pretrained=pretrained, out_strides=(8, 16, 32) if stride32 else (8, 16))
         if pretrained:
-            self.net.fuse_batchnorm()  # frozen ImageNet features: never trained here
+            self.net.fuse_batchnorm(cpu_precision)  # frozen ImageNet features: never trained here
         self.stride16_weight = stride16_weight
         self.eval()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..checkpoints import OFFICIAL_WEIGHTS, resolve_checkpoint
+from ..device import check_cpu_precision
 from ..registry import register
 from .siamfc import SiamFCBase, SiamFCConfig
 from .siamfc_models import EffNetSiamFeatures, SiamFCAlexNet
@@ -44,6 +45,11 @@ class SiamFCEffNetConfig(SiamFCConfig):
     # 5 / 10 / 30 frames the same, and every 10 cost ten objects 9 % of their speed
     distractor_scan_interval: int = 30
     distractor_ratio: float = 0.5
+    backbone_precision: str = "float32"  # "bfloat16": see EfficientNetLite0.fuse_batchnorm
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_cpu_precision(self.backbone_precision)
 
 
 @register("siamfc-effnet", kind="box", priority=10,
@@ -58,4 +64,5 @@ class SiamFCEffNetTracker(SiamFCBase):
         if self.checkpoint is not None:
             raise ValueError("siamfc-effnet uses the EfficientNet-Lite0 ImageNet weights of its package; "
                              "it takes no checkpoint")
-        return EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight)
+        return EffNetSiamFeatures(pretrained=True, stride16_weight=self.config.stride16_weight,
+                                  cpu_precision=self.config.backbone_precision)

@@ -37,12 +37,13 @@ class EncodedFrame:
 
 
 class ImageEncoder:
-    def __init__(self, device: torch.device, max_side: int = 864, cache_mb: int = 64, min_side: int = 0):
+    def __init__(self, device: torch.device, max_side: int = 864, cache_mb: int = 64, min_side: int = 0,
+                 cpu_precision: str = "float32"):
         self.device = device
         self.max_side = max_side
         self.min_side = min_side
         self.cache_bytes = cache_mb << 20
-        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm()
+        self.backbone = EfficientNetLite0(pretrained=True, out_strides=(4, 8, 16)).fuse_batchnorm(cpu_precision)
         self.extractor = self._extractor(1.0)
         self._uncached = FeatureExtractor(scale=1.0, device=self.device, cache_bytes=0, backbone=self.backbone)
         # the frame asked for last: each object's prompt, join and memory ask for it again
@@ -73,11 +74,8 @@ class ImageEncoder:
         if last is not None and last[0] == frame_idx:
             return last[1]
         frame = frames[frame_idx]
-        maps = self.extractor(frame_idx, frame)
-        height, width = maps.input_hw
-        image = frame if (height, width) == frame.shape[:2] else cv2.resize(
-            frame, (width, height), interpolation=cv2.INTER_AREA)
-        image = np.ascontiguousarray(image)
+        image = np.ascontiguousarray(self.extractor.network_input(frame))
+        maps = self.extractor(frame_idx, frame, image)
         with torch.inference_mode():
             fine = F.normalize(maps.maps[8][0].float(), dim=0)  # (40, h/8, w/8)
             coarse = F.interpolate(maps.maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ...base import Tracker, TrackerConfig
+from ...device import check_cpu_precision
 from ...registry import register
 from ...types import FrameResult, ObjectResult, Prompt, mask_to_box
 from .click_net import load_click_weights
@@ -49,6 +50,7 @@ class Sam2LiteConfig(TrackerConfig):
     # at 640, 0.872 at 864 (the speed of full-size frames). Off by default: on the tests' blocky two-colour
     # synthetic clips (256x176) scaled up to 640 the network loses the objects (11 tests fail)
     min_side: int = 0
+    backbone_precision: str = "float32"  # "bfloat16": see EfficientNetLite0.fuse_batchnorm
     propagation: str = "trained"  # "trained" network, or the training-free "readout"
     clicks: str = "trained"  # clicks / boxes -> mask: the "trained" click network, or feature prior + "grabcut"
     # trained clicks: look again at the object's surroundings enlarged to this long side (internal px) and
@@ -107,6 +109,7 @@ class Sam2LiteConfig(TrackerConfig):
                              f">= 0 (0: off) and click_zoom_expansion >= 1, got {self.click_zoom_side}, "
                              f"{self.click_fine_zoom_side}, {self.click_fine_zoom_from}, {self.click_edge_radius} and "
                              f"{self.click_zoom_expansion}")
+        check_cpu_precision(self.backbone_precision)
         if self.num_recent < 1 or self.top_k < 1 or self.max_side < 32 or min(self.trained_num_recent, self.min_side) < 0:
             raise ValueError("num_recent and top_k must be >= 1, trained_num_recent and min_side >= 0, max_side >= 32")
 
@@ -152,7 +155,8 @@ class Sam2LiteTracker(Tracker):
     def __init__(self, config: Sam2LiteConfig | None = None, device="cpu", checkpoint: str | None = None):
         super().__init__(config, device, checkpoint)
         cfg = self.config
-        self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.feature_cache_mb, cfg.min_side)
+        self.image_encoder = ImageEncoder(self.device, cfg.max_side, cfg.feature_cache_mb, cfg.min_side,
+                                          cfg.backbone_precision)
         self.prompt_encoder = PromptEncoder(load_click_weights() if cfg.clicks == "trained" else None,
                                             encode_image=self.image_encoder.encode_image,
                                             zoom_side=cfg.click_zoom_side, zoom_expansion=cfg.click_zoom_expansion,
