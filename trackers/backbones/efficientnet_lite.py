@@ -191,7 +191,8 @@ class EfficientNetLite0(nn.Module):
         The fused network computes the same maps, but its state dict no longer has the checkpoint's
         layout: fuse after loading, and only networks that are never trained or saved.
         cpu_precision "bfloat16": on a CPU that has it natively the network computes in bfloat16 (a
-        third faster, maps within 1-5 % of float32's; float32 elsewhere; device.cpu_inference_dtype).
+        quarter to a third faster, maps within 1-5 % of float32's; float32 elsewhere, see
+        device.cpu_inference_dtype).
         """
         self.cpu_dtype = cpu_inference_dtype(cpu_precision)
         pairs = [(self, "_conv_stem", "_bn0")]
@@ -238,12 +239,12 @@ class EfficientNetLite0(nn.Module):
         return False
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) tensor from normalize_rgb, got {tuple(x.shape)}")
         return F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """x: (B, 3, H, W) from normalize_rgb -> {stride: (B, C, ceil(H/stride), ceil(W/stride))}."""
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (B, 3, H, W) tensor from normalize_rgb, got {tuple(x.shape)}")
         features = {}
         nhwc = self.fused and x.device.type == "cpu"  # see fuse_batchnorm
         # a fused network only infers: on a CPU it may compute in bfloat16 (fuse_batchnorm's cpu_precision)
