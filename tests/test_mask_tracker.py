@@ -301,6 +301,8 @@ def test_bad_config_is_a_clear_error():
         build("sam2-lite", config={"backbone_precision": "int8"}, device="cpu")
     with pytest.raises(ValueError, match="backbone_precision"):
         build("siamfc-effnet", config={"backbone_precision": "half"}, device="cpu")
+    with pytest.raises(ValueError, match="decoder_precision"):
+        build("sam2-lite", config={"decoder_precision": "float16"}, device="cpu")
 
 
 def test_a_low_resolution_video_is_scaled_up_to_min_side_and_answered_at_its_own_size():
@@ -470,3 +472,20 @@ def test_a_walk_gives_the_same_masks_whatever_the_number_of_objects_decoded_at_o
             for obj_id in frame_a:
                 differing = np.logical_xor(frame_a[obj_id], frame_b[obj_id]).sum()
                 assert differing <= 0.001 * frame_a[obj_id].size, (obj_id, differing)
+
+
+def test_a_bfloat16_decoder_gives_nearly_the_masks_of_float32():
+    # bfloat16 only where the CPU runs it natively (device.cpu_inference_dtype), else the same float32 walk
+    clip = SyntheticClip(10, starts=[(20, 40), (190, 40 + SIZE)], velocities=[(8, 2), (-8, 0)], seed=3)
+    walks = []
+    for precision in ("float32", "bfloat16"):
+        tracker = build("sam2-lite", config={"decoder_precision": precision}, device="cpu")
+        tracker.set_video(clip)
+        for obj_id, mask in enumerate(clip.masks(0), start=1):
+            tracker.add_prompt(0, obj_id, Prompt(mask=mask))
+        walks.append({r.frame_idx: r.objects for r in tracker.propagate(0)})
+    for t in range(1, 10):
+        for obj_id in (1, 2):
+            full, half = walks[0][t][obj_id], walks[1][t][obj_id]
+            assert half.visible == full.visible and iou(half.mask, full.mask) > 0.97, (t, obj_id)
+            assert iou(half.mask, clip.masks(t)[obj_id - 1]) > min_iou(tracker, 0.8), (t, obj_id)

@@ -52,9 +52,14 @@ def _cpu_has_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
-def check_cpu_precision(precision: str) -> None:
+def check_cpu_precision(precision: str, option: str = "backbone_precision") -> None:
     if precision not in CPU_PRECISIONS:
-        raise ValueError(f"backbone_precision must be one of {list(CPU_PRECISIONS)}, got {precision!r}")
+        raise ValueError(f"{option} must be one of {list(CPU_PRECISIONS)}, got {precision!r}")
+
+
+def cpu_autocast(dtype: torch.dtype):
+    """CPU ops in `dtype` where it is bfloat16 (cpu_inference_dtype), as they are for float32; CUDA ops untouched."""
+    return torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
 
 
 def cpu_inference_dtype(precision: str) -> torch.dtype:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import load_state_dict_file
-from ..device import cpu_inference_dtype
+from ..device import cpu_autocast, cpu_inference_dtype
 
 # TF EfficientNet-Lite preprocessing: (rgb - 127) / 128, the same for every channel.
 RGB_MEAN = 127.0
@@ -248,7 +248,7 @@ class EfficientNetLite0(nn.Module):
         features = {}
         nhwc = self.fused and x.device.type == "cpu"  # see fuse_batchnorm
         # a fused network only infers: on a CPU it may compute in bfloat16 (fuse_batchnorm's cpu_precision)
-        with torch.autocast("cpu", dtype=self.cpu_dtype, enabled=nhwc and self.cpu_dtype != torch.float32):
+        with cpu_autocast(self.cpu_dtype if nhwc else torch.float32):
             x = self._stem(x.contiguous(memory_format=torch.channels_last) if nhwc else x)
             for block_idx, block in enumerate(self._blocks):
                 x = block(x)

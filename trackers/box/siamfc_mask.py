@@ -31,11 +31,12 @@ class SiamFCMaskConfig(TrackerConfig):
     # its options: half the default internal resolution, no flow prior. Held-out train clips, mask boxes
     # alone: AUC 0.810 at 432 against 0.848 at 864 (0.851 / 0.689 combined here: 5 against 13 frames/s);
     # combined, DAVIS / procedural: flow prior on 0.820 / 0.687, off 0.828 / 0.687 and 20 % faster. Its
-    # backbone in bfloat16 where the CPU has it: the boxes of the four selection sets (below) stay within
-    # 0.0003 AUC of float32's and the step is faster (README); the Siamese search stays in float32, where
-    # bfloat16 flipped a procedural clip (0.678 -> 0.383)
+    # backbone and decoder in bfloat16 where the CPU has it: the boxes of the four selection sets (below) stay
+    # within 0.0003 AUC of float32's and the step is faster (README); the Siamese search stays in float32,
+    # where bfloat16 flipped a procedural clip (0.678 -> 0.383)
     mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False,
-                                                       "backbone_precision": "bfloat16"})
+                                                       "backbone_precision": "bfloat16",
+                                                       "decoder_precision": "bfloat16"})
     # sam2-lite propagation weights (a file in resources/weights) used when the mask tracker is sam2-lite and
     # no checkpoint is given; "" = sam2-lite's own. The stage-2 weights box better than the later stages on
     # the selection sets (DAVIS held-out / procedural / larger / sprites, AUC): 0.832 / 0.696 / 0.702 / 0.720

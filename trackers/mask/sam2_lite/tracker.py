@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ...base import Tracker, TrackerConfig
-from ...device import check_cpu_precision
+from ...device import check_cpu_precision, cpu_inference_dtype
 from ...registry import register
 from ...types import FrameResult, ObjectResult, Prompt, mask_to_box
 from .click_net import load_click_weights
@@ -51,6 +51,9 @@ class Sam2LiteConfig(TrackerConfig):
     # synthetic clips (256x176) scaled up to 640 the network loses the objects (11 tests fail)
     min_side: int = 0
     backbone_precision: str = "float32"  # "bfloat16": see EfficientNetLite0.fuse_batchnorm
+    # trained: the mask decoder in "bfloat16" where the CPU has it natively (device.cpu_inference_dtype), or
+    # "float32". Off by default, as the backbone's: sam2-lite meets its speed target in float32
+    decoder_precision: str = "float32"
     propagation: str = "trained"  # "trained" network, or the training-free "readout"
     clicks: str = "trained"  # clicks / boxes -> mask: the "trained" click network, or feature prior + "grabcut"
     # trained clicks: look again at the object's surroundings enlarged to this long side (internal px) and
@@ -110,6 +113,7 @@ class Sam2LiteConfig(TrackerConfig):
                              f"{self.click_fine_zoom_side}, {self.click_fine_zoom_from}, {self.click_edge_radius} and "
                              f"{self.click_zoom_expansion}")
         check_cpu_precision(self.backbone_precision)
+        check_cpu_precision(self.decoder_precision, "decoder_precision")
         if self.num_recent < 1 or self.top_k < 1 or self.max_side < 32 or min(self.trained_num_recent, self.min_side) < 0:
             raise ValueError("num_recent and top_k must be >= 1, trained_num_recent and min_side >= 0, max_side >= 32")
 
@@ -323,7 +327,8 @@ class Sam2LiteTracker(Tracker):
         cfg = self.config
         maps, keys = self._network_inputs(frame_idx, features)
         previous = [None if state.prob is None else torch.from_numpy(state.prob) for state in states]
-        probs, presences, _ = predict(self.network, maps, [state.bank for state in states], previous, keys)
+        probs, presences, _ = predict(self.network, maps, [state.bank for state in states], previous, keys,
+                                      cpu_inference_dtype(cfg.decoder_precision))
         h, w = features.gray.shape
         found = []
         for state, prob_t, presence in zip(states, probs, presences.tolist()):

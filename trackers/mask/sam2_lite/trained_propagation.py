@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checkpoints import load_network, save_network
+from ...device import cpu_autocast
 from .propagation_net import MemoryEntry, PropagationNet, PropagationNetConfig, normalize_maps
 
 WEIGHTS_VERSION = 2  # 1 was the training-free readout; 2 the first trained propagation network
@@ -56,17 +57,22 @@ class ObjectBank:
 
 @torch.no_grad()
 def predict(model: PropagationNet, feats: dict[int, torch.Tensor], banks: list[ObjectBank],
-            prev_probs: list[torch.Tensor | None], keys: torch.Tensor | None = None):
+            prev_probs: list[torch.Tensor | None], keys: torch.Tensor | None = None,
+            decoder_dtype: torch.dtype = torch.float32):
     """Objects on one frame, decoded as one batch -> (probabilities (B, H, W) at internal pixels, presence
     probabilities (B,), the frame's keys). feats: the frame's normalised maps (propagation_net.normalize_maps).
 
-    prev_probs: each object's (H, W) probability on the previous frame walked, None where it was hidden."""
+    prev_probs: each object's (H, W) probability on the previous frame walked, None where it was hidden.
+    decoder_dtype: what the decoder computes in on a CPU (device.cpu_inference_dtype); the memory readout
+    stays in float32, since its softmax over the bank is where low precision would tell."""
     keys = model.keys(feats) if keys is None else keys
     size4 = feats[4].shape[-2:]
     prev4 = torch.cat([torch.zeros(1, 1, *size4) if prev is None else F.adaptive_avg_pool2d(prev[None, None], size4)
                        for prev in prev_probs])
     readout = model.read_objects(keys, [bank.entries() for bank in banks])
-    logits4, presence = model.decode(feats, readout, prev4)
+    with cpu_autocast(decoder_dtype):
+        logits4, presence = model.decode(feats, readout, prev4)
+    logits4, presence = logits4.float(), presence.float()
     size = (size4[0] * 4, size4[1] * 4)
     probs = torch.sigmoid(F.interpolate(logits4, size=size, mode="bilinear", align_corners=False))[:, 0]
     return probs, torch.sigmoid(presence), keys
