@@ -115,6 +115,11 @@ class SiamFCConfig(TrackerConfig):
     distractor_scan_interval: int = 0
     distractor_ratio: float = 0.7  # a response peak at least this share of the target's own is a look-alike
     keep_size_at_border: bool = False  # the box does not shrink along an axis where it leaves the frame
+    # --- a doubtful match (confidence under recheck_below while the target is seen) is checked over the
+    # lost-search region: a peak there, away from the match, scoring recheck_gain more takes over (the
+    # target came out from behind a cover the search had stayed on). 0 disables ---
+    recheck_below: float = 0.0
+    recheck_gain: float = 0.2
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -284,6 +289,8 @@ class SiamFCBase(SequentialTracker):
         for obj_id in tracked:
             target = self._targets[obj_id]
             located = self._locate(target, searches[obj_id], *features[obj_id])
+            if target.lost_frames == 0 and located.confidence < self.config.recheck_below:
+                located = self._recheck(frame, target, located)
             results[obj_id] = self._track(frame, target, obj_id, located)
             interval = self.config.distractor_scan_interval
             # only where the target itself is surely seen: a scan from a wrong place would take
@@ -293,6 +300,14 @@ class SiamFCBase(SequentialTracker):
                 if target.frames_since_scan >= interval:
                     self._scan_distractors(frame, target)
         return results
+
+    def _recheck(self, frame: np.ndarray, target: _Target, located: _Located) -> _Located:
+        """A doubtful match against the best one over the lost-search region (look-alikes blanked out)."""
+        search = self._wide_region(target, target.center)
+        wide = self._locate(target, search, *self._search_batch(self._search_crops(frame, target, search)),
+                            suppress_distractors=True)
+        far = np.linalg.norm(wide.center - located.center) > 0.5 * max(float(target.size.max()), 1.0)
+        return wide if far and wide.confidence >= located.confidence + self.config.recheck_gain else located
 
     def _search_batch(self, crops: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Search crops (B, H, W, 3) -> SiamFC features (B, C, h, w) and the backbone maps per level
@@ -509,9 +524,10 @@ class SiamFCBase(SequentialTracker):
         return target.bank.blend(self.model.response(target.bank.kernels(), features), self.update_policy).cpu().numpy()
 
     def _locate(self, target: _Target, search: _Search, features: torch.Tensor,
-                levels: list[torch.Tensor]) -> _Located:
+                levels: list[torch.Tensor], suppress_distractors: bool = False) -> _Located:
         """The response peak over a target's search features (S, C, H, W); levels: backbone maps
-        per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale."""
+        per level (S, C_l, H_l, W_l) of the same crops, kept for the chosen scale. Remembered look-alikes
+        are blanked out while the target is lost, or when asked."""
         cfg, model = self.config, self.model
         factors, side, crop_center, instance = search.factors, search.side, search.crop_center, search.instance
         responses = self._responses(target, features)  # (S, h, w)
@@ -522,7 +538,7 @@ class SiamFCBase(SequentialTracker):
         scale_id = int(np.argmax(upsampled.reshape(len(factors), -1).max(1) * penalties))
         raw = upsampled[scale_id]
         frame_per_cell = model.total_stride * side * factors[scale_id] / instance
-        if target.lost_frames > 0 and target.distractors:
+        if (target.lost_frames > 0 or suppress_distractors) and target.distractors:
             raw = self._suppress_distractors(target, raw, crop_center, frame_per_cell / cfg.response_up)
         response = raw - raw.min()
         response /= response.sum() + 1e-16
