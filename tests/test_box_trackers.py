@@ -134,6 +134,8 @@ def test_a_target_that_comes_out_from_behind_a_cover_is_taken_back_from_the_cove
     # without the second look over the wider region the box goes on with the cover
     _, results = _run("siamfc-mask", list(frames), truth[0], config={"search_config": {"recheck_below": 0.0}})
     assert all(_iou(results[t].box, truth[t]) < 0.1 for t in range(25, len(frames)))
+    with pytest.raises(ValueError, match="recheck_gain"):
+        registry.build("siamfc-effnet", config={"recheck_gain": -0.1}, device="cpu")
 
 
 @pytest.mark.xfail(strict=True, reason="known failure of siamfc-effnet: the foreground match re-finds the bollard on a "

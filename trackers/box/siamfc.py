@@ -133,6 +133,9 @@ class SiamFCConfig(TrackerConfig):
                              f"({self.lost_threshold})")
         if self.lost_search_scale < 1.0:
             raise ValueError(f"lost_search_scale must be >= 1, got {self.lost_search_scale}")
+        if self.recheck_below < 0.0 or self.recheck_gain < 0.0:
+            raise ValueError(f"recheck_below and recheck_gain must be >= 0, got {self.recheck_below} and "
+                             f"{self.recheck_gain}")
 
     def template_update(self) -> TemplateUpdate | None:
         if self.update_interval <= 0:
