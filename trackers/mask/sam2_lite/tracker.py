@@ -172,6 +172,7 @@ class Sam2LiteTracker(Tracker):
         self.mask_decoder = MaskDecoder(cfg.readout_trust, cfg.edge_radius, cfg.edge_eps)
         # the trained network (checkpoint: another weights file than the shipped one)
         self.network = load_weights(checkpoint)[0] if cfg.propagation == "trained" else None
+        self._decoder_dtype = cpu_inference_dtype(cfg.decoder_precision)  # what its decoder computes in on a CPU
         self._frame_inputs: tuple[int, dict, torch.Tensor] | None = None  # (frame_idx, maps, keys): shared by objects
         # click and box prompts' probabilities (GrabCut is slow); a mask prompt's is recomputed
         # instead, since keeping one (h, w) float32 map per object would cost 1.6 MB each at 480p
@@ -328,7 +329,7 @@ class Sam2LiteTracker(Tracker):
         maps, keys = self._network_inputs(frame_idx, features)
         previous = [None if state.prob is None else torch.from_numpy(state.prob) for state in states]
         probs, presences, _ = predict(self.network, maps, [state.bank for state in states], previous, keys,
-                                      cpu_inference_dtype(cfg.decoder_precision))
+                                      self._decoder_dtype)
         h, w = features.gray.shape
         found = []
         for state, prob_t, presence in zip(states, probs, presences.tolist()):
