@@ -54,7 +54,7 @@ class PromptEncoder:
                  encode_image: Callable[[np.ndarray], dict[int, torch.Tensor]] | None = None,
                  zoom_side: int = 0, zoom_expansion: float = 1.4, zoom_min_side: int = 40,
                  fine_zoom_side: int = 0, fine_zoom_from: int = 0,
-                 edge_radius: int = 0, edge_eps: float = 0.002):
+                 edge_radius: int = 0, edge_eps: float = 0.002, box_margin: float = -1.0):
         self.click_net = click_net  # trained click-to-mask network; None: feature prior + GrabCut
         self.encode_image = encode_image  # RGB image -> raw backbone maps, for zooming in; None: no zoom
         self.zoom_side = zoom_side  # the zoomed region's long side at the network (internal px); 0: off
@@ -65,6 +65,10 @@ class PromptEncoder:
         self.zoom_min_side = zoom_min_side  # ...and at least this long (internal px) before growing
         self.edge_radius = edge_radius  # the network's answer is guided-filtered to image edges; 0: off
         self.edge_eps = edge_eps * 255.0 ** 2  # guided-filter regularisation, (share of intensity range) ** 2
+        # the network's answer to a box stays within the box grown by this share of its size per side (a
+        # box says how far the object reaches; the network spills over onto ripples, shadows, reflections);
+        # a positive click beyond that says the object reaches further: then the box does not bound it. < 0: off
+        self.box_margin = box_margin
         self.seed_radius = seed_radius
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
@@ -90,6 +94,8 @@ class PromptEncoder:
             raise ValueError("a click prompt needs at least one positive click or a box")
         if self.click_net is not None:
             prob = self.segment_trained(features, box, positive, negative, previous)
+            if box is not None:
+                prob = self._within_box(prob, box, positive)
             if len(positive):  # as below: only the parts that hold a positive click are the object
                 prob = np.where(self._keep_object_parts((prob > 0.5).astype(np.uint8), positive) > 0, prob, 0.0)
             if self._answers(prob, box, positive):
@@ -97,6 +103,20 @@ class PromptEncoder:
         # no network, or it found nothing where the user says the object is (imagery unlike its
         # training clips): the feature prior + GrabCut always answers
         return self.segment(features, box, positive, negative)
+
+    def _within_box(self, prob: np.ndarray, box: np.ndarray, positive: np.ndarray) -> np.ndarray:
+        """The answer cleared outside the box grown by box_margin, unless that is off or a positive click
+        lies outside."""
+        if self.box_margin < 0:
+            return prob
+        grow = self.box_margin * (box[2:] - box[:2])
+        low, high = box[:2] - grow, box[2:] + grow
+        if len(positive) and np.any((positive < low) | (positive > high)):
+            return prob
+        bounded = np.zeros_like(prob)
+        rows, cols = self._box_region(np.concatenate([low, high]), prob.shape)
+        bounded[rows, cols] = prob[rows, cols]
+        return bounded
 
     @staticmethod
     def _answers(prob: np.ndarray, box, positive: np.ndarray) -> bool:
