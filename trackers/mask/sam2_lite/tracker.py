@@ -74,8 +74,8 @@ class Sam2LiteConfig(TrackerConfig):
     click_edge_eps: float = 0.002
     # trained clicks: the answer to a box stays within the box grown by this share of its size per side,
     # unless a positive click lies beyond (PromptEncoder.box_margin); < 0 = unbounded. Session 17, held-out
-    # train clips, box alone: unbounded 0.848, 0 0.862, 0.02 0.860, 0.05 0.858 (mallard-water's ripples, a
-    # flamingo's legs); 0.02 leaves room for a hand-drawn box that cuts an edge
+    # train clips, box alone: unbounded 0.848, 0 0.862, 0.02 0.860, 0.05 0.858 (mallard-water's ripples; a
+    # flamingo's reflection and the flamingo behind it); 0.02 leaves room for a hand-drawn box that cuts an edge
     click_box_margin: float = 0.02
     flow_prior: bool = True  # fuse the DIS-flow-warped previous mask where the prediction is unsure
     # trained: recent tracked frames in each object's memory bank. Two, as trained: 0.855 against 0.845 with
