@@ -2,7 +2,8 @@
 
 A mask is taken as given. With the trained click network (click_net.py, the default), clicks and
 a box go through it together with the previous answer when the prompt refines it (the same box,
-the earlier clicks kept and more added), as in RITM / SAM. Where its mask misses every positive
+the earlier clicks kept and more added), as in RITM / SAM. Its answer to a box stays within the box
+(grown by `box_margin`) unless a positive click lies beyond it. Where its mask misses every positive
 click (or, for a box alone, the whole box), the path below answers instead.
 
 Without it (`clicks="grabcut"`), clicks and boxes become a mask in two steps:
