@@ -111,8 +111,8 @@ def test_a_click_on_the_road_gives_the_road_never_the_car_beyond_it(tracker, sha
 
 def test_a_box_bounds_its_answer_unless_a_click_beyond_it_says_the_object_reaches_further(tracker, shared_train):
     # mallard-water (held out too), frame 0: the network's answer to the duck's tight box spilled onto the
-    # ripples at its tail and breast, 3,431 px beyond the box (IoU 0.75); bounded by the box, IoU 0.85 (grown by
-    # the default 2 %: 0.85)
+    # ripples at its tail and breast, 3,431 px beyond the box (IoU 0.75); bounded by the box grown by the default
+    # 2 %, IoU 0.85
     frame, target = _frame_and_mask(shared_train, clip="davis2016_train/mallard-water")
     ys, xs = np.nonzero(target)
     box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
