@@ -97,3 +97,34 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
                                    model.total_stride, model.cell_offset)[1]
         crop_shifted = model.search(crop_square(frame, shifted.center, size, size, border)[None])
     assert float((crop_shifted * off_grid).sum(dim=1)[0, 6:-6, 6:-6].mean()) < 0.99
+
+
+def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_pass():
+    """shared_min_score: a target whose match is doubtful is searched as if alone, with its own crops,
+    while the sure ones keep sharing the pass (resampled features blur what a doubtful match needs)."""
+    frames, truth = _clip()
+    patch = _texture(48, 48, 6, 99)
+    turning = np.zeros((NUM_FRAMES, 4), np.float32)
+    for t, frame in enumerate(frames):  # an eleventh square that turns 12 degrees a frame
+        rotation = cv2.getRotationMatrix2D((23.5, 23.5), 12.0 * t, 1.0)
+        x1, y1 = 300 + 2 * t, 150 + t
+        frame[y1:y1 + 48, x1:x1 + 48] = cv2.warpAffine(patch, rotation, (48, 48), borderMode=cv2.BORDER_REFLECT)
+        turning[t] = [x1, y1, x1 + 48, y1 + 48]
+    first = {k + 1: truth[0, k] for k in range(NUM_OBJECTS)} | {NUM_OBJECTS + 1: turning[0]}
+    doubtful_id = NUM_OBJECTS + 1
+    runs = {}
+    for name, config in (("all share", {}), ("doubtful alone", {"shared_min_score": 0.8})):
+        tracker = registry.build("siamfc-effnet", device="cpu", config=config)
+        runs[name] = _track(tracker, frames, first)
+        alone = _track(tracker, frames, {doubtful_id: turning[0]})[doubtful_id]
+        runs[name, "agreement"] = [box_iou(a.box, b.box) for a, b in zip(runs[name][doubtful_id], alone)]
+    scores = [obj.score for obj in runs["doubtful alone"][doubtful_id][1:]]
+    assert max(scores) < 0.8, scores  # the turning square is doubtful from its first step on
+    assert min(runs["doubtful alone", "agreement"]) > 0.99, runs["doubtful alone", "agreement"]
+    # sharing the pass moves it (so the check above can fail)
+    assert min(runs["all share", "agreement"]) < 0.95, runs["all share", "agreement"]
+    for k in range(NUM_OBJECTS):  # the sure squares still share and still follow their targets
+        accuracy = [box_iou(obj.box, box) for obj, box in zip(runs["doubtful alone"][k + 1], truth[:, k])]
+        assert np.mean(accuracy) > 0.75 and accuracy[-1] > 0.6, (k, accuracy)
+    with pytest.raises(ValueError, match="shared_min_score"):
+        registry.build("siamfc-effnet", config={"shared_min_score": -0.1}, device="cpu")

@@ -108,6 +108,9 @@ class SiamFCConfig(TrackerConfig):
     # --- with several targets, one backbone pass per scale level shared by all (shared_search.py;
     # needs a model whose `search` takes any image and whose cells sit at `cell_offset`) ---
     shared_pass: bool = False
+    # ... by the targets whose last match scored at least shared_min_score: a doubtful one (a new or lost target
+    # scores 0) keeps its own crops, since the resampled features blur the position and scale it needs most
+    shared_min_score: float = 0.0
     # --- distractor memory (DaSiamRPN's idea): look-alikes seen beside the visible target are
     # remembered (a scan of the lost-search region on the prompt frame and every
     # distractor_scan_interval frames while the target is seen) and followed while it is lost; the
@@ -136,6 +139,8 @@ class SiamFCConfig(TrackerConfig):
         if self.recheck_below < 0.0 or self.recheck_gain < 0.0:
             raise ValueError(f"recheck_below and recheck_gain must be >= 0, got {self.recheck_below} and "
                              f"{self.recheck_gain}")
+        if self.shared_min_score < 0.0:
+            raise ValueError(f"shared_min_score must be >= 0, got {self.shared_min_score}")
 
     def template_update(self) -> TemplateUpdate | None:
         if self.update_interval <= 0:
@@ -161,6 +166,7 @@ class _Target:
     cell_weights: torch.Tensor | None = None  # (kh, kw) kernel cell weights, mean 1
     distractors: list = field(default_factory=list)  # (2,) frame positions of remembered look-alikes
     frames_since_scan: int = 0
+    last_score: float = 0.0  # the last frame's match confidence; 0 while lost and before the first step
 
 
 @dataclass
@@ -295,6 +301,7 @@ class SiamFCBase(SequentialTracker):
             if target.lost_frames == 0 and located.confidence < self.config.recheck_below:
                 located = self._recheck(frame, target, located)
             results[obj_id] = self._track(frame, target, obj_id, located)
+            target.last_score = located.confidence if target.lost_frames == 0 else 0.0
             interval = self.config.distractor_scan_interval
             # only where the target itself is surely seen: a scan from a wrong place would take
             # the target for a look-alike
@@ -320,14 +327,16 @@ class SiamFCBase(SequentialTracker):
     @torch.no_grad()
     def _search_features(self, frame: np.ndarray, searches: dict[int, _Search]
                          ) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
-        """Every object's search features. With several objects and shared_pass, from one backbone
-        pass per scale level over the frame (shared_search.py); otherwise (and for levels where that
-        costs more) the search crops go through the network in one batch per crop size (a lost
-        target's wider crop has its own size)."""
+        """Every object's search features. With several sure objects and shared_pass, from one backbone
+        pass per scale level over the frame (shared_search.py); otherwise (for doubtful objects, and for
+        levels where that costs more) the search crops go through the network in one batch per crop size
+        (a lost target's wider crop has its own size)."""
         features = {}
-        if self.config.shared_pass and len(searches) > 1:
+        sharing = {obj_id: search for obj_id, search in searches.items()
+                   if self.config.shared_pass and self._targets[obj_id].last_score >= self.config.shared_min_score}
+        if len(sharing) > 1:
             regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
-                                            self._targets[obj_id].border) for obj_id, search in searches.items()}
+                                            self._targets[obj_id].border) for obj_id, search in sharing.items()}
             shared = shared_features(frame, regions, lambda image: self.model.search(image[None]),
                                      self.model.total_stride, self.model.cell_offset)
             features = {obj_id: (maps, []) for obj_id, maps in shared.items()}
