@@ -123,7 +123,7 @@ def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_p
     assert min(runs["doubtful alone", "agreement"]) > 0.99, runs["doubtful alone", "agreement"]
     # sharing the pass moves it (so the check above can fail)
     assert min(runs["all share", "agreement"]) < 0.95, runs["all share", "agreement"]
-    for k in range(NUM_OBJECTS):  # the sure squares still share and still follow their targets
+    for k in range(NUM_OBJECTS):  # the sure squares still follow their targets
         accuracy = [box_iou(obj.box, box) for obj, box in zip(runs["doubtful alone"][k + 1], truth[:, k])]
         assert np.mean(accuracy) > 0.75 and accuracy[-1] > 0.6, (k, accuracy)
     with pytest.raises(ValueError, match="shared_min_score"):

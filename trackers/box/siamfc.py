@@ -332,8 +332,9 @@ class SiamFCBase(SequentialTracker):
         levels where that costs more) the search crops go through the network in one batch per crop size
         (a lost target's wider crop has its own size)."""
         features = {}
-        sharing = {obj_id: search for obj_id, search in searches.items()
-                   if self.config.shared_pass and self._targets[obj_id].last_score >= self.config.shared_min_score}
+        sharing = ({obj_id: search for obj_id, search in searches.items()
+                    if self._targets[obj_id].last_score >= self.config.shared_min_score}
+                   if self.config.shared_pass else {})
         if len(sharing) > 1:
             regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
                                             self._targets[obj_id].border) for obj_id, search in sharing.items()}

@@ -35,7 +35,7 @@ class SiamFCMaskConfig(TrackerConfig):
     # the backbone pass; the others keep their own crops (SiamFCConfig.shared_min_score). Sprites (20 clips, 2-6
     # objects) AUC 0.730 -> 0.740, schoolgirls (7 objects) 0.611 -> 0.614, the held-out DAVIS clips beside two
     # copies 0.818 -> 0.817; every target on its own crops: 0.741 / 0.600 / 0.817. Ten doubtful targets run at
-    # half the speed (README)
+    # about two thirds of the speed (README)
     search_config: dict = field(default_factory=lambda: {"recheck_below": 0.4, "shared_min_score": 0.7})
     mask_tracker: str = ""  # the mask tracker that gives the extent; "" = the default mask tracker
     # its options: half the default internal resolution, no flow prior. Held-out train clips, mask boxes
