@@ -369,6 +369,30 @@ def test_mask_name_tag_sits_on_the_largest_part_not_on_a_stray_speck():
     assert main_part_box(np.zeros((10, 10), bool)) is None
 
 
+def test_name_tags_of_objects_on_one_target_do_not_cover_each_other(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    win.set_tool("box")
+    drag(qtbot, win, (30, 40), (54, 64))
+    win.set_tool("brush")  # the selected object is a box: the brush starts a mask object on the same square
+    win.canvas.tools.brush_radius = 3
+    drag(qtbot, win, (33, 43), (50, 60))
+    store = win.session.store
+    assert sorted(o.kind for o in store.objects) == ["box", "mask"]
+
+    def tags():
+        return [g.text.sceneBoundingRect() for g in win.canvas._boxes if g.text.isVisible()]
+
+    win.canvas.refresh_now()
+    box_tag, mask_tag = tags()
+    assert abs(box_tag.left() - mask_tag.left()) < 0.5 * box_tag.width()  # their corners nearly meet ...
+    assert not box_tag.intersects(mask_tag), (box_tag, mask_tag)  # ... yet one tag sits above the other
+    # zoomed out, the corners come closer on screen: the tags are stacked again
+    win.canvas.viewbox.scaleBy((4, 4))
+    box_tag, mask_tag = tags()
+    assert not box_tag.intersects(mask_tag), (box_tag, mask_tag)
+
+
 def test_prompts_off_the_frame_are_refused_with_a_message(qtbot, window, clip):
     win = window
     open_clip(win, clip)

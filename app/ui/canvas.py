@@ -82,6 +82,7 @@ class _BoxGraphic:
         self.rect.setZValue(20)
         self.text = pg.TextItem(anchor=(0, 1))
         self.text.setZValue(30)
+        self.corner = (0.0, 0.0)  # image point the tag sits above (the box's top left)
         viewbox.addItem(self.rect, ignoreBounds=True)
         viewbox.addItem(self.text, ignoreBounds=True)
         _transparent_to_mouse(self.rect)
@@ -97,7 +98,8 @@ class _BoxGraphic:
         self.rect.setVisible(draw_rect)
         self.text.setText(label, color="#ffffff")
         self.text.fill = pg.mkBrush(QColor("#d95f02") if flagged else _alpha(color, 170))
-        self.text.setPos(float(box[0]), float(box[1]))
+        self.corner = (float(box[0]), float(box[1]))
+        self.text.setPos(*self.corner)
         self.text.setVisible(bool(label))
 
     def hide(self) -> None:
@@ -176,6 +178,7 @@ class Canvas(pg.GraphicsView):
         self._refresh_timer.setInterval(0)
         self._refresh_timer.timeout.connect(self.refresh_now)
         self.tools = ToolController(self, session)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._stack_tags())
 
         session.video_changed.connect(self._on_video_changed)
         session.frame_changed.connect(lambda _f: self.refresh())
@@ -302,6 +305,26 @@ class Canvas(pg.GraphicsView):
                 used += 1
         for graphic in self._boxes[used:]:
             graphic.hide()
+        self._stack_tags()
+
+    def _stack_tags(self) -> None:
+        """Each shown tag sits above its box's corner, raised by whole tag heights until it covers no tag
+        placed before it (a mask object and a box object on the same target share a corner); where that
+        leaves the view, it goes down into the box instead. In screen pixels, as the tags ignore the zoom:
+        redone when the view zooms or pans."""
+        placed: list[QRectF] = []
+        for graphic in self._boxes:
+            if not graphic.text.isVisible():
+                continue
+            corner = self.image_to_widget(*graphic.corner)
+            size = graphic.text.boundingRect()
+            # anchor y: 1 is just above the corner, 2 one tag higher, 0 just below it, -1 one tag lower
+            for anchor_y in [*range(1, len(placed) + 2), *range(0, -len(placed) - 1, -1)]:
+                rect = QRectF(corner.x(), corner.y() - size.height() * anchor_y, size.width(), size.height())
+                if (rect.top() >= 0 or anchor_y <= 0) and not any(rect.intersects(other) for other in placed):
+                    break
+            graphic.text.setAnchor((0, anchor_y))
+            placed.append(rect)
 
     def _draw_points(self) -> None:
         spots = []
