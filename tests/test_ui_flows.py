@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 
 from trackstudio.app.model import Autosaver, FrameState, Project  # noqa: E402
 from trackstudio.app.model.formats import load_json, save_json  # noqa: E402
@@ -376,7 +376,7 @@ def test_name_tags_of_objects_on_one_target_do_not_cover_each_other(qtbot, windo
     drag(qtbot, win, (30, 40), (54, 64))
     win.set_tool("brush")  # the selected object is a box: the brush starts a mask object on the same square
     win.canvas.tools.brush_radius = 3
-    drag(qtbot, win, (33, 43), (50, 60))
+    drag(qtbot, win, (41, 43), (50, 60))  # its corner 8 pixels right of the box's
     store = win.session.store
     assert sorted(o.kind for o in store.objects) == ["box", "mask"]
 
@@ -385,10 +385,15 @@ def test_name_tags_of_objects_on_one_target_do_not_cover_each_other(qtbot, windo
 
     win.canvas.refresh_now()
     box_tag, mask_tag = tags()
-    assert abs(box_tag.left() - mask_tag.left()) < 0.5 * box_tag.width()  # their corners nearly meet ...
+    assert abs(box_tag.left() - mask_tag.left()) < box_tag.width()  # their corners nearly meet ...
     assert not box_tag.intersects(mask_tag), (box_tag, mask_tag)  # ... yet one tag sits above the other
-    # zoomed out, the corners come closer on screen: the tags are stacked again
-    win.canvas.viewbox.scaleBy((4, 4))
+    # zoomed in, the corners lie far apart on screen: the mask's tag sits just above its corner again
+    win.canvas.viewbox.scaleBy((0.2, 0.2), center=QPointF(40, 50))
+    box_tag, mask_tag = tags()
+    assert not box_tag.intersects(mask_tag), (box_tag, mask_tag)
+    assert [g.text.anchor[1] for g in win.canvas._boxes if g.text.isVisible()][1] == 1
+    # zoomed out again, the tags are placed again for that zoom (kept as they were, they would overlap)
+    win.canvas.viewbox.scaleBy((5, 5), center=QPointF(40, 50))
     box_tag, mask_tag = tags()
     assert not box_tag.intersects(mask_tag), (box_tag, mask_tag)
 
