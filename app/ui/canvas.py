@@ -6,6 +6,8 @@ centre of their pixel, +0.5. Mouse input goes to the ToolController (tools.py).
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import numpy.ma  # noqa: F401  (pyqtgraph imports it lazily on a first plot update: ~100 ms in the middle of a run)
@@ -318,13 +320,21 @@ class Canvas(pg.GraphicsView):
                 continue
             corner = self.image_to_widget(*graphic.corner)
             size = graphic.text.boundingRect()
-            # anchor y: 1 is just above the corner, 2 one tag higher, 0 just below it, -1 one tag lower
-            for anchor_y in [*range(1, len(placed) + 2), *range(0, -len(placed) - 1, -1)]:
-                rect = QRectF(corner.x(), corner.y() - size.height() * anchor_y, size.width(), size.height())
-                if (rect.top() >= 0 or anchor_y <= 0) and not any(rect.intersects(other) for other in placed):
-                    break
+            left, width, height = corner.x(), size.width(), size.height()
+            # anchor y: 1 is just above the corner, 2 one tag higher, 0 just below it, -1 one tag lower. At
+            # anchor a the tag's top is corner.y - height * a: the anchors that overlap a placed tag in the same
+            # columns are worked out once per tag (not per anchor tried: hundreds of objects stay quick)
+            blocked = set()
+            for other in placed:
+                if other.left() < left + width and left < other.right():
+                    low = (corner.y() - other.bottom()) / height
+                    high = (corner.y() - other.top()) / height + 1.0
+                    blocked.update(range(math.floor(low) + 1, math.ceil(high)))
+            candidates = [*range(1, len(placed) + 2), *range(0, -len(placed) - 1, -1)]
+            anchor_y = next((a for a in candidates if a not in blocked and (corner.y() - height * a >= 0 or a <= 0)),
+                            candidates[-1])
             graphic.text.setAnchor((0, anchor_y))
-            placed.append(rect)
+            placed.append(QRectF(left, corner.y() - height * anchor_y, width, height))
 
     def _draw_points(self) -> None:
         spots = []
