@@ -157,6 +157,27 @@ def test_logits_are_a_proper_classifier(classifier):
         EfficientNetLite0(pretrained=False).logits(torch.zeros(1, 3, 32, 32))
 
 
+@pytest.mark.parametrize("hw", [(64, 64), (33, 50)])
+def test_stride_2_blocks_padded_before_expansion_equal_tensorflow_same_padding(net, hw):
+    """Inference pads a stride-2 block's input, not its expanded map; the maps must be the same, bit for bit."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    blocks = [block for block in net._blocks if block._depthwise_conv.stride[0] == 2]
+    assert len(blocks) == 3  # the stride 4, 8 and 16 stages of a (4, 8, 16) network
+    for block in blocks:
+        x = torch.randn(2, block._expand_conv.in_channels, *hw)
+        with torch.no_grad():
+            expanded = F.relu6(block._bn0(block._expand_conv(x)))
+            depthwise = block._depthwise_conv
+            # the reference: TensorFlow 'same' padding of the expanded map (extra row / column at bottom / right)
+            pad_h, pad_w = (max((-(-side // 2) - 1) * 2 + depthwise.kernel_size[0] - side, 0) for side in hw)
+            padded = F.pad(expanded, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+            reference = block._bn2(block._project_conv(F.relu6(block._bn1(nn.Conv2d.forward(depthwise, padded)))))
+            assert torch.equal(block(x), reference)
+
+
 def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
     from trackstudio.trackers.backbones import EfficientNetLite0
 
