@@ -125,6 +125,29 @@ def test_point_that_leaves_the_frame_is_hidden_within_three_frames_and_stays_hid
 
 
 @needs_weights
+def test_points_on_a_bollard_that_leaves_the_view_on_parkour_stay_hidden(shared_data):
+    # the issue's case, as a user tried it: points on a bollard that leaves the view at the right by frame 20
+    # and never comes back flickered back "visible" on the building (their query patch fitting on a single
+    # frame now and then, or the visibility head alone bringing back a point whose exit went unnoticed)
+    import cv2
+
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+              for path in sorted((shared_data / "davis_parkour" / "frames").glob("*.jpg"))]
+    tracker = registry.build("point_transformer", device="cpu")
+    tracker.set_video(frames)
+    queries = [(652, 240), (652, 280), (645, 320), (660, 300)]
+    for obj_id, query in enumerate(queries, start=1):
+        tracker.add_prompt(0, obj_id, Prompt(point=np.array(query, np.float32)))
+    visible = np.zeros((len(frames), len(queries) + 1), bool)
+    for result in tracker.propagate(0):
+        for obj_id, obj in result.objects.items():
+            visible[result.frame_idx, obj_id] = obj.visible
+    assert visible[:17, 1:].all(), "the bollard is in plain view until frame 17"
+    hidden = ~visible[20:, 1:]
+    assert hidden.all(), f"reported visible after the bollard left: {np.argwhere(~hidden) + (20, 1)}"
+
+
+@needs_weights
 def test_backward_and_memory_window():
     """Queries on a middle frame track backward too; only one window of features is held."""
     frames, track, _ = occlusion_clip()
@@ -216,3 +239,8 @@ def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
 
     assert main(["--data_root", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_a_point_needs_at_least_one_fit_to_reenter():
+    with pytest.raises(ValueError, match="reenter_fits"):
+        registry.build("point_transformer", {"reenter_fits": 0}, device="cpu")

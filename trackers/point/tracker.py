@@ -77,6 +77,10 @@ class PointTrackerConfig(TrackerConfig):
     align_half_size: int | None = 12
     align_min_correlation: float = 0.75
     align_max_shift_px: float = 12.0
+    # A point that left the frame is back once its query patch fits on this many consecutive frames: where
+    # it left, the patch fits now and then on whatever is there (parkour's bollard: the top of a concrete post
+    # on the building's wall, single frames 40 frames apart)
+    reenter_fits: int = 3
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
     min_correction_px: float = MIN_CORRECTION_PX
@@ -84,11 +88,14 @@ class PointTrackerConfig(TrackerConfig):
     # None: no such check
     verify_margin: float | None = 0.0
 
+    def __post_init__(self):
+        if self.reenter_fits < 1:
+            raise ValueError(f"reenter_fits must be at least 1 (frames), got {self.reenter_fits}")
+
 
 # A point last seen at most this many frames ago whose motion then carries it out of the frame has
 # left the view (further back, the extrapolation says too little).
 OUT_OF_VIEW_STEPS = 3
-BORDER_PX = 4.0  # ... and whose estimate is within this (plus that motion) of the border it crosses
 
 
 def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredictor:
@@ -123,7 +130,8 @@ class _Track:
     # where it was last reported visible (original pixels, walk position) and how it moved then
     last_seen: tuple[np.ndarray, int] | None = None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per walk step
-    gone: bool = False  # left the frame: hidden until its query patch fits again
+    gone: bool = False  # left the frame: hidden until its query patch fits again, on reenter_fits frames in a row
+    fits_while_gone: int = 0  # consecutive frames the query patch fitted while gone
 
     def __post_init__(self):
         if self.trusted_feat is None:
@@ -240,30 +248,29 @@ class TransformerPointTracker(Tracker):
     def _visible(self, tracks, points, aligned, vis, conf, p, aligner) -> np.ndarray:
         """(N,) what to report visible on walk position p (points (N, 2) in original pixels), and
         each track's state updated: a point that left the frame (its estimate, or where its motion
-        when last seen, at most OUT_OF_VIEW_STEPS ago, carries it, is outside: estimates of a point
-        that left the view stop at the border, on whatever is there) is hidden until its query patch
-        fits again; a shown point stays
-        shown while its patch alignment holds or the model sees it; a hidden one needs its alignment,
-        a re-detection or a confident visibility to come back."""
+        when last seen, at most OUT_OF_VIEW_STEPS ago, carries it, is outside) is hidden until its query
+        patch fits again on `reenter_fits` frames in a row; a shown point stays shown while its patch
+        alignment holds or the model sees it; a hidden one needs its alignment, a re-detection or a
+        confident visibility to come back."""
         height, width = self.frames[0].shape[:2]
         seen = aligned | ((vis >= self.config.visibility_threshold) & (conf >= self.config.confidence_threshold))
         visible = np.zeros(len(tracks), bool)
         for n, track in enumerate(tracks):
             if p < track.start_pos:
                 continue
-            if aligned[n]:
-                track.gone = False
+            if track.gone:
+                track.fits_while_gone = track.fits_while_gone + 1 if aligned[n] else 0
+                track.gone = track.fits_while_gone < self.config.reenter_fits
+            elif aligned[n]:
+                pass  # its query patch fits: in view
             elif not (0 <= points[n][0] <= width - 1 and 0 <= points[n][1] <= height - 1):
-                track.gone = True
+                track.gone, track.fits_while_gone = True, 0
             elif track.last_seen is not None and abs(p - track.last_seen[1]) <= OUT_OF_VIEW_STEPS:
-                steps = abs(p - track.last_seen[1])
-                expected = track.last_seen[0] + track.velocity * steps
-                # the estimate stopped at the border the motion crosses
-                reach = np.abs(track.velocity) * OUT_OF_VIEW_STEPS + BORDER_PX
-                track.gone |= bool(any(
-                    (expected[axis] < 0 and points[n][axis] <= reach[axis])
-                    or (expected[axis] > size - 1 and points[n][axis] >= size - 1 - reach[axis])
-                    for axis, size in ((0, width), (1, height))))
+                # where its motion when last seen carries it; not the estimate, which lands on whatever is near
+                # the border once the point has left (parkour's bollard top: 29 px back inside on the wall)
+                expected = track.last_seen[0] + track.velocity * abs(p - track.last_seen[1])
+                track.gone = bool(np.any(expected < 0) or expected[0] > width - 1 or expected[1] > height - 1)
+                track.fits_while_gone = 0
             if self.config.reappear_visibility is not None:
                 back = aligned[n] or vis[n] >= self.config.reappear_visibility
             else:
