@@ -78,8 +78,8 @@ class PointTrackerConfig(TrackerConfig):
     align_min_correlation: float = 0.75
     align_max_shift_px: float = 12.0
     # A point that left the frame is back once its query patch fits on this many consecutive frames: where
-    # it left, the patch fits now and then on whatever is there (parkour's bollard: the top of a concrete post
-    # on the building's wall, single frames 40 frames apart)
+    # it left, the patch fits now and then on whatever is there (parkour's bollard: the concrete post's patches
+    # fitted the building's wall on single frames, or two in a row, 10 to 50 frames after it left)
     reenter_fits: int = 3
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
