@@ -61,7 +61,7 @@ def test_ten_objects_tracked_together_match_each_tracked_alone_and_follow_their_
     tracker = registry.build("siamfc-effnet", device="cpu")
     together = _track(tracker, frames, {k + 1: truth[0, k] for k in range(NUM_OBJECTS)})  # shared pass
     for k in range(NUM_OBJECTS):
-        alone = _track(tracker, frames, {1: truth[0, k]})[1]  # the one-object path: its own search crops
+        alone = _track(tracker, frames, {1: truth[0, k]})[1]  # its own pass, over its own search region alone
         shared = together[k + 1]
         assert all(obj.visible for obj in shared), k
         # tolerance: the shared features are resampled from a frame-wide map, not cut from crops
@@ -112,11 +112,12 @@ def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_p
         turning[t] = [x1, y1, x1 + 48, y1 + 48]
     first = {k + 1: truth[0, k] for k in range(NUM_OBJECTS)} | {NUM_OBJECTS + 1: turning[0]}
     doubtful_id = NUM_OBJECTS + 1
+    own_crops = registry.build("siamfc-effnet", device="cpu", config={"shared_pass": False})
+    alone = _track(own_crops, frames, {doubtful_id: turning[0]})[doubtful_id]
     runs = {}
     for name, config in (("all share", {}), ("doubtful alone", {"shared_min_score": 0.8})):
         tracker = registry.build("siamfc-effnet", device="cpu", config=config)
         runs[name] = _track(tracker, frames, first)
-        alone = _track(tracker, frames, {doubtful_id: turning[0]})[doubtful_id]
         runs[name, "agreement"] = [box_iou(a.box, b.box) for a, b in zip(runs[name][doubtful_id], alone)]
     scores = [obj.score for obj in runs["doubtful alone"][doubtful_id][1:]]
     assert max(scores) < 0.8, scores  # the turning square is doubtful from its first step on
@@ -128,3 +129,23 @@ def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_p
         assert np.mean(accuracy) > 0.75 and accuracy[-1] > 0.6, (k, accuracy)
     with pytest.raises(ValueError, match="shared_min_score"):
         registry.build("siamfc-effnet", config={"shared_min_score": -0.1}, device="cpu")
+
+
+def test_a_lone_sure_target_searches_one_rectangle_and_a_doubtful_one_its_three_crops():
+    """A lone target shares the pass with nobody, but one rectangle over its three scales holds about
+    half their pixels; a doubtful one (shared_min_score above its score) still gets its own crops."""
+    frames, truth = _clip()
+    for config, sure in (({}, True), ({"shared_min_score": 1.5}, False)):
+        tracker = registry.build("siamfc-effnet", device="cpu", config=config)
+        passes = []
+        search = tracker.model.search
+        tracker.model.search = lambda images: passes.append(images.shape) or search(images)
+        boxes = [obj.box for obj in _track(tracker, frames, {1: truth[0, 4]})[1]]
+        assert np.mean([box_iou(box, truth[t, 4]) for t, box in enumerate(boxes)]) > 0.75, config
+        steps = passes[-(NUM_FRAMES - 1):]  # one pass per tracked frame (the prompt frame's come first)
+        crop_pixels = tracker.config.scale_num * tracker.model.instance_size ** 2
+        if sure:
+            assert all(shape[0] == 1 for shape in steps), steps
+            assert max(np.prod(shape[:3]) for shape in steps) < 0.6 * crop_pixels, steps
+        else:
+            assert all(shape[0] == tracker.config.scale_num for shape in steps), steps

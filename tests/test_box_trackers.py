@@ -393,8 +393,8 @@ def test_siamfc_mask_box_follows_a_dancer_whose_outline_changes(shared_train):
 def test_siamfc_mask_keeps_the_siamese_box_on_a_target_too_small_for_the_mask_network():
     clip = [_frame((60 + 9 * t, 70 + 4 * t), 32) for t in range(12)]  # 32 px: under min_mask_side
     frames, boxes = [f for f, _ in clip], [b for _, b in clip]
-    _, alone = _run("siamfc-effnet", frames, boxes[0])
-    _, combined = _run("siamfc-mask", frames, boxes[0])
+    combined_tracker, combined = _run("siamfc-mask", frames, boxes[0])
+    _, alone = _run("siamfc-effnet", frames, boxes[0], config=combined_tracker.config.search_config)
     for a, c in zip(alone, combined):
         np.testing.assert_allclose(c.box, a.box)
         assert c.visible == a.visible

@@ -1,7 +1,8 @@
-"""One backbone pass per scale level, shared by all the targets of a frame (many-object tracking).
+"""One backbone pass per scale level, shared by all the targets of a frame.
 
 Per-target search crops cost one backbone pass per target and pyramid scale, which is most of a
-frame's time with many targets. Instead the frame is resampled at fixed scale levels
+frame's time with many targets (and, for a lone target, its three scales' crops hold about twice the
+pixels of the one rectangle that covers them). Instead the frame is resampled at fixed scale levels
 (2^(k / LEVELS_PER_OCTAVE) crop pixels per frame pixel), the network runs once per level over the
 rectangle that covers the search regions of the targets whose crop scale is nearest that level,
 and each target's search features at each of its scales are resampled from that map (bilinear,

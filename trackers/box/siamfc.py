@@ -105,8 +105,9 @@ class SiamFCConfig(TrackerConfig):
     align_weight: float = 0.0
     align_min_correlation: float = 0.7
     align_max_change: float = 1.6  # a fit that changes the size more than this factor is ignored
-    # --- with several targets, one backbone pass per scale level shared by all (shared_search.py;
-    # needs a model whose `search` takes any image and whose cells sit at `cell_offset`) ---
+    # --- one backbone pass per scale level shared by all the targets (shared_search.py; needs a model
+    # whose `search` takes any image and whose cells sit at `cell_offset`). A lone target uses it too: its
+    # three scales then cost one pass over about half their pixels ---
     shared_pass: bool = False
     # ... by the targets whose last match scored at least shared_min_score: a doubtful one (a new or lost target
     # scores 0) keeps its own crops, since the resampled features blur the position and scale it needs most
@@ -327,15 +328,15 @@ class SiamFCBase(SequentialTracker):
     @torch.no_grad()
     def _search_features(self, frame: np.ndarray, searches: dict[int, _Search]
                          ) -> dict[int, tuple[torch.Tensor, list[torch.Tensor]]]:
-        """Every object's search features. With several sure objects and shared_pass, from one backbone
-        pass per scale level over the frame (shared_search.py); otherwise (for doubtful objects, and for
-        levels where that costs more) the search crops go through the network in one batch per crop size
-        (a lost target's wider crop has its own size)."""
+        """Every object's search features. For sure objects with shared_pass, from one backbone pass per
+        scale level over the frame (shared_search.py); otherwise (for doubtful objects, and for levels where
+        that costs more) the search crops go through the network in one batch per crop size (a lost
+        target's wider crop has its own size)."""
         features = {}
         sharing = ({obj_id: search for obj_id, search in searches.items()
                     if self._targets[obj_id].last_score >= self.config.shared_min_score}
                    if self.config.shared_pass else {})
-        if len(sharing) > 1:
+        if sharing:
             regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
                                             self._targets[obj_id].border) for obj_id, search in sharing.items()}
             shared = shared_features(frame, regions, lambda image: self.model.search(image[None]),

@@ -31,11 +31,13 @@ class SiamFCMaskConfig(TrackerConfig):
     # / 0.696 / 0.702 / 0.723, under 0.4, 0.5 or 0.6 0.832 / 0.724 / 0.702 / 0.723 (three procedural clips
     # where the box had stayed on a cover gained, 0.197 -> 0.360, 0.678 -> 0.773, 0.328 -> 0.639; no clip
     # lost). 0.4 runs the extra pass least: on 12 % of the DAVIS clips' frames against 37 % under 0.5.
-    # With several targets only those whose last match scored 0.7 or more (max_search_score's sure match) share
+    # Only the targets whose last match scored 0.7 or more (max_search_score's sure match) share
     # the backbone pass; the others keep their own crops (SiamFCConfig.shared_min_score). Sprites (20 clips, 2-6
     # objects) AUC 0.730 -> 0.740, schoolgirls (7 objects) 0.611 -> 0.614, the held-out DAVIS clips beside two
     # copies 0.818 -> 0.817; every target on its own crops: 0.741 / 0.600 / 0.817. Ten doubtful targets run at
-    # about two thirds of the speed (README)
+    # about two thirds of the speed (README). A lone sure target shares the pass too (session 20; it used its
+    # three crops before): the four sets below 0.8335 / 0.7239 / 0.7022 / 0.7395 -> 0.8339 / 0.7302 / 0.7032 /
+    # 0.7386, and the search's CPU time on a sure clip about 30 % less
     search_config: dict = field(default_factory=lambda: {"recheck_below": 0.4, "shared_min_score": 0.7})
     mask_tracker: str = ""  # the mask tracker that gives the extent; "" = the default mask tracker
     # its options: half the default internal resolution, no flow prior. Held-out train clips, mask boxes

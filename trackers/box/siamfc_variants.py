@@ -38,7 +38,7 @@ class SiamFCEffNetConfig(SiamFCConfig):
     stride16_weight: float = 1.0  # share of the semantic stride-16 features in the descriptor
     align_weight: float = 1.0
     foreground_kernel: bool = True
-    shared_pass: bool = True  # several targets: one backbone pass per scale level (shared_search.py)
+    shared_pass: bool = True  # one backbone pass per scale level, shared by the targets (shared_search.py)
     # session 7, on the box head's held-out training clips (bench_box_quality.py --heldout): AUC
     # 0.716 -> 0.743 (a look-alike beside the target took the re-detection on synth_00001; the
     # DAVIS clips unchanged); ratios 0.4 / 0.5 the same, 0.6 / 0.7 miss that look-alike; scans every
