@@ -401,6 +401,27 @@ def test_siamfc_mask_keeps_the_siamese_box_on_a_target_too_small_for_the_mask_ne
     assert combined[-1].mask is not None  # the mask tracker still ran
 
 
+def test_siamfc_mask_drops_a_mask_part_that_the_target_left_behind(monkeypatch):
+    """The mask's parts counted in the box are those near this frame's Siamese box: a static patch that
+    touched the target when it was boxed, and that the mask tracker keeps taking in, drops out of the box
+    once the target has moved away from it (counted near the box given last, it kept itself in)."""
+    registry.specs()
+    monkeypatch.setitem(registry._REGISTRY, "test-frame-difference",
+                        registry.TrackerSpec("test-frame-difference", "mask", _FrameDifferenceMasks, "test", -100))
+    stray = _texture(20, 20, 4, 5)
+    stray[..., 2] = np.maximum(stray[..., 2], 200)  # blue-ish: nothing like the target
+    clip = [_frame((100 + 8 * t, 110), 48) for t in range(10)]
+    frames, boxes = [f for f, _ in clip], [b for _, b in clip]
+    for frame in frames:  # the stray patch touches the target's left side on frame 0 and never moves
+        frame[120:140, 56:76] = stray
+    # a mask box on every frame (max_search_score above any score), sized as the test's small frames need
+    _, results = _run("siamfc-mask", frames, boxes[0], {"mask_tracker": "test-frame-difference", "mask_config": {},
+                                                         "max_search_score": 2.0, "min_mask_side": 0.0})
+    assert results[1].box[0] <= 57  # one frame on, 8 px away, the patch still counts
+    for t in range(3, 10):
+        assert _iou(results[t].box, boxes[t]) > 0.9, (t, results[t].box, boxes[t])
+
+
 def test_siamfc_mask_runs_sam2_lite_on_the_weights_chosen_for_boxes():
     from trackstudio import resources
 
