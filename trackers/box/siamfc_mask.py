@@ -69,7 +69,8 @@ class SiamFCMaskConfig(TrackerConfig):
     # size per side (as MaskBoxConfig.near_margin, around the Siamese box rather than the last box given: a
     # wrong part once taken into the given box stayed near it and kept itself in). Session 20, four selection
     # sets below: last box 0.8339 / 0.7302 / 0.7032 / 0.7386, Siamese box 0.8339 / 0.7302 / 0.7081 / 0.7382
-    # (larger set: synth_00008 0.503 -> 0.601; sprites: three clips 0.001-0.006 lower)
+    # (larger set: synth_00008 0.503 -> 0.601; sprites: three clips 0.001-0.006 lower). Around the Siamese box,
+    # margin 0.1 / 0.5: 0.8339 / 0.7302 / 0.7081 / 0.7388 and 0.8339 / 0.7302 / 0.7075 / 0.7378; 0.25 stays
     near_margin: float = 0.25
 
     def __post_init__(self):
