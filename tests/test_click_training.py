@@ -59,3 +59,39 @@ def test_click_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
     resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
     assert resumed["step"] == 3
     assert any(not torch.equal(latest["model"][k], resumed["model"][k]) for k in latest["model"])
+
+
+def test_click_likeness_is_each_cells_best_cosine_to_the_clicked_cells():
+    """Against the definition, cell by cell, for a batch whose items have different clicks (one has none)."""
+    from trackstudio.trackers.mask.sam2_lite.click_net import ClickNet
+
+    torch.manual_seed(0)
+    feats16 = torch.randn(3, 8, 5, 6)
+    prompts4 = torch.zeros(3, 6, 20, 24)
+    prompts4[0, 0, 0:4, 0:4] = 1  # item 0: a positive disk over cell (0, 0), a negative one over cell (4, 5)
+    prompts4[0, 1, 16:20, 20:24] = 1
+    prompts4[1, 0, 8:12, 8:16] = 1  # item 1: positive over cells (2, 2) and (2, 3); item 2: no clicks
+    likeness = ClickNet.click_likeness(feats16, prompts4)
+    unit = torch.nn.functional.normalize(feats16, dim=1)
+    clicked = {(0, 0): [(0, 0)], (0, 1): [(4, 5)], (1, 0): [(2, 2), (2, 3)], (1, 1): [], (2, 0): [], (2, 1): []}
+    for (item, sign), cells in clicked.items():
+        for row in range(5):
+            for col in range(6):
+                expected = max((float(unit[item, :, row, col] @ unit[item, :, r, c]) for r, c in cells), default=0.0)
+                assert abs(float(likeness[item, sign, row, col]) - expected) < 1e-5, (item, sign, row, col)
+
+
+def test_loaded_networks_compute_the_same_in_either_memory_layout():
+    """load_network hands out channels-last networks (faster on a CPU): their answers are the standard layout's."""
+    from trackstudio.trackers.mask.sam2_lite.click_net import prompt_maps
+
+    net = load_click_weights()
+    assert net.up4.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    feats = {4: torch.randn(1, 24, 32, 40), 8: torch.randn(1, 40, 16, 20), 16: torch.randn(1, 112, 8, 10)}
+    prompts = prompt_maps((32, 40), np.array([[60.0, 50.0]]), np.array([[120.0, 90.0]]), None, None)
+    with torch.no_grad():
+        fast = net(feats, prompts)
+        standard = net.to(memory_format=torch.contiguous_format)(feats, prompts)
+    assert not net.up4.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast, standard, atol=1e-4), float((fast - standard).abs().max())
