@@ -8,7 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.box.train_head import box_iou
+from trackstudio.trackers.types import box_iou
 from trackstudio.trackers.box.shared_search import SearchRegion, shared_features
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
 

@@ -66,6 +66,14 @@ class FrameResult:
     objects: dict[int, ObjectResult] = field(default_factory=dict)  # obj_id -> result
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes [x1, y1, x2, y2]."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
+    return float(inter / max(union, 1e-6))
+
+
 def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     """Tight [x1, y1, x2, y2] (far edges) of a bool mask, None when empty."""
     ys = np.flatnonzero(mask.any(axis=1))

@@ -46,6 +46,7 @@ from ..point.train import ScalarLog, save_checkpoint
 from ..point.visualize import draw_curves
 from ..training import (DataError, RunningMeans, list_davis_clips, log_train_step, optimizer_step,
                         resume_training, run_command, split_by_clip, warmup_cosine)
+from ..types import box_iou
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head
 from .siamfc import search_side
@@ -154,12 +155,6 @@ def to_crop(boxes: np.ndarray, geom: np.ndarray) -> np.ndarray:
     scale = CROP_SIZE / geom[..., 2:3]
     origin = geom[..., :2] - geom[..., 2:3] / 2
     return (boxes - np.concatenate([origin, origin], -1)) * scale
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
-    return float(inter / max(union, 1e-6))
 
 
 class CachedClips:
