@@ -78,6 +78,7 @@ class PromptEncoder:
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
         self._zoom_cache: tuple | None = None  # (frame image, zoom side, crop, maps): the last zoomed region's
+        self._frame_maps_of, self._normalized = None, None  # a frame's raw backbone maps -> the network's input
         self.click_reach = click_reach  # clicks only: the object lies within this much of min(h, w)
 
     def __call__(self, features: EncodedFrame, prompt: Prompt, scale: np.ndarray,
@@ -147,7 +148,7 @@ class PromptEncoder:
     def segment_trained(self, features: EncodedFrame, box, positive: np.ndarray, negative: np.ndarray,
                         previous: np.ndarray | None) -> np.ndarray:
         h, w = features.image.shape[:2]
-        prob = self._click_net_prob(features.maps, (h, w), box, positive, negative, previous)
+        prob = self._click_net_prob(self._frame_maps(features), (h, w), box, positive, negative, previous)
         fine = 0 < self.fine_zoom_from <= len(positive) + len(negative)
         zoom_side = self.fine_zoom_side if fine else self.zoom_side
         crop = self._zoom_crop(prob, box, positive, h, w, zoom_side)
@@ -179,7 +180,7 @@ class PromptEncoder:
 
     def _zoom_maps(self, image: np.ndarray, crop: tuple[int, int, int, int], zoom_side: int
                    ) -> tuple[tuple[int, int, int, int], dict[int, torch.Tensor]]:
-        """(crop, the backbone's maps of it enlarged to zoom_side). The crop encoded for the click before is
+        """(crop, the network's input maps of it enlarged to zoom_side). The crop encoded for the click before is
         used again where it overlaps this one by ZOOM_REUSE_IOU (the same frame and zoom): a click that corrects
         an answer moves its region by a few pixels, and encoding the region is most of a click's time."""
         if self._zoom_cache is not None:
@@ -189,7 +190,8 @@ class PromptEncoder:
         x1, y1, x2, y2 = crop
         zoom = zoom_side / max(x2 - x1, y2 - y1)
         size_w, size_h = (max(16, int(round(side * zoom / 16)) * 16) for side in (x2 - x1, y2 - y1))
-        maps = self.encode_image(cv2.resize(image[y1:y2, x1:x2], (size_w, size_h), interpolation=cv2.INTER_LINEAR))
+        maps = normalize_maps(self.encode_image(cv2.resize(image[y1:y2, x1:x2], (size_w, size_h),
+                                                           interpolation=cv2.INTER_LINEAR)))
         self._zoom_cache = (image, zoom_side, crop, maps)
         return crop, maps
 
@@ -210,11 +212,16 @@ class PromptEncoder:
             return None
         return int(x1), int(y1), int(x2), int(y2)
 
-    def _click_net_prob(self, raw_maps: dict[int, torch.Tensor], size: tuple[int, int], box,
+    def _frame_maps(self, features: EncodedFrame) -> dict[int, torch.Tensor]:
+        """The network's input maps of a frame, kept for the frame of the last prompt (its next clicks read them)."""
+        if self._frame_maps_of is not features.maps:
+            self._frame_maps_of, self._normalized = features.maps, normalize_maps(features.maps)
+        return self._normalized
+
+    def _click_net_prob(self, maps: dict[int, torch.Tensor], size: tuple[int, int], box,
                         positive: np.ndarray, negative: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-        """(h, w) probability from the click network on an image of `size` (h, w) whose raw maps are given."""
+        """(h, w) probability from the click network on an image of `size` (h, w) whose input maps are given."""
         h, w = size
-        maps = normalize_maps(raw_maps)
         size4 = tuple(maps[4].shape[-2:])
         previous4 = None
         if previous is not None:
