@@ -79,8 +79,10 @@ class PointTrackerConfig(TrackerConfig):
     align_max_shift_px: float = 12.0
     # A point that left the frame is back once its query patch fits on this many consecutive frames: where
     # it left, the patch fits now and then on whatever is there (parkour's bollard: the concrete post's patches
-    # fitted the building's wall on single frames, or two in a row, 10 to 50 frames after it left)
-    reenter_fits: int = 3
+    # fitted the building's wall on single frames, or two in a row, 10 to 50 frames after it left; on the AVX2
+    # machine of ../shared/ENVIRONMENT.md with two threads, three in a row, 61-63). Session 21, BADJA AJ / OA and
+    # sel_360 AJ / OA: 3 fits 0.2319 / 0.7378, 0.6223 / 0.9110; 4 fits 0.2319 / 0.7378, 0.6227 / 0.9115
+    reenter_fits: int = 4
     init: str = "lk"  # first guess on new frames: "lk" (Lucas-Kanade) or "static" (last position)
     # corrections of the first guess smaller than this (internal pixels) are not applied (model.py)
     min_correction_px: float = MIN_CORRECTION_PX
