@@ -8,9 +8,9 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.types import box_iou
 from trackstudio.trackers.box.shared_search import SearchRegion, shared_features
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
+from trackstudio.trackers.types import box_iou
 
 HEIGHT, WIDTH = 360, 640
 NUM_OBJECTS, NUM_FRAMES = 10, 10

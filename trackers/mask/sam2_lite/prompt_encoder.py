@@ -77,9 +77,9 @@ class PromptEncoder:
         self.seed_radius = seed_radius
         self.grabcut_iterations = grabcut_iterations
         self.work_side = work_side  # GrabCut runs on a crop scaled to at most this long side
-        self._zoom_cache: tuple | None = None  # (frame image, zoom side, crop, maps): the last zoomed region's
-        self._frame_maps_of, self._normalized = None, None  # a frame's raw backbone maps -> the network's input
         self.click_reach = click_reach  # clicks only: the object lies within this much of min(h, w)
+        self._zoom_cache: tuple | None = None  # (frame image, zoom side, crop, input maps) of the last zoomed region
+        self._frame_maps_of, self._normalized = None, None  # a frame's raw backbone maps -> the network's input
 
     def __call__(self, features: EncodedFrame, prompt: Prompt, scale: np.ndarray,
                  previous: np.ndarray | None = None) -> np.ndarray:
@@ -180,9 +180,9 @@ class PromptEncoder:
 
     def _zoom_maps(self, image: np.ndarray, crop: tuple[int, int, int, int], zoom_side: int
                    ) -> tuple[tuple[int, int, int, int], dict[int, torch.Tensor]]:
-        """(crop, the network's input maps of it enlarged to zoom_side). The crop encoded for the click before is
-        used again where it overlaps this one by ZOOM_REUSE_IOU (the same frame and zoom): a click that corrects
-        an answer moves its region by a few pixels, and encoding the region is most of a click's time."""
+        """(crop, the network's input maps of it enlarged to zoom_side). The crop encoded for the prompt before on
+        the same frame (and zoom) is used again where it overlaps this one by ZOOM_REUSE_IOU: a click that corrects
+        an answer moves its region by a few pixels, and encoding the region was a third of a click's time."""
         if self._zoom_cache is not None:
             cached_image, cached_side, cached_crop, maps = self._zoom_cache
             if cached_image is image and cached_side == zoom_side and box_iou(cached_crop, crop) >= ZOOM_REUSE_IOU:
