@@ -6,6 +6,7 @@ centre of their pixel, +0.5. Mouse input goes to the ToolController (tools.py).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -118,6 +119,20 @@ def _alpha(color: str, alpha: int) -> QColor:
     c = QColor(color)
     c.setAlpha(alpha)
     return c
+
+
+@functools.lru_cache(maxsize=256)
+def _pen(color: str, alpha: int = 255, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """One pen object per style. A scatter item keeps a picture of every (symbol, size, pen, brush) it was
+    given, keyed by the pen's and brush's identity: new pens on every redraw rendered every point's symbol
+    again and grew that atlas until pyqtgraph failed to enlarge it (ValueError in the middle of a click)."""
+    return pg.mkPen(_alpha(color, alpha), width=width, style=style)
+
+
+@functools.lru_cache(maxsize=256)
+def _brush(color: str | None) -> QBrush:
+    """One brush object per colour (see _pen); None: no fill."""
+    return pg.mkBrush(None if color is None else QColor(color))
 
 
 class Canvas(pg.GraphicsView):
@@ -358,7 +373,7 @@ class Canvas(pg.GraphicsView):
                         self.viewbox.addItem(curve, ignoreBounds=True)
                         self._trails.append(curve)
                     self._trails[used].setData(np.array(xs), np.array(ys), connect="finite",
-                                               pen=pg.mkPen(_alpha(obj.color, 200), width=2))
+                                               pen=_pen(obj.color, 200, 2))
                     self._trails[used].setVisible(True)
                     used += 1
                 live = self.tools.live_point(obj.obj_id)
@@ -373,16 +388,13 @@ class Canvas(pg.GraphicsView):
 
     def _point_spot(self, obj, state) -> dict:
         selected = obj.obj_id == self.session.selected
-        color = QColor(obj.color)
         unsure = state.score is not None and not state.keyframe and state.score < self.options.low_confidence
-        outline = QColor("#ff8c00") if unsure else QColor("#ffffff" if selected else "#000000")
+        outline = "#ff8c00" if unsure else "#ffffff" if selected else "#000000"
         if state.visible:
-            brush = pg.mkBrush(color)
-            pen = pg.mkPen(outline, width=2.5 if unsure or selected else 1.2)
+            brush, pen = _brush(obj.color), _pen(outline, width=2.5 if unsure or selected else 1.2)
         else:  # occluded: hollow and dimmed where the tracker thinks it is
-            brush = pg.mkBrush(None)
-            color.setAlpha(150)
-            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DotLine if not unsure else Qt.PenStyle.SolidLine)
+            brush = _brush(None)
+            pen = _pen(obj.color, 150, 2, Qt.PenStyle.SolidLine if unsure else Qt.PenStyle.DotLine)
         symbol = "star" if state.keyframe else ("t1" if unsure else "o")
         return {"pos": (float(state.point[0]) + 0.5, float(state.point[1]) + 0.5), "brush": brush, "pen": pen,
                 "symbol": symbol, "size": POINT_SIZE + (4 if state.keyframe or selected else 0),
@@ -455,7 +467,7 @@ class Canvas(pg.GraphicsView):
         spots = []
         for x, y, label in self.tools.pending_clicks():
             spots.append({"pos": (x + 0.5, y + 0.5), "symbol": "+" if label else "x", "size": 16,
-                          "brush": pg.mkBrush("#00e676" if label else "#ff1744"), "pen": pg.mkPen("#000000")})
+                          "brush": _brush("#00e676" if label else "#ff1744"), "pen": _pen("#000000")})
         self.clicks_item.setData(spots)
         draft = self.tools.pending_box()
         if draft is None:

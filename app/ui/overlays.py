@@ -33,16 +33,26 @@ def compose_masks(shape: tuple[int, int], masks: list[tuple[np.ndarray, str, boo
 
     Later masks paint over earlier ones; an emphasised (selected) mask gets a thicker outline.
     """
-    rgba = np.zeros((*shape, 4), np.uint8)
     fill_alpha = int(round(255 * min(max(opacity, 0.0), 1.0)))
+    # each mask writes its palette entries into an index image over its bounding box only, and one lookup
+    # colours the frame: painting RGBA over the whole frame per mask took ~4 ms a mask at 854x480
+    index = np.zeros(shape, np.uint16)
+    palette = [(0, 0, 0, 0)]
     for mask, color, emphasised in masks:
         if mask.shape != shape:
             continue  # a mask made for another video size: nothing sensible to draw
+        pixels = np.ascontiguousarray(mask, dtype=np.uint8)  # decoded RLE masks are column-major
+        x, y, w, h = cv2.boundingRect(pixels)
+        if w == 0 or h == 0:
+            continue
+        crop, region = pixels[y:y + h, x:x + w] > 0, index[y:y + h, x:x + w]
         rgb = hex_to_rgb(color)
-        rgba[mask] = (*rgb, fill_alpha)
-        if outlines:
-            rgba[outline(mask, 2 if emphasised else 1)] = (*rgb, 255)
-    return rgba
+        palette += [(*rgb, fill_alpha), (*rgb, 255)]
+        region[crop] = len(palette) - 2
+        if outlines:  # the crop holds the whole mask, so its border outside is background as in the frame
+            region[outline(crop, 2 if emphasised else 1)] = len(palette) - 1
+    colours = np.asarray(palette, np.uint8).view(np.uint32).ravel()  # an RGBA pixel as one number: a 1-D gather
+    return np.take(colours, index).view(np.uint8).reshape(*shape, 4)
 
 
 def main_part_box(mask: np.ndarray, step: int = 4) -> np.ndarray | None:
