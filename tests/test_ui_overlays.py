@@ -70,3 +70,10 @@ def test_stepping_through_tracked_points_draws_from_a_few_symbol_pictures(qtbot,
     # a picture per distinct look (symbol, size, pen, brush): 16 colours and a few looks, not one per point per
     # frame drawn (pyqtgraph failed to enlarge that atlas after a few hundred)
     assert len(win.canvas.points_item.fragmentAtlas) <= 2 * len(points)
+    # the trails, all in one item: a line through frames 0-5 for each point seen there, none for the hidden ones
+    trails = win.canvas.trails.paths
+    assert len(trails) == sum(n % 5 != 0 for n in range(len(points)))
+    for path, _pen in trails:
+        start, end = path.elementAt(0), path.elementAt(path.elementCount() - 1)
+        assert path.elementCount() == 6 and (end.x - start.x, end.y - start.y) == (5.0, 5.0)
+    assert win.canvas.trails.boundingRect().contains(win.canvas.trails.paths[0][0].boundingRect())
