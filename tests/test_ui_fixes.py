@@ -67,16 +67,22 @@ def box_and_point(win):
     return box, point
 
 
-# 1 ------------------------------------------------------------------------------------------------
-def test_add_point_grid_from_the_menu_and_ctrl_g(qtbot, window, clip):
-    win = window
-    open_clip(win, clip)
+def point_grid_in_a_box(win) -> list[int]:
+    """A box keyframed on frame 0 and selected, then Objects > Add point grid: the grid's object ids."""
     store = win.session.store
     box = store.add_object("box").obj_id
     store.set_state(box, 0, FrameState(box=(30, 40, 54, 64), keyframe=True))
     win.session.select(box)
     menu_action(win, "Objects", "Add point grid").trigger()
-    points = [o.obj_id for o in store.objects if o.kind == "point"]
+    return [o.obj_id for o in store.objects if o.kind == "point"]
+
+
+# 1 ------------------------------------------------------------------------------------------------
+def test_add_point_grid_from_the_menu_and_ctrl_g(qtbot, window, clip):
+    win = window
+    open_clip(win, clip)
+    store = win.session.store
+    points = point_grid_in_a_box(win)
     assert len(points) == 16, win.last_error
     xy = np.array([store.get_state(p, 0).point for p in points])
     assert (xy[:, 0] >= 30).all() and (xy[:, 0] < 54).all() and (xy[:, 1] >= 40).all() and (xy[:, 1] < 64).all()

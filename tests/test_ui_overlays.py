@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
-from test_ui_fixes import key, menu_action  # noqa: E402
+from test_ui_fixes import key, point_grid_in_a_box  # noqa: E402
 from test_ui_flows import clip, open_clip, window  # noqa: E402,F401
 
 from trackstudio.app.model import FrameState  # noqa: E402
@@ -52,11 +52,7 @@ def test_stepping_through_tracked_points_draws_from_a_few_symbol_pictures(qtbot,
     win = window
     open_clip(win, clip)
     store = win.session.store
-    box = store.add_object("box").obj_id
-    store.set_state(box, 0, FrameState(box=(30, 40, 54, 64), keyframe=True))
-    win.session.select(box)
-    menu_action(win, "Objects", "Add point grid").trigger()
-    points = [o.obj_id for o in store.objects if o.kind == "point"]
+    points = point_grid_in_a_box(win)
     for frame_idx in range(1, 6):  # tracked points: some sure, some doubtful, some hidden
         for n, obj_id in enumerate(points):
             state = store.get_state(obj_id, 0)

@@ -136,8 +136,8 @@ def _brush(color: str | None) -> QBrush:
 
 
 class _Trails(pg.GraphicsObject):
-    """Every point's trail in one item, drawn in one paint call: a curve item per point cost ~4 ms of the
-    window's thread per point and frame while a run is followed (bounds, paths and paint of each)."""
+    """Every point's trail in one item, drawn in one paint call: a curve item per point cost the window's thread
+    about 1 ms per point and frame while a run is followed (the bounds, path and paint of each)."""
 
     def __init__(self):
         super().__init__()
