@@ -376,7 +376,8 @@ def test_a_loose_box_stays_on_its_target_before_a_panning_camera():
 def test_siamfc_mask_box_follows_a_dancer_whose_outline_changes(shared_train):
     """A held-out training clip (never trained on by the mask network): a breakdancer whose outline
     changes every frame. The Siamese box keeps the prompt's shape and covers half of her; the
-    mask's box follows her outline."""
+    mask's box follows her outline (with the mask step at 864 px it dips to IoU 0.67 in the middle of
+    these frames; at 432 px, before session 23, it stayed above 0.75 here and lost thin parts elsewhere)."""
     clip = shared_train / "davis2016_train" / "breakdance-flare"
     paths = sorted((clip / "frames").glob("*.jpg"))[:20]
     frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
@@ -386,8 +387,24 @@ def test_siamfc_mask_box_follows_a_dancer_whose_outline_changes(shared_train):
         _, results = _run(name, frames, truth[0])
         assert all(r.visible for r in results)
         ious[name] = np.array([_iou(r.box, b) for r, b in zip(results[1:], truth[1:])])
-    assert ious["siamfc-mask"].mean() > 0.9 and ious["siamfc-mask"].min() > 0.75, ious
+    assert ious["siamfc-mask"].mean() > 0.85 and ious["siamfc-mask"].min() > 0.6, ious
     assert ious["siamfc-effnet"].mean() < 0.7, ious  # what the mask adds
+
+
+def test_siamfc_mask_keeps_a_thin_part_in_the_box_that_the_fast_variant_loses(shared_train):
+    """A hockey player whose true box holds his stick (DAVIS train clip hockey). At half resolution the mask
+    step sees the stick 1-2 px wide and drops it within a few frames, and the box shrinks to the player; at the
+    default resolution the stick stays in the mask and in the box."""
+    clip = shared_train / "davis2016_train" / "hockey"
+    paths = sorted((clip / "frames").glob("*.jpg"))[:13]
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    truth = [mask_to_box(cv2.imread(str(clip / "masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 0) for p in paths]
+    ious = {}
+    for name in ("siamfc-mask", "siamfc-mask-fast"):
+        _, results = _run(name, frames, truth[0])
+        ious[name] = np.array([_iou(r.box, b) if r.visible else 0.0 for r, b in zip(results[6:], truth[6:])])
+    assert ious["siamfc-mask"].min() > 0.7, ious
+    assert ious["siamfc-mask-fast"].max() < 0.5, ious
 
 
 def test_siamfc_mask_keeps_the_siamese_box_on_a_target_too_small_for_the_mask_network():

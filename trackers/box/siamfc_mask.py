@@ -40,13 +40,15 @@ class SiamFCMaskConfig(TrackerConfig):
     # 0.7386, and the search's CPU time on a sure clip about 30 % less
     search_config: dict = field(default_factory=lambda: {"recheck_below": 0.4, "shared_min_score": 0.7})
     mask_tracker: str = ""  # the mask tracker that gives the extent; "" = the default mask tracker
-    # its options: half the default internal resolution, no flow prior. Held-out train clips, mask boxes
-    # alone: AUC 0.810 at 432 against 0.848 at 864 (0.851 / 0.689 combined here: 5 against 13 frames/s);
-    # combined, DAVIS / procedural: flow prior on 0.820 / 0.687, off 0.828 / 0.687 and 20 % faster. Its
-    # backbone and decoder in bfloat16 where the CPU has it: the boxes of the four selection sets (below) stay
-    # within 0.0003 AUC of float32's and the step is faster (README); the Siamese search stays in float32,
-    # where bfloat16 flipped a procedural clip (0.678 -> 0.383)
-    mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False,
+    # its options: no flow prior. Held-out train clips, mask boxes alone: AUC 0.810 at 432 px against 0.848 at 864
+    # (0.851 / 0.689 combined here: 5 against 13 frames/s); combined, DAVIS / procedural: flow prior on 0.820 /
+    # 0.687, off 0.828 / 0.687 and 20 % faster. Its backbone and decoder in bfloat16 where the CPU has it: the boxes
+    # of the four selection sets (below) stay within 0.0003 AUC of float32's and the step is faster (README); the
+    # Siamese search stays in float32, where bfloat16 flipped a procedural clip (0.678 -> 0.383). Session 23: the
+    # mask at 864 px, not 432: at 432 it loses a target's thin parts (a hockey stick, a paraglider's lines, a
+    # bike's frame) and the box with them. All 30 DAVIS train clips (AUC): 432 0.811, 648 0.861, 864 0.872
+    # (NanoTrack 0.728); the six held out from the mask network's training 0.834 / 0.855 / 0.888 (README)
+    mask_config: dict = field(default_factory=lambda: {"max_side": 864, "flow_prior": False,
                                                        "backbone_precision": "bfloat16",
                                                        "decoder_precision": "bfloat16"})
     # sam2-lite propagation weights (a file in resources/weights) used when the mask tracker is sam2-lite and
@@ -56,8 +58,10 @@ class SiamFCMaskConfig(TrackerConfig):
     # 0.681 / 0.699 (resources/weights/sam2_lite_propagation.md)
     mask_weights: str = "sam2_lite_propagation_stage2.pt"
     # the mask's box is used where the target's side (square root of its area) is at least this many
-    # pixels at the mask tracker's internal resolution (the mask network loses small targets)...
-    min_mask_side: float = 40.0
+    # pixels at the mask tracker's internal resolution (the mask network loses small targets)... Chosen at 432 px as
+    # 40; at 864 px, 80 keeps the same targets on the mask on 854 px wide video: the larger procedural set (672 px
+    # wide, below) 0.671 with 40 against 0.706 with 80 (0.708 at 432 px with 40)
+    min_mask_side: float = 80.0
     # ...and where the Siamese match scores below this: a confident match means the target still looks
     # like its template, and there the Siamese box is the tighter one. Chosen on 6 held-out DAVIS train
     # clips and three sets of 20 procedural clips (small, larger, sprites; AUC; README): side 40 with
@@ -147,3 +151,20 @@ class SiamFCMaskTracker(Tracker):
                     box = extent
         return ObjectResult(box=None if box is None else box.copy(), mask=mask, visible=found.visible,
                             score=found.score, attention=found.attention)
+
+
+@dataclass
+class SiamFCMaskFastConfig(SiamFCMaskConfig):
+    # the mask step at 432 px and the side gate that passes the same targets there (the default before session 23)
+    mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False,
+                                                       "backbone_precision": "bfloat16",
+                                                       "decoder_precision": "bfloat16"})
+    min_mask_side: float = 40.0
+
+
+@registry.register("siamfc-mask-fast", kind="box", priority=15,
+                   description="siamfc-mask with its mask step at half resolution: about 2.5x faster, but it "
+                               "loses thin parts (sticks, lines, frames) and the box with them")
+class SiamFCMaskFastTracker(SiamFCMaskTracker):
+    config_cls = SiamFCMaskFastConfig
+    name = "siamfc-mask-fast"
