@@ -373,15 +373,21 @@ def test_a_loose_box_stays_on_its_target_before_a_panning_camera():
         assert (np.linalg.norm(centre - truth) < 8) == follows, (config, centre)
 
 
+def _davis_train_clip(shared_train, name: str, num_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The first frames of a DAVIS train clip (RGB) and the boxes of its masks."""
+    clip = shared_train / "davis2016_train" / name
+    paths = sorted((clip / "frames").glob("*.jpg"))[:num_frames]
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    truth = [mask_to_box(cv2.imread(str(clip / "masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 0) for p in paths]
+    return frames, truth
+
+
 def test_siamfc_mask_box_follows_a_dancer_whose_outline_changes(shared_train):
     """A held-out training clip (never trained on by the mask network): a breakdancer whose outline
     changes every frame. The Siamese box keeps the prompt's shape and covers half of her; the
     mask's box follows her outline (with the mask step at 864 px it dips to IoU 0.67 in the middle of
     these frames; at 432 px, before session 23, it stayed above 0.75 here and lost thin parts elsewhere)."""
-    clip = shared_train / "davis2016_train" / "breakdance-flare"
-    paths = sorted((clip / "frames").glob("*.jpg"))[:20]
-    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
-    truth = [mask_to_box(cv2.imread(str(clip / "masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 0) for p in paths]
+    frames, truth = _davis_train_clip(shared_train, "breakdance-flare", 20)
     ious = {}
     for name in ("siamfc-effnet", "siamfc-mask"):
         _, results = _run(name, frames, truth[0])
@@ -395,10 +401,7 @@ def test_siamfc_mask_keeps_a_thin_part_in_the_box_that_the_fast_variant_loses(sh
     """A hockey player whose true box holds his stick (DAVIS train clip hockey). At half resolution the mask
     step sees the stick 1-2 px wide and drops it within a few frames, and the box shrinks to the player; at the
     default resolution the stick stays in the mask and in the box."""
-    clip = shared_train / "davis2016_train" / "hockey"
-    paths = sorted((clip / "frames").glob("*.jpg"))[:13]
-    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
-    truth = [mask_to_box(cv2.imread(str(clip / "masks" / (p.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 0) for p in paths]
+    frames, truth = _davis_train_clip(shared_train, "hockey", 13)
     ious = {}
     for name in ("siamfc-mask", "siamfc-mask-fast"):
         _, results = _run(name, frames, truth[0])

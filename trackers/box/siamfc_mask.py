@@ -46,8 +46,9 @@ class SiamFCMaskConfig(TrackerConfig):
     # of the four selection sets (below) stay within 0.0003 AUC of float32's and the step is faster (README); the
     # Siamese search stays in float32, where bfloat16 flipped a procedural clip (0.678 -> 0.383). Session 23: the
     # mask at 864 px, not 432: at 432 it loses a target's thin parts (a hockey stick, a paraglider's lines, a
-    # bike's frame) and the box with them. All 30 DAVIS train clips (AUC): 432 0.811, 648 0.861, 864 0.872
-    # (NanoTrack 0.728); the six held out from the mask network's training 0.834 / 0.855 / 0.888 (README)
+    # bike's frame) and the box with them. All 30 DAVIS train clips (AUC): 432 0.811, 648 0.861, 864 0.872 (0.869
+    # with min_mask_side 80, below; NanoTrack 0.728); the six held out from the mask network's training 0.834 /
+    # 0.855 / 0.888 (README)
     mask_config: dict = field(default_factory=lambda: {"max_side": 864, "flow_prior": False,
                                                        "backbone_precision": "bfloat16",
                                                        "decoder_precision": "bfloat16"})
