@@ -23,6 +23,12 @@ from ..types import FrameResult, ObjectResult, Prompt, prompt_box
 from .mask_box import build_mask_tracker, near_parts_box
 
 
+def _mask_options(max_side: int) -> dict:
+    """The mask step's options at `max_side` px on the long side (see SiamFCMaskConfig.mask_config)."""
+    return {"max_side": max_side, "flow_prior": False, "backbone_precision": "bfloat16",
+            "decoder_precision": "bfloat16"}
+
+
 @dataclass
 class SiamFCMaskConfig(TrackerConfig):
     search_tracker: str = "siamfc-effnet"  # the box tracker that finds the target
@@ -49,9 +55,7 @@ class SiamFCMaskConfig(TrackerConfig):
     # bike's frame) and the box with them. All 30 DAVIS train clips (AUC): 432 0.811, 648 0.861, 864 0.872 (0.869
     # with min_mask_side 80, below; NanoTrack 0.728); the six held out from the mask network's training 0.834 /
     # 0.855 / 0.888 (README)
-    mask_config: dict = field(default_factory=lambda: {"max_side": 864, "flow_prior": False,
-                                                       "backbone_precision": "bfloat16",
-                                                       "decoder_precision": "bfloat16"})
+    mask_config: dict = field(default_factory=lambda: _mask_options(864))
     # sam2-lite propagation weights (a file in resources/weights) used when the mask tracker is sam2-lite and
     # no checkpoint is given; "" = sam2-lite's own. The stage-2 weights box better than the later stages on
     # the selection sets (DAVIS held-out / procedural / larger / sprites, AUC): 0.832 / 0.696 / 0.702 / 0.720
@@ -157,9 +161,7 @@ class SiamFCMaskTracker(Tracker):
 @dataclass
 class SiamFCMaskFastConfig(SiamFCMaskConfig):
     # the mask step at 432 px and the side gate that passes the same targets there (the default before session 23)
-    mask_config: dict = field(default_factory=lambda: {"max_side": 432, "flow_prior": False,
-                                                       "backbone_precision": "bfloat16",
-                                                       "decoder_precision": "bfloat16"})
+    mask_config: dict = field(default_factory=lambda: _mask_options(432))
     min_mask_side: float = 40.0
 
 
