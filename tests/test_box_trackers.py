@@ -13,7 +13,8 @@ from trackstudio.trackers import ObjectResult, Prompt, SequentialTracker, mask_t
 from trackstudio.trackers.checkpoints import CheckpointError
 from trackstudio.trackers.box.ostrack_model import OSTrackNet
 from trackstudio.trackers.box.siamfc_models import SiamFCAlexNet
-from trackstudio.trackers.box.synthetic_clips import generate_box_clip
+from trackstudio.trackers.box.synthetic_clips import generate_box_clip, generate_sprite_clip, write_sprite_clip
+from trackstudio.trackers.point.synthetic import ClipSpec
 
 HEIGHT, WIDTH = 240, 320
 
@@ -138,17 +139,89 @@ def test_a_target_that_comes_out_from_behind_a_cover_is_taken_back_from_the_cove
         registry.build("siamfc-effnet", config={"recheck_gain": -0.1}, device="cpu")
 
 
-@pytest.mark.xfail(strict=True, reason="known failure of siamfc-effnet: the foreground match re-finds the bollard on a "
-                   "building wall from frame 54; re-finding on the response alone (found_threshold 0.45) keeps it "
-                   "hidden but loses the runner of the same clip (judged AUC 0.577 -> 0.223), see README")
-def test_a_bollard_that_leaves_the_view_on_parkour_stays_hidden(shared_data):
+def _paste(frame: np.ndarray, patch: np.ndarray, center: tuple[float, float]) -> None:
+    """Paste patch centred at (cx, cy), the part inside the frame only."""
+    height, width = patch.shape[:2]
+    x1, y1 = int(round(center[0] - width / 2)), int(round(center[1] - height / 2))
+    fx1, fy1 = max(x1, 0), max(y1, 0)
+    fx2, fy2 = min(x1 + width, frame.shape[1]), min(y1 + height, frame.shape[0])
+    if fx2 > fx1 and fy2 > fy1:
+        frame[fy1:fy2, fx1:fx2] = patch[fy1 - y1:fy2 - y1, fx1 - x1:fx2 - x1]
+
+
+@pytest.mark.parametrize("name", ["siamfc-effnet", "siamfc-mask"])
+def test_a_target_that_left_the_view_comes_back_across_its_edge_not_as_a_look_alike_inside(name):
+    # the target leaves across the right edge (fully out from frame 14); from frame 22 a look-alike (the same
+    # red, busy kind of texture) stands 130 px from that edge, inside the lost target's search region
+    side = 40
+    target = cv2.resize(OBJECT, (side, side), interpolation=cv2.INTER_AREA)
+    look_alike = _texture(64, 64, 8, 2)
+    look_alike[..., 0] = np.maximum(look_alike[..., 0], 200)
+    look_alike = cv2.resize(look_alike, (side, side), interpolation=cv2.INTER_AREA)
+
+    def clip(comes_back: bool) -> list[np.ndarray]:
+        frames = []
+        for t in range(40):
+            frame = BACKGROUND.copy()
+            if t < 20 or comes_back:  # back in across the same edge from frame 26
+                _paste(frame, target, (180 + 12 * t if t < 20 else 648 - 12 * t, 120))
+            if t >= 22:
+                _paste(frame, look_alike, (190, 170))
+            frames.append(frame)
+        return frames
+
+    box0 = np.array([160, 100, 200, 140], np.float32)
+    _, results = _run(name, clip(comes_back=False), box0)
+    assert all(r.visible for r in results[:12])
+    assert not any(r.visible for r in results[19:])  # hidden within 5 frames of leaving, never on the look-alike
+
+    _, results = _run(name, clip(comes_back=True), box0)
+    assert not any(r.visible for r in results[19:26])
+    truth = [np.array([628 - 12 * t, 100, 668 - 12 * t, 140], np.float32) for t in range(40)]
+    assert all(results[t].visible and _iou(results[t].box, truth[t]) > 0.7 for t in range(32, 40))  # in 6 frames
+
+    # without the rules the look-alike is taken for the target
+    config = {"reentry_reach": 0.0}
+    _, results = _run(name, clip(comes_back=False), box0,
+                      config={"search_config": config, "reentry_mask": False} if name == "siamfc-mask" else config)
+    assert all(r.visible and _iou(r.box, np.array([170, 150, 210, 190], np.float32)) > 0.7 for r in results[24:])
+
+
+def test_siamfc_mask_shows_a_target_found_again_at_its_exit_edge_once_the_mask_tracker_sees_it(tmp_path):
+    # a selection clip (scripts/gen_box_data.py --seed 2 --sprites ..., clip 1, written as JPEG frames as there):
+    # sprite 1 leaves across the frame's edge by frame 17 and never comes back; at frame 39 the search re-finds
+    # it on another sprite near that edge, where the mask tracker, which let go of it, sees nothing
+    radius = tuple(int(round(r * 1.4)) for r in ClipSpec.object_radius)
+    spec = ClipSpec(num_frames=48, height=360, width=640, object_radius=radius, brightness_drift=0.001)
+    write_sprite_clip(*generate_sprite_clip(np.random.default_rng([2, 1]), spec), tmp_path)
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+              for path in sorted((tmp_path / "frames").glob("*.jpg"))]
+    boxes = np.load(tmp_path / "gt.npz")["boxes"]  # (T, K, 4)
+
+    def shown(config: dict | None) -> list[bool]:
+        tracker = registry.build("siamfc-mask", config=config, device="cpu")
+        tracker.set_video(frames)
+        for k in range(boxes.shape[1]):  # all its sprites together, as the selection run tracks them
+            tracker.add_prompt(0, k + 1, Prompt(box=boxes[0, k]))
+        return [result.objects[1].visible for result in tracker.propagate(0)]
+
+    assert np.isnan(boxes[17:, 0, 0]).all()
+    visible = shown(None)
+    assert all(visible[:17]) and not any(visible[22:])
+    assert all(shown({"reentry_mask": False})[39:])  # the search alone takes the other sprite for it
+
+
+@pytest.mark.parametrize("name", ["siamfc-effnet", "siamfc-mask"])
+def test_a_bollard_that_leaves_the_view_on_parkour_stays_hidden(shared_data, name):
     # the issue's case, as a user tried it: a bollard boxed on frame 0 of a real clip leaves the view
-    # at the right by frame 20 and never comes back; it was "re-found" on a building wall from frame 54
+    # at the right by frame 20 and never comes back; it was "re-found" on a building wall from frame 54, 370 px
+    # from the right edge (foreground match 0.81, response 0.35), until a target lost across an edge had to come
+    # back across it (reentry_reach)
     frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
               for path in sorted((shared_data / "davis_parkour" / "frames").glob("*.jpg"))]
-    _, results = _run("siamfc-effnet", frames, np.array([633, 215, 672, 343], np.float32))
+    _, results = _run(name, frames, np.array([633, 215, 672, 343], np.float32))
     assert all(r.visible for r in results[:18])
-    assert not any(r.visible for r in results[20:])
+    assert not any(r.visible for r in results[21:])
 
 
 def test_dynamic_template_adds_templates_when_confident():

@@ -58,6 +58,14 @@ def search_side(size: np.ndarray, context: float = 0.5, search_to_template: floa
     return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
 
 
+def touched_sides(box: np.ndarray, frame_hw: tuple[int, int], margin: float) -> tuple[int, ...]:
+    """The frame sides (0 left, 1 top, 2 right, 3 bottom) that a box [x1, y1, x2, y2] lies within
+    `margin` of the frame's size from."""
+    height, width = frame_hw
+    gaps = np.array([box[0], box[1], width - box[2], height - box[3]])
+    return tuple(int(side) for side in np.flatnonzero(gaps <= margin * np.array([width, height, width, height])))
+
+
 @functools.lru_cache(maxsize=8)
 def _hann_window(height: int, width: int) -> np.ndarray:
     """(height, width) cosine window summing to 1 (read-only: it is shared)."""
@@ -124,6 +132,12 @@ class SiamFCConfig(TrackerConfig):
     # target came out from behind a cover the search had stayed on). 0 disables ---
     recheck_below: float = 0.0
     recheck_gain: float = 0.2
+    # --- a target lost across the frame's edge comes back across that edge: while it is lost, a match farther
+    # than reentry_reach of its sizes (the longer side) from the edges its last box touched (within exit_margin
+    # of the frame's side) re-finds it only with a sure match (confidence far_found_threshold). 0 disables ---
+    reentry_reach: float = 0.0
+    exit_margin: float = 0.02
+    far_found_threshold: float = 0.7
 
     def __post_init__(self):
         if self.scale_num < 1 or self.scale_num % 2 == 0:
@@ -142,6 +156,9 @@ class SiamFCConfig(TrackerConfig):
                              f"{self.recheck_gain}")
         if self.shared_min_score < 0.0:
             raise ValueError(f"shared_min_score must be >= 0, got {self.shared_min_score}")
+        if self.reentry_reach < 0.0 or self.exit_margin < 0.0:
+            raise ValueError(f"reentry_reach and exit_margin must be >= 0, got {self.reentry_reach} and "
+                             f"{self.exit_margin}")
 
     def template_update(self) -> TemplateUpdate | None:
         if self.update_interval <= 0:
@@ -168,6 +185,7 @@ class _Target:
     distractors: list = field(default_factory=list)  # (2,) frame positions of remembered look-alikes
     frames_since_scan: int = 0
     last_score: float = 0.0  # the last frame's match confidence; 0 while lost and before the first step
+    exit_sides: tuple[int, ...] = ()  # frame sides (0 left, 1 top, 2 right, 3 bottom) its box touched when lost
 
 
 @dataclass
@@ -368,6 +386,8 @@ class SiamFCBase(SequentialTracker):
             # either kind of evidence re-finds it: a missed re-appearance costs more than a false one
             visible = located.confidence >= cfg.found_threshold or (
                 presence is not None and presence >= cfg.found_presence)
+            if visible and not self._near_exit(target, located.center, frame.shape[:2]):
+                visible = located.confidence >= cfg.far_found_threshold
         else:
             visible = located.confidence >= cfg.lost_threshold or (
                 presence is not None and presence >= cfg.presence_threshold)
@@ -392,6 +412,8 @@ class SiamFCBase(SequentialTracker):
             if target.bank.wants_update(self.update_policy, located.confidence):
                 target.bank.add(self._template(frame, target), self.update_policy)
         else:
+            if not lost_before and cfg.reentry_reach > 0.0:
+                target.exit_sides = touched_sides(self._boxes[obj_id], frame.shape[:2], cfg.exit_margin)
             target.lost_frames += 1
             target.velocity = np.zeros(2)
         attention = None
@@ -407,6 +429,15 @@ class SiamFCBase(SequentialTracker):
         if self._gray_of is not frame:
             self._gray_of, self._gray_frame = frame, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         return self._gray_frame
+
+    def _near_exit(self, target: _Target, center: np.ndarray, frame_hw: tuple[int, int]) -> bool:
+        """Whether a lost target's match lies within reentry_reach of its sizes of an edge it left across
+        (always, for a target lost inside the frame)."""
+        if not target.exit_sides:
+            return True
+        height, width = frame_hw
+        gaps = np.array([center[0], center[1], width - center[0], height - center[1]])[list(target.exit_sides)]
+        return bool(gaps.min() <= self.config.reentry_reach * target.size.max())
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
         """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it. With

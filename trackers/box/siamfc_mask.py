@@ -8,11 +8,12 @@ it lost it, which the Siamese search with its re-detection does. So each frame b
 see the target, it is large enough for the mask network (its side at the mask tracker's internal
 resolution) and the Siamese match is unsure (the target no longer looks like its template), the box
 is the mask's, taken over the mask's parts near this frame's Siamese box; otherwise the Siamese box. Visibility
-and score are the Siamese tracker's.
+and score are the Siamese tracker's, except that a target the search re-finds after it left across the frame's
+edge is shown once the mask tracker sees it there too (SiamFCMaskConfig.reentry_mask).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +22,7 @@ from .. import registry
 from ..base import Tracker, TrackerConfig
 from ..types import FrameResult, ObjectResult, Prompt, prompt_box
 from .mask_box import build_mask_tracker, near_parts_box
+from .siamfc import touched_sides
 
 
 def _mask_options(max_side: int) -> dict:
@@ -81,6 +83,11 @@ class SiamFCMaskConfig(TrackerConfig):
     # (larger set: synth_00008 0.503 -> 0.601; sprites: three clips 0.001-0.006 lower). Around the Siamese box,
     # margin 0.1 / 0.5: 0.8339 / 0.7302 / 0.7081 / 0.7388 and 0.8339 / 0.7302 / 0.7075 / 0.7378; 0.25 stays
     near_margin: float = 0.25
+    # a target the search lost across the frame's edge and re-finds is shown once the mask tracker's mask reaches
+    # into the found box (near_margin) too: the mask tracker lets go of a target that left and does not take a
+    # look-alike for it. Session 25, re-finds after an edge exit logged on the procedural selection sets: the four
+    # right ones had the mask in the box on their first frame, the wrong one had no mask (README, box card)
+    reentry_mask: bool = True
 
     def __post_init__(self):
         if self.min_mask_side < 0 or self.max_search_score < 0:
@@ -108,12 +115,14 @@ class SiamFCMaskTracker(Tracker):
         self.masks = build_mask_tracker(self.name, cfg.mask_tracker, dict(cfg.mask_config), self.device, checkpoint,
                                         cfg.mask_weights)
         self._mask_scale = 1.0  # mask tracker's internal pixels per frame pixel
+        self._frame_hw = (0, 0)
 
     def set_video(self, frames) -> None:
         super().set_video(frames)
         self.search.set_video(frames)
         self.masks.set_video(frames)
         height, width = frames[0].shape[:2]
+        self._frame_hw = (height, width)
         internal = self.masks.config.max_side if hasattr(self.masks.config, "max_side") else max(height, width)
         self._mask_scale = min(1.0, internal / max(height, width))
 
@@ -138,10 +147,14 @@ class SiamFCMaskTracker(Tracker):
                   end_frame_idx: int | None = None) -> Iterator[FrameResult]:
         searched = self.search.propagate(start_frame_idx, reverse, end_frame_idx)
         masked = self.masks.propagate(start_frame_idx, reverse, end_frame_idx)
+        reentry = _Reentry(self.search.config.exit_margin, self.config.near_margin, self._frame_hw,
+                           self.config.reentry_mask)
         for found, shaped in zip(searched, masked):
             prompts = self.prompts.get(found.frame_idx, {})
-            objects = {obj_id: self._combine(result, shaped.objects.get(obj_id), prompts.get(obj_id))
-                       for obj_id, result in found.objects.items()}
+            objects = {}
+            for obj_id, result in found.objects.items():
+                combined = self._combine(result, shaped.objects.get(obj_id), prompts.get(obj_id))
+                objects[obj_id] = reentry.check(obj_id, result.visible, combined, obj_id in prompts)
             yield FrameResult(found.frame_idx, objects)
 
     def _combine(self, found: ObjectResult, shaped: ObjectResult | None, prompt: Prompt | None) -> ObjectResult:
@@ -156,6 +169,44 @@ class SiamFCMaskTracker(Tracker):
                     box = extent
         return ObjectResult(box=None if box is None else box.copy(), mask=mask, visible=found.visible,
                             score=found.score, attention=found.attention)
+
+
+class _Reentry:
+    """One propagation's re-entry check (SiamFCMaskConfig.reentry_mask): a target that the search lost across
+    the frame's edge and re-finds stays hidden until the mask tracker's mask reaches into its box too."""
+
+    def __init__(self, exit_margin: float, near_margin: float, frame_hw: tuple[int, int], enabled: bool):
+        self.exit_margin, self.near_margin, self.frame_hw, self.enabled = exit_margin, near_margin, frame_hw, enabled
+        self.last_box: dict[int, np.ndarray] = {}  # (4,) where each object was last shown
+        self.searched_visible: dict[int, bool] = {}  # whether the search saw each object on the last frame
+        self.unconfirmed: set[int] = set()  # re-found across an edge, not yet seen by the mask tracker
+
+    def check(self, obj_id: int, search_visible: bool, result: ObjectResult, prompted: bool) -> ObjectResult:
+        """This frame's result for an object, hidden while it waits for the mask tracker."""
+        if not self.enabled:
+            return result
+        was_visible = self.searched_visible.get(obj_id, True)
+        self.searched_visible[obj_id] = search_visible
+        if prompted or not search_visible:
+            self.unconfirmed.discard(obj_id)
+        elif not was_visible and obj_id in self.last_box and touched_sides(self.last_box[obj_id], self.frame_hw,
+                                                                           self.exit_margin):
+            self.unconfirmed.add(obj_id)
+        if obj_id in self.unconfirmed:
+            if result.mask is None or not _reaches_into(result.mask, result.box, self.near_margin):
+                return replace(result, visible=False)
+            self.unconfirmed.discard(obj_id)
+        if search_visible and result.box is not None:
+            self.last_box[obj_id] = result.box
+        return result
+
+
+def _reaches_into(mask: np.ndarray, box: np.ndarray, margin: float) -> bool:
+    """Whether a (H, W) bool mask has pixels inside `box` grown by `margin` x its size per side."""
+    grow = margin * (box[2:] - box[:2])
+    x1, y1 = np.floor(np.maximum(box[:2] - grow, 0)).astype(int)
+    x2, y2 = np.ceil(box[2:] + grow).astype(int)
+    return bool(mask[y1:y2, x1:x2].any())
 
 
 @dataclass
