@@ -216,7 +216,8 @@ def test_a_bollard_that_leaves_the_view_on_parkour_stays_hidden(shared_data, nam
     # the case, as a user tried it: a bollard boxed on frame 0 of a real clip leaves the view
     # at the right by frame 20 and never comes back; it was "re-found" on a building wall from frame 54, 370 px
     # from the right edge (foreground match 0.81, response 0.35), until a target lost across an edge had to come
-    # back across it (reentry_reach)
+    # back across it (reentry_reach); siamfc-mask's search still re-found it on the wall at the edge itself from
+    # frame 63, where the mask tracker has no mask, until it had to see it too (reentry_mask)
     frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
               for path in sorted((shared_data / "davis_parkour" / "frames").glob("*.jpg"))]
     _, results = _run(name, frames, np.array([633, 215, 672, 343], np.float32))
