@@ -40,6 +40,15 @@ def build_mask_tracker(user: str, name: str, config: dict, device, checkpoint: s
     return registry.build(name, config=config, device=device, checkpoint=checkpoint)
 
 
+def grown_window(box: np.ndarray, margin: float) -> tuple[slice, slice]:
+    """The (rows, columns) slices of an image inside `box` [x1, y1, x2, y2] grown by `margin` x its size per
+    side, on whole pixels that cover it."""
+    grow = margin * (box[2:] - box[:2])
+    x1, y1 = np.floor(np.maximum(box[:2] - grow, 0)).astype(int)
+    x2, y2 = np.ceil(box[2:] + grow).astype(int)
+    return slice(y1, y2), slice(x1, x2)
+
+
 def near_parts_box(mask: np.ndarray, last_box: np.ndarray | None, margin: float) -> np.ndarray | None:
     """The box of the mask's connected parts that reach into `last_box` grown by `margin` x its size
     per side; with none there (or no last box), of the largest part. None for an empty mask."""
@@ -49,10 +58,7 @@ def near_parts_box(mask: np.ndarray, last_box: np.ndarray | None, margin: float)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count <= 2:  # one part
         return box
-    grow = margin * (last_box[2:] - last_box[:2])
-    x1, y1 = np.floor(np.maximum(last_box[:2] - grow, 0)).astype(int)
-    x2, y2 = np.ceil(last_box[2:] + grow).astype(int)
-    near = np.unique(labels[y1:y2, x1:x2])
+    near = np.unique(labels[grown_window(last_box, margin)])
     near = near[near > 0]
     if near.size == 0:
         near = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])

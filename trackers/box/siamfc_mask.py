@@ -21,7 +21,7 @@ import numpy as np
 from .. import registry
 from ..base import Tracker, TrackerConfig
 from ..types import FrameResult, ObjectResult, Prompt, prompt_box
-from .mask_box import build_mask_tracker, near_parts_box
+from .mask_box import build_mask_tracker, grown_window, near_parts_box
 from .siamfc import touched_sides
 
 
@@ -147,14 +147,15 @@ class SiamFCMaskTracker(Tracker):
                   end_frame_idx: int | None = None) -> Iterator[FrameResult]:
         searched = self.search.propagate(start_frame_idx, reverse, end_frame_idx)
         masked = self.masks.propagate(start_frame_idx, reverse, end_frame_idx)
-        reentry = _Reentry(self.search.config.exit_margin, self.config.near_margin, self._frame_hw,
-                           self.config.reentry_mask)
+        reentry = (_Reentry(self.search.config.exit_margin, self.config.near_margin, self._frame_hw)
+                   if self.config.reentry_mask else None)
         for found, shaped in zip(searched, masked):
             prompts = self.prompts.get(found.frame_idx, {})
             objects = {}
             for obj_id, result in found.objects.items():
                 combined = self._combine(result, shaped.objects.get(obj_id), prompts.get(obj_id))
-                objects[obj_id] = reentry.check(obj_id, result.visible, combined, obj_id in prompts)
+                objects[obj_id] = combined if reentry is None else reentry.check(obj_id, result.visible, combined,
+                                                                                 obj_id in prompts)
             yield FrameResult(found.frame_idx, objects)
 
     def _combine(self, found: ObjectResult, shaped: ObjectResult | None, prompt: Prompt | None) -> ObjectResult:
@@ -175,16 +176,14 @@ class _Reentry:
     """One propagation's re-entry check (SiamFCMaskConfig.reentry_mask): a target that the search lost across
     the frame's edge and re-finds stays hidden until the mask tracker's mask reaches into its box too."""
 
-    def __init__(self, exit_margin: float, near_margin: float, frame_hw: tuple[int, int], enabled: bool):
-        self.exit_margin, self.near_margin, self.frame_hw, self.enabled = exit_margin, near_margin, frame_hw, enabled
+    def __init__(self, exit_margin: float, near_margin: float, frame_hw: tuple[int, int]):
+        self.exit_margin, self.near_margin, self.frame_hw = exit_margin, near_margin, frame_hw
         self.last_box: dict[int, np.ndarray] = {}  # (4,) where each object was last shown
         self.searched_visible: dict[int, bool] = {}  # whether the search saw each object on the last frame
         self.unconfirmed: set[int] = set()  # re-found across an edge, not yet seen by the mask tracker
 
     def check(self, obj_id: int, search_visible: bool, result: ObjectResult, prompted: bool) -> ObjectResult:
         """This frame's result for an object, hidden while it waits for the mask tracker."""
-        if not self.enabled:
-            return result
         was_visible = self.searched_visible.get(obj_id, True)
         self.searched_visible[obj_id] = search_visible
         if prompted or not search_visible:
@@ -193,20 +192,12 @@ class _Reentry:
                                                                            self.exit_margin):
             self.unconfirmed.add(obj_id)
         if obj_id in self.unconfirmed:
-            if result.mask is None or not _reaches_into(result.mask, result.box, self.near_margin):
+            if result.mask is None or not result.mask[grown_window(result.box, self.near_margin)].any():
                 return replace(result, visible=False)
             self.unconfirmed.discard(obj_id)
         if search_visible and result.box is not None:
             self.last_box[obj_id] = result.box
         return result
-
-
-def _reaches_into(mask: np.ndarray, box: np.ndarray, margin: float) -> bool:
-    """Whether a (H, W) bool mask has pixels inside `box` grown by `margin` x its size per side."""
-    grow = margin * (box[2:] - box[:2])
-    x1, y1 = np.floor(np.maximum(box[:2] - grow, 0)).astype(int)
-    x2, y2 = np.ceil(box[2:] + grow).astype(int)
-    return bool(mask[y1:y2, x1:x2].any())
 
 
 @dataclass
