@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+import numpy as np
 import torch
 
 from .types import FrameResult, FrameSequence, ObjectResult, Prompt
@@ -66,6 +67,11 @@ class Tracker(ABC):
         """Precompute what a prompt on this frame needs (SAM's set_image), so the first click answers
         fast; a GUI calls it in the background when the user lands on a frame. Default: nothing to do."""
         self._check_frame(frame_idx)
+
+    def focus(self, boxes: dict[int, np.ndarray]) -> None:
+        """Where the caller already knows objects to be on the next frame `propagate` computes: {obj_id: box
+        [x1, y1, x2, y2] in video pixels}. A hint for speed: a tracker may then look only around those boxes.
+        Default: ignored."""
 
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         """The state a prompt stands for on its own frame; mask trackers turn clicks/boxes into masks."""

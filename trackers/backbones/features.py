@@ -77,6 +77,11 @@ class FeatureExtractor:
             self._store(frame_idx, features)
         return features
 
+    def cached(self, frame_idx: int) -> FrameFeatures | None:
+        """Frame `frame_idx`'s features if they are in the cache (nothing is computed)."""
+        with self._lock:
+            return self._cache.get(frame_idx)
+
     def network_input(self, frame: np.ndarray) -> np.ndarray:
         """The RGB uint8 frame resized to the network's input size (itself where it has that size)."""
         if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3

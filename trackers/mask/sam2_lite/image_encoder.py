@@ -30,10 +30,21 @@ class EncodedFrame:
     gray: np.ndarray  # (h, w) uint8, for optical flow
     keys: torch.Tensor  # (C, h / 8, w / 8) float32, unit length along C
     maps: dict[int, torch.Tensor]  # stride -> (1, C, h / stride, w / stride) raw backbone maps (4, 8, 16)
+    # a part of the frame (ImageEncoder.part): where its top-left lies in the frame (internal px), and the
+    # whole frame's (h, w); the fields above then cover that part only
+    origin: tuple[int, int] = (0, 0)
+    whole_hw: tuple[int, int] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(h, w) of the whole frame at the internal resolution."""
+        return self.whole_hw if self.whole_hw is not None else self.gray.shape
 
     @property
     def grid_shape(self) -> tuple[int, int]:
-        return self.keys.shape[1], self.keys.shape[2]
+        """The whole frame's key grid."""
+        height, width = self.shape
+        return height // STRIDE, width // STRIDE
 
 
 class ImageEncoder:
@@ -75,12 +86,32 @@ class ImageEncoder:
             return last[1]
         frame = frames[frame_idx]
         image = np.ascontiguousarray(self.extractor.network_input(frame))
-        maps = self.extractor(frame_idx, frame, image)
-        with torch.inference_mode():
-            fine = F.normalize(maps.maps[8][0].float(), dim=0)  # (40, h/8, w/8)
-            coarse = F.interpolate(maps.maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
-            keys = F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
-        encoded = EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
-                               maps={s: m.float() for s, m in maps.maps.items()})
+        encoded = _encoded(image, self.extractor(frame_idx, frame, image).maps)
         self._last = (frame_idx, encoded)
         return encoded
+
+    def part(self, frames: FrameSequence, frame_idx: int, region: tuple[slice, slice]) -> EncodedFrame:
+        """Frame `frame_idx` encoded on `region` (rows, columns at internal px, on the 16-px grid) only: its maps
+        cut from the whole frame's where those are cached, else the backbone run on that part of the frame alone
+        (the same maps away from the part's edges; not cached)."""
+        rows, cols = region
+        image = self.extractor.network_input(frames[frame_idx])
+        part = np.ascontiguousarray(image[rows, cols])
+        cached = self.extractor.cached(frame_idx)
+        if cached is not None:
+            maps = {s: m[..., rows.start // s:rows.stop // s, cols.start // s:cols.stop // s]
+                    for s, m in cached.maps.items()}
+        else:
+            maps = self._uncached.extract(part).maps
+        return _encoded(part, maps, (rows.start, cols.start), image.shape[:2])
+
+
+def _encoded(image: np.ndarray, maps: dict[int, torch.Tensor], origin: tuple[int, int] = (0, 0),
+             whole_hw: tuple[int, int] | None = None) -> EncodedFrame:
+    """An RGB image (a frame or a part of one) and its raw backbone maps -> EncodedFrame with its keys."""
+    with torch.inference_mode():
+        fine = F.normalize(maps[8][0].float(), dim=0)  # (40, h/8, w/8)
+        coarse = F.interpolate(maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
+        keys = F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
+    return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
+                        maps={s: m.float() for s, m in maps.items()}, origin=origin, whole_hw=whole_hw)
