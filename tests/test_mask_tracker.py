@@ -444,8 +444,8 @@ def _focused_walk(frames, first_mask: np.ndarray, focus_boxes: np.ndarray) -> tu
 
 def test_a_focused_walk_runs_on_a_part_of_the_frame_and_follows_the_object_as_the_whole_frame_walk():
     # told where the object is on each frame (a box tracker's search does so), sam2-lite runs its backbone, reads
-    # and decodes only around that box and the object's last mask, each grown by its size per side (a quarter of
-    # this 800 x 320 frame): it follows the object through the occlusion at least as well as the whole-frame walk
+    # and decodes only around that box and the object's last mask, each grown by half its size per side (a sixth
+    # of this 800 x 320 frame): it follows the object through the occlusion at least as well as the whole-frame walk
     # (frame 10, the object in two parts: IoU 0.88 against 0.30), and a copy
     # of the object beyond the window never enters its mask
     frames, masks, boxes = _ellipse_clip(0, width=800, look_alike_x=700)

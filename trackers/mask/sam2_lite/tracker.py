@@ -114,10 +114,10 @@ class Sam2LiteConfig(TrackerConfig):
     # the frame before, each grown by this share of its size per side; outside, the object is absent. Where every
     # object on a frame has a window, the backbone runs on their span alone (grown by FOCUS_CONTEXT). Session 26,
     # siamfc-mask on the box selection sets (DAVIS train 30 / procedural / larger / sprites, AUC): off 0.8687 /
-    # 0.7314 / 0.7062 / 0.7345, 1.0 0.8698 / 0.7314 / 0.7053 / 0.7369. Around the caller's box alone (not the last
-    # mask) the mask tracker could no longer carry a target the search had lost: DAVIS 0.8486 (rollerblade 0.916
-    # -> 0.301)...
-    focus_margin: float = 1.0
+    # 0.7314 / 0.7062 / 0.7345, 1.0 0.8698 / 0.7314 / 0.7053 / 0.7369, 0.5 0.8712 / 0.7314 / 0.7047 / 0.7428. Around
+    # the caller's box alone (not the last mask; 1.0) the mask tracker could no longer carry a target the search
+    # had lost: DAVIS 0.8486 (rollerblade 0.916 -> 0.301)...
+    focus_margin: float = 0.5
     # ...unless that window would cover more than this share of the frame: then the whole frame. 0 = never
     focus_max_share: float = 0.5
 
