@@ -58,12 +58,19 @@ def search_side(size: np.ndarray, context: float = 0.5, search_to_template: floa
     return float(np.sqrt(np.prod(size + context * size.sum()))) * search_to_template
 
 
+def edge_gaps(box: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """(4,) distances of a box [x1, y1, x2, y2] (a point: [x, y, x, y]) from the frame's sides: left, top,
+    right, bottom."""
+    height, width = frame_hw
+    return np.array([box[0], box[1], width - box[2], height - box[3]])
+
+
 def touched_sides(box: np.ndarray, frame_hw: tuple[int, int], margin: float) -> tuple[int, ...]:
     """The frame sides (0 left, 1 top, 2 right, 3 bottom) that a box [x1, y1, x2, y2] lies within
     `margin` of the frame's size from."""
     height, width = frame_hw
-    gaps = np.array([box[0], box[1], width - box[2], height - box[3]])
-    return tuple(int(side) for side in np.flatnonzero(gaps <= margin * np.array([width, height, width, height])))
+    sides = np.array([width, height, width, height])
+    return tuple(int(side) for side in np.flatnonzero(edge_gaps(box, frame_hw) <= margin * sides))
 
 
 @functools.lru_cache(maxsize=8)
@@ -435,8 +442,7 @@ class SiamFCBase(SequentialTracker):
         (always, for a target lost inside the frame)."""
         if not target.exit_sides:
             return True
-        height, width = frame_hw
-        gaps = np.array([center[0], center[1], width - center[0], height - center[1]])[list(target.exit_sides)]
+        gaps = edge_gaps(np.concatenate([center, center]), frame_hw)[list(target.exit_sides)]
         return bool(gaps.min() <= self.config.reentry_reach * target.size.max())
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:

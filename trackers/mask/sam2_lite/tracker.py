@@ -356,13 +356,13 @@ class Sam2LiteTracker(Tracker):
             for bank, prob in zip(banks, probs):
                 bank.add(self.memory_encoder(frame_idx, features, prob, conditioning=conditioning))
             return
-        maps, keys = _crop_maps(*self._network_inputs(frame_idx, features), window, features.origin)
+        maps, keys = _crop_maps(*self._network_inputs(features), window, features.origin)
         entries = memorise(self.network, maps, [torch.from_numpy(_crop(prob, window)) for prob in probs], keys)
         for bank, entry in zip(banks, entries):
             bank.add(frame_idx, entry, conditioning)
 
-    def _network_inputs(self, frame_idx: int, features: EncodedFrame) -> tuple[dict, torch.Tensor]:
-        """The trained network's normalised maps and keys of this frame, computed once for all objects."""
+    def _network_inputs(self, features: EncodedFrame) -> tuple[dict, torch.Tensor]:
+        """The trained network's normalised maps and keys of an encoded frame, computed once for all objects."""
         if self._frame_inputs is None or self._frame_inputs[0] is not features:
             with torch.no_grad():
                 maps = normalize_maps(features.maps)
@@ -384,28 +384,32 @@ class Sam2LiteTracker(Tracker):
         last = None if prob is None else mask_to_box(prob > 0.5)
         if self.network is None or cfg.focus_max_share == 0 or last is None:
             return None
-        height, width = self.image_encoder.internal_size(*self._video_shape())
         boxes = np.stack([box * np.tile(self._scale(), 2), last])  # (2, 4) internal px
         centres, sizes = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
         halves = np.maximum((0.5 + cfg.focus_margin) * sizes, FOCUS_MIN_SIDE / 2)
-        x1, y1 = np.maximum(np.floor((centres - halves).min(0) / 16), 0).astype(int) * 16
-        x2, y2 = np.ceil((centres + halves).max(0) / 16).astype(int) * 16
-        x2, y2 = min(x2, width), min(y2, height)
-        if min(x2 - x1, y2 - y1) < FOCUS_MIN_SIDE / 2 or (x2 - x1) * (y2 - y1) > cfg.focus_max_share * height * width:
+        x1, y1 = (np.floor((centres - halves).min(0) / 16) * 16).astype(int)
+        x2, y2 = (np.ceil((centres + halves).max(0) / 16) * 16).astype(int)
+        window = self._framed(y1, x1, y2, x2)
+        if window is None or min(s.stop - s.start for s in window) < FOCUS_MIN_SIDE / 2:
             return None
-        return slice(y1, y2), slice(x1, x2)
+        return window
 
     def _focus_region(self, windows: list[Window]) -> Window | None:
         """The part of the frame the backbone runs on for these windows: their span grown by FOCUS_CONTEXT; None
         (the whole frame) where that covers more than focus_max_share of it."""
+        return self._framed(min(rows.start for rows, _ in windows) - FOCUS_CONTEXT,
+                            min(cols.start for _, cols in windows) - FOCUS_CONTEXT,
+                            max(rows.stop for rows, _ in windows) + FOCUS_CONTEXT,
+                            max(cols.stop for _, cols in windows) + FOCUS_CONTEXT)
+
+    def _framed(self, y1: int, x1: int, y2: int, x2: int) -> Window | None:
+        """A span at internal px clipped to the frame; None (the whole frame) where that covers more than
+        focus_max_share of it."""
         height, width = self.image_encoder.internal_size(*self._video_shape())
-        y1 = max(min(rows.start for rows, _ in windows) - FOCUS_CONTEXT, 0)
-        x1 = max(min(cols.start for _, cols in windows) - FOCUS_CONTEXT, 0)
-        y2 = min(max(rows.stop for rows, _ in windows) + FOCUS_CONTEXT, height)
-        x2 = min(max(cols.stop for _, cols in windows) + FOCUS_CONTEXT, width)
+        y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
         if (y2 - y1) * (x2 - x1) > self.config.focus_max_share * height * width:
             return None
-        return slice(y1, y2), slice(x1, x2)
+        return slice(int(y1), int(y2)), slice(int(x1), int(x2))
 
     def _track_readout(self, state: _ObjectState, features: EncodedFrame, flow: FlowPrior):
         cfg = self.config
@@ -436,7 +440,7 @@ class Sam2LiteTracker(Tracker):
     def _track_trained(self, states: list[_ObjectState], frame_idx: int, features: EncodedFrame, flow: FlowPrior,
                        window: Window | None):
         cfg = self.config
-        maps, keys = _crop_maps(*self._network_inputs(frame_idx, features), window, features.origin)
+        maps, keys = _crop_maps(*self._network_inputs(features), window, features.origin)
         previous = [None if state.prob is None else torch.from_numpy(_crop(state.prob, window)) for state in states]
         probs, presences, _ = predict(self.network, maps, [state.bank for state in states], previous, keys,
                                       self._decoder_dtype)
