@@ -73,6 +73,11 @@ class Tracker(ABC):
         [x1, y1, x2, y2] in video pixels}. A hint for speed: a tracker may then look only around those boxes.
         Default: ignored."""
 
+    def confirm(self, obj_ids: set[int]) -> None:
+        """The caller's own evidence agrees with these objects' results on the frame `propagate` yielded last. A
+        hint for speed: a tracker may then skip checks that guard against having lost them on the next frame.
+        Default: ignored."""
+
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         """The state a prompt stands for on its own frame; mask trackers turn clicks/boxes into masks."""
         return ObjectResult(box=prompt.box, mask=prompt.mask, point=prompt.point, visible=prompt.visible)

@@ -240,6 +240,10 @@ class SiamFCBase(SequentialTracker):
         self._boxes: dict[int, np.ndarray] = {}
         self._gray_of: np.ndarray | None = None  # the frame _gray_frame was converted from
         self._gray_frame: np.ndarray | None = None
+        self._confirmed: set[int] = set()  # objects the caller confirmed on the frame before (Tracker.confirm)
+
+    def confirm(self, obj_ids: set[int]) -> None:
+        self._confirmed = set(obj_ids)
 
     def prompt_result(self, frame_idx: int, obj_id: int, prompt: Prompt) -> ObjectResult:
         return ObjectResult(box=prompt_box(prompt, frame_idx, self.name), visible=prompt.visible)
@@ -319,12 +323,14 @@ class SiamFCBase(SequentialTracker):
             else:
                 tracked.append(obj_id)
         self._gray_of = None  # a frame source may refill the same array: convert each step afresh
+        confirmed, self._confirmed = self._confirmed, set()
         searches = {obj_id: self._search_region(self._targets[obj_id]) for obj_id in tracked}
         features = self._search_features(frame, searches)
         for obj_id in tracked:
             target = self._targets[obj_id]
             located = self._locate(target, searches[obj_id], *features[obj_id])
-            if target.lost_frames == 0 and located.confidence < self.config.recheck_below:
+            # a target the caller confirmed where it was on the frame before is not re-checked
+            if target.lost_frames == 0 and located.confidence < self.config.recheck_below and obj_id not in confirmed:
                 located = self._recheck(frame, target, located)
             results[obj_id] = self._track(frame, target, obj_id, located)
             target.last_score = located.confidence if target.lost_frames == 0 else 0.0
