@@ -389,7 +389,8 @@ class Sam2LiteTracker(Tracker):
         last = None if prob is None else mask_to_box(prob > 0.5)
         if self.network is None or cfg.focus_max_share == 0 or (last is None and not cfg.focus_lost):
             return None
-        boxes = np.stack([box * np.tile(self._scale(), 2)] + ([] if last is None else [last]))  # (1-2, 4) internal px
+        told = box * np.tile(self._scale(), 2)  # internal px
+        boxes = np.stack([told] if last is None else [told, last])  # (1 or 2, 4)
         centres, sizes = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
         halves = np.maximum((0.5 + cfg.focus_margin) * sizes, FOCUS_MIN_SIDE / 2)
         x1, y1 = (np.floor((centres - halves).min(0) / 16) * 16).astype(int)
