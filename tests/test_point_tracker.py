@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trackstudio.trackers import Prompt, registry
-from trackstudio.trackers.point.synthetic import ClipSpec, generate_dataset, make_texture
+from trackstudio.trackers.point.synthetic import ClipSpec, Footage, generate_dataset, make_texture
 from trackstudio.trackers.point.tracker import default_weights
 
 needs_weights = pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
@@ -178,6 +178,40 @@ def test_generator_writes_a_valid_layout(tmp_path):
     # the same seed writes the same clip
     again = generate_dataset(tmp_path / "again", 1, seed=3, spec=spec)[0]
     assert np.array_equal(np.load(again / "anno.npz")["trajs_2d"], np.load(clips[0] / "anno.npz")["trajs_2d"])
+
+
+@pytest.mark.parametrize("bend", [0.0, 0.12])
+def test_clips_from_real_footage_track_its_objects_exactly(tmp_path, bend):
+    # footage: a red frame with a green object (its mask); the generated clip's objects are that object cut out
+    # (rigid or bending), so every visible point on an object must sit on green, and nothing is read from a clip
+    # left out
+    import cv2
+
+    for name, color in (("kept", (0, 200, 0)), ("left_out", (0, 0, 200))):
+        clip = tmp_path / "footage" / name
+        (clip / "frames").mkdir(parents=True)
+        (clip / "masks").mkdir()
+        frame = np.zeros((90, 160, 3), np.uint8)
+        frame[:] = (200, 0, 0)
+        mask = np.zeros((90, 160), np.uint8)
+        cv2.ellipse(mask, (80, 45), (30, 20), 0, 0, 360, 255, -1)
+        frame[mask > 0] = color
+        cv2.imwrite(str(clip / "frames" / "00000.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(clip / "masks" / "00000.png"), mask)
+    spec = ClipSpec(num_frames=6, height=96, width=160, object_radius=(16, 28), points_per_object=8,
+                    background_points=16, brightness_drift=0.0, object_bend=bend)
+    footage = Footage([tmp_path / "footage"], exclude={"left_out"})
+    clip = generate_dataset(tmp_path / "out", 1, seed=4, spec=spec, footage=footage)[0]
+    anno = np.load(clip / "anno.npz")
+    on_objects = anno["visibs"][:, spec.background_points:]
+    points = np.round(anno["trajs_2d"][:, spec.background_points:]).astype(int)
+    assert on_objects.sum() > 20
+    for t in range(spec.num_frames):
+        image = cv2.cvtColor(cv2.imread(str(clip / "frames" / f"frame_{t:06d}.jpg")), cv2.COLOR_BGR2RGB)
+        colors = image[points[t, on_objects[t], 1], points[t, on_objects[t], 0]].astype(int)
+        assert (colors[:, 1] > 120).all() and (colors[:, 0] < 100).all() and (colors[:, 2] < 100).all(), t
+    with pytest.raises(ValueError, match="left out"):
+        Footage([tmp_path / "footage"], exclude={"kept", "left_out"})
 
 
 def test_training_runs_and_resumes(tmp_path):

@@ -5,10 +5,14 @@ textured objects on top that translate, rotate and scale on their own, occlude e
 depth order and leave the frame. Every point's trajectory is exact (it is an affine map of a fixed
 point on its surface) and it is visible when it is inside the frame and no nearer surface covers it.
 
+With `Footage` (DAVIS-layout clips: frames and object masks), the background is a real frame and the
+objects are real objects cut out along their masks, moved the same way: real surfaces (flat regions, sharp
+edges, fine detail) and real outlines, with tracks as exact as the procedural ones.
+
 Layout written by `write_clip`:
     <clip>/frames/frame_000000.jpg ...
     <clip>/anno.npz   trajs_2d (T, N, 2) float32 pixel coordinates, visibs (T, N) bool
-Nothing here reads outside data: every texture is generated from a seeded numpy RNG.
+Without `Footage` nothing here reads outside data: every texture is generated from a seeded numpy RNG.
 """
 from __future__ import annotations
 
@@ -192,6 +196,95 @@ def _composite(image: np.ndarray, owner: np.ndarray, obj_idx: int, texture: np.n
     owner[y0:y1, x0:x1][alpha > 0.5] = obj_idx
 
 
+class Footage:
+    """Real frames and object masks to make clips from: DAVIS-layout clips (<clip>/frames/*.jpg and
+    <clip>/masks/*.png, the object where the mask is non-zero), read on demand. `only` / `exclude`: clip
+    names to keep / leave out (clips that validation sets are made from stay out of training sets)."""
+
+    def __init__(self, roots: list[str | Path], only: set[str] | None = None, exclude: set[str] = frozenset()):
+        self.clips = sorted(clip for root in roots for clip in Path(root).iterdir()
+                            if (clip / "frames").is_dir() and (clip / "masks").is_dir()
+                            and (only is None or clip.name in only) and clip.name not in exclude)
+        if not self.clips:
+            raise ValueError(f"no DAVIS-layout clips (<clip>/frames, <clip>/masks) under {[str(r) for r in roots]}"
+                             + (f" among {sorted(only)}" if only is not None else "")
+                             + (f" once {sorted(exclude)} are left out" if exclude else ""))
+
+    def _pick(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A random frame of a random clip (RGB) and its mask (bool)."""
+        clip = self.clips[int(rng.integers(len(self.clips)))]
+        masks = sorted((clip / "masks").glob("*.png"))
+        mask_path = masks[int(rng.integers(len(masks)))]
+        frame = cv2.imread(str(clip / "frames" / f"{mask_path.stem}.jpg"))
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if frame is None or mask is None:
+            raise OSError(f"could not read {mask_path.stem} of {clip}")
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), mask > 0
+
+    def background(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        """(height, width, 3) uint8: a real frame, resized."""
+        return cv2.resize(self._pick(rng)[0], (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def cutout(self, rng: np.random.Generator, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mask (2r+1, 2r+1) uint8 0/255, texture (2r+1, 2r+1, 3) uint8): a real object scaled so that its
+        longer side spans the square, centred in it."""
+        for _ in range(20):
+            frame, mask = self._pick(rng)
+            if mask.sum() >= 400:
+                break
+        else:
+            raise ValueError(f"no object of at least 400 px in 20 frames drawn from {len(self.clips)} clips")
+        ys, xs = np.nonzero(mask)
+        y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        size = 2 * radius + 1
+        zoom = size / max(y2 - y1, x2 - x1)
+        h, w = max(1, min(size, round((y2 - y1) * zoom))), max(1, min(size, round((x2 - x1) * zoom)))
+        top, left = (size - h) // 2, (size - w) // 2
+        square_mask = np.zeros((size, size), np.uint8)
+        square_texture = np.zeros((size, size, 3), np.uint8)
+        square_mask[top:top + h, left:left + w] = cv2.resize(mask[y1:y2, x1:x2].astype(np.uint8) * 255, (w, h),
+                                                             interpolation=cv2.INTER_LINEAR)
+        square_texture[top:top + h, left:left + w] = cv2.resize(frame[y1:y2, x1:x2], (w, h),
+                                                                interpolation=cv2.INTER_AREA)
+        return square_mask, square_texture
+
+
+class Bend:
+    """A smooth travelling-wave displacement of an object's own square (limbs swing, cloth folds): the pixel at
+    local u shows the cut-out at u + offset(u, t), |offset| <= amplitude, slopes under one (so it folds nothing)."""
+
+    def __init__(self, rng: np.random.Generator, size: int, share: float):
+        if not 0 <= share < 1 / (2 * np.pi):  # the slope is at most 2 pi share: under one, or it would fold
+            raise ValueError(f"object_bend must be in [0, {1 / (2 * np.pi):.3f}), got {share}")
+        self.amplitude = rng.uniform(0, share) * size
+        wavelengths = rng.uniform(1.0, 2.0, 2) * size
+        angles = rng.uniform(0, 2 * np.pi, 2)
+        self.waves = 2 * np.pi / wavelengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)  # (2, 2)
+        self.speeds = rng.uniform(0.1, 0.3, 2) * rng.choice([-1, 1], 2)  # radians per frame
+        self.phases = rng.uniform(0, 2 * np.pi, 2)
+
+    def offset(self, local: np.ndarray, t: int) -> np.ndarray:
+        """(N, 2) displacement at local points (N, 2) on frame t."""
+        return self.amplitude * np.sin(local @ self.waves.T + self.speeds * t + self.phases)
+
+    def render(self, image: np.ndarray, t: int) -> np.ndarray:
+        """The cut-out (or its mask) as bent on frame t."""
+        size = image.shape[0]
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        source = np.stack([xs.ravel(), ys.ravel()], 1)
+        source = (source + self.offset(source, t)).astype(np.float32)
+        return cv2.remap(image, source[:, 0].reshape(size, size), source[:, 1].reshape(size, size),
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    def place(self, local: np.ndarray, t: int) -> np.ndarray:
+        """Where the cut-out's points `local` (N, 2) are on frame t: u with u + offset(u) = local, by fixed-point
+        iteration (a contraction: the offset's slope is under one)."""
+        placed = local.copy()
+        for _ in range(30):
+            placed = local - self.offset(placed, t)
+        return placed
+
+
 @dataclass
 class ClipSpec:
     """Knobs for one generated clip (pixel sizes at the clip's resolution)."""
@@ -206,6 +299,8 @@ class ClipSpec:
     points_per_object: int = 48
     background_points: int = 96
     brightness_drift: float = 0.004  # jitter of the global brightness's random walk (its rate's, per frame)
+    # objects also bend (Bend) by up to this share of their size; 0: rigid (an affine map of their cut-out)
+    object_bend: float = 0.0
 
 
 @dataclass
@@ -216,11 +311,11 @@ class Clip:
     owners: np.ndarray  # (T, H, W) int8: index of the object seen at each pixel, -1 for the background
 
 
-def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip:
+def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec(), footage: Footage | None = None) -> Clip:
     T, H, W = spec.num_frames, spec.height, spec.width
     # Background: a canvas larger than the frame, seen through a moving, rotating, zooming camera.
     bg_h, bg_w = int(H * 1.8), int(W * 1.8)
-    background = make_texture(rng, bg_h, bg_w)
+    background = footage.background(rng, bg_h, bg_w) if footage is not None else make_texture(rng, bg_h, bg_w)
     bg_center = np.array([bg_w / 2, bg_h / 2])
     cam_speed = rng.uniform(0, spec.max_camera_speed) * (rng.random() < 0.8)
     cam_dir = rng.uniform(0, 2 * np.pi)
@@ -233,8 +328,11 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
     objects = []
     for _ in range(int(rng.integers(spec.num_objects[0], spec.num_objects[1] + 1))):
         radius = int(rng.integers(*spec.object_radius))
-        mask = blob_mask(rng, radius)
-        texture = make_texture(rng, mask.shape[0], mask.shape[1])
+        if footage is not None:
+            mask, texture = footage.cutout(rng, radius)
+        else:
+            mask = blob_mask(rng, radius)
+            texture = make_texture(rng, mask.shape[0], mask.shape[1])
         speed = rng.uniform(0, spec.max_object_speed)
         direction = rng.uniform(0, 2 * np.pi)
         xs = _smooth_path(rng, T, rng.uniform(0.05, 0.95) * W, speed * np.cos(direction), 0.4)
@@ -243,23 +341,23 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
         scale = np.exp(_smooth_path(rng, T, rng.uniform(-0.3, 0.3), rng.normal(0, 0.01), 0.002))
         origin = np.array([radius, radius], np.float64)
         maps = [_affine(np.array([xs[t], ys[t]]), angle[t], scale[t], origin) for t in range(T)]
-        objects.append((texture, mask, maps))
+        objects.append((texture, mask, maps, Bend(rng, mask.shape[0], spec.object_bend) if spec.object_bend else None))
 
     # Points: fixed surface locations, on the background and inside each (eroded) object shape.
     bg_local = _apply(cv2.invertAffineTransform(bg_maps[0]),
                       rng.random((spec.background_points, 2)) * (W, H))
-    point_sets = [(-1, bg_local, bg_maps)]
-    for obj_idx, (_, mask, maps) in enumerate(objects):
+    point_sets = [(-1, bg_local, bg_maps, None)]
+    for obj_idx, (_, mask, maps, bend) in enumerate(objects):
         inner = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 127
         ys_in, xs_in = np.nonzero(inner)
         if len(xs_in) == 0:
             continue
         pick = rng.integers(0, len(xs_in), spec.points_per_object)
         local = np.stack([xs_in[pick], ys_in[pick]], 1) + rng.random((spec.points_per_object, 2)) - 0.5
-        point_sets.append((obj_idx, local, maps))
+        point_sets.append((obj_idx, local, maps, bend))
 
     frames = np.zeros((T, H, W, 3), np.uint8)
-    num_points = sum(len(local) for _, local, _ in point_sets)
+    num_points = sum(len(local) for _, local, _, _ in point_sets)
     trajs = np.zeros((T, num_points, 2), np.float32)
     visibs = np.zeros((T, num_points), bool)
     owners = np.zeros((T, H, W), np.int8)
@@ -268,14 +366,16 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec()) -> Clip
         image = cv2.warpAffine(background, bg_maps[t], (W, H), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT).astype(np.float32)
         owner = np.full((H, W), -1, np.int32)  # index of the nearest surface at each pixel
-        for obj_idx, (texture, mask, maps) in enumerate(objects):  # far to near
+        for obj_idx, (texture, mask, maps, bend) in enumerate(objects):  # far to near
+            if bend is not None:
+                texture, mask = bend.render(texture, t), bend.render(mask, t)
             _composite(image, owner, obj_idx, texture, mask, maps[t])
         noise = rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0, 3)
         frames[t] = np.clip(image * gain[t] + noise, 0, 255).astype(np.uint8)
         owners[t] = owner
         start = 0
-        for obj_idx, local, maps in point_sets:
-            xy = _apply(maps[t], local)
+        for obj_idx, local, maps, bend in point_sets:
+            xy = _apply(maps[t], local if bend is None else bend.place(local, t))
             trajs[t, start:start + len(local)] = xy
             inside = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
             col = np.clip(np.round(xy[:, 0]).astype(int), 0, W - 1)
@@ -298,7 +398,7 @@ def write_clip(clip: Clip, clip_dir: str | Path, jpeg_quality: int = 92) -> None
 
 
 def generate_dataset(out_dir: str | Path, num_clips: int, seed: int = 0, spec: ClipSpec = ClipSpec(),
-                     progress=None) -> list[Path]:
+                     progress=None, footage: Footage | None = None) -> list[Path]:
     """Write `num_clips` clips named clip_00000 ... under out_dir; clip i uses seed (seed, i), so any
     clip can be regenerated alone."""
     out_dir = Path(out_dir)
@@ -306,7 +406,7 @@ def generate_dataset(out_dir: str | Path, num_clips: int, seed: int = 0, spec: C
     for clip_idx in range(num_clips):
         rng = np.random.default_rng((seed, clip_idx))
         clip_dir = out_dir / f"clip_{clip_idx:05d}"
-        write_clip(generate_clip(rng, spec), clip_dir)
+        write_clip(generate_clip(rng, spec, footage), clip_dir)
         written.append(clip_dir)
         if progress is not None:
             progress(clip_idx + 1, num_clips)
