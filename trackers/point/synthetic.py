@@ -203,10 +203,10 @@ class Footage:
 
     def __init__(self, roots: list[str | Path], only: set[str] | None = None, exclude: set[str] = frozenset()):
         self.clips = sorted(clip for root in roots for clip in Path(root).iterdir()
-                            if (clip / "frames").is_dir() and (clip / "masks").is_dir()
+                            if (clip / "frames").is_dir() and any((clip / "masks").glob("*.png"))
                             and (only is None or clip.name in only) and clip.name not in exclude)
         if not self.clips:
-            raise ValueError(f"no DAVIS-layout clips (<clip>/frames, <clip>/masks) under {[str(r) for r in roots]}"
+            raise ValueError(f"no DAVIS-layout clips (<clip>/frames, <clip>/masks/*.png) under {[str(r) for r in roots]}"
                              + (f" among {sorted(only)}" if only is not None else "")
                              + (f" once {sorted(exclude)} are left out" if exclude else ""))
 
