@@ -206,7 +206,8 @@ class Footage:
                             if (clip / "frames").is_dir() and any((clip / "masks").glob("*.png"))
                             and (only is None or clip.name in only) and clip.name not in exclude)
         if not self.clips:
-            raise ValueError(f"no DAVIS-layout clips (<clip>/frames, <clip>/masks/*.png) under {[str(r) for r in roots]}"
+            raise ValueError("no DAVIS-layout clips (<clip>/frames, <clip>/masks/*.png) under "
+                             f"{[str(r) for r in roots]}"
                              + (f" among {sorted(only)}" if only is not None else "")
                              + (f" once {sorted(exclude)} are left out" if exclude else ""))
 
