@@ -268,14 +268,15 @@ class Bend:
         """(N, 2) displacement at local points (N, 2) on frame t."""
         return self.amplitude * np.sin(local @ self.waves.T + self.speeds * t + self.phases)
 
-    def render(self, image: np.ndarray, t: int) -> np.ndarray:
-        """The cut-out (or its mask) as bent on frame t."""
-        size = image.shape[0]
+    def render(self, t: int, *images: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The cut-out's images (its texture, its mask) as bent on frame t, through one sampling map."""
+        size = images[0].shape[0]
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
         source = np.stack([xs.ravel(), ys.ravel()], 1)
         source = (source + self.offset(source, t)).astype(np.float32)
-        return cv2.remap(image, source[:, 0].reshape(size, size), source[:, 1].reshape(size, size),
-                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        map_x, map_y = source[:, 0].reshape(size, size), source[:, 1].reshape(size, size)
+        return tuple(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                     for image in images)
 
     def place(self, local: np.ndarray, t: int) -> np.ndarray:
         """Where the cut-out's points `local` (N, 2) are on frame t: u with u + offset(u) = local, by fixed-point
@@ -369,7 +370,7 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec(), footage
         owner = np.full((H, W), -1, np.int32)  # index of the nearest surface at each pixel
         for obj_idx, (texture, mask, maps, bend) in enumerate(objects):  # far to near
             if bend is not None:
-                texture, mask = bend.render(texture, t), bend.render(mask, t)
+                texture, mask = bend.render(t, texture, mask)
             _composite(image, owner, obj_idx, texture, mask, maps[t])
         noise = rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0, 3)
         frames[t] = np.clip(image * gain[t] + noise, 0, 255).astype(np.uint8)
