@@ -180,6 +180,63 @@ def test_siamfc_mask_rechecks_a_doubtful_match_only_where_its_mask_tracker_disag
     assert all(np.abs(a - b).max() < 1.0 for a, b in zip(boxes[True], boxes[False]))
 
 
+def test_siamfc_mask_runs_the_mask_step_on_a_sure_target_only_now_and_then():
+    # a rigid target sliding over the grass matches its template surely on every frame: with sure_mask_every 3 the
+    # mask tracker works on the first 3 frames after the prompt, then on one frame in three; the boxes are the same as
+    # with the mask step on every frame, and the frames between show the last mask moved with the box. A bar that
+    # turns matches doubtfully: there the mask step runs on every frame, as before.
+    clip = [_frame((90 + 4 * t, 110 + t), 96) for t in range(19)]
+    frames, truth = [f for f, _ in clip], [b for _, b in clip]
+    turning, turning_truth = _turning_bar_clip()
+    runs = {}
+    for every in (1, 3):
+        for name, video, boxes in (("sliding", frames, truth), ("turning", turning, turning_truth)):
+            tracker = registry.build("siamfc-mask", config={"sure_mask_every": every}, device="cpu")
+            worked, track = [], tracker.masks._track
+            tracker.masks._track = lambda states, frame_idx, *args: worked.append(frame_idx) or track(states, frame_idx,
+                                                                                                      *args)
+            tracker.set_video(video)
+            tracker.add_prompt(0, 1, Prompt(box=boxes[0]))
+            runs[name, every] = worked, [result.objects[1] for result in tracker.propagate(0)]
+    sliding, turned = runs["sliding", 3][1], runs["turning", 3][1]
+    assert min(result.score for result in sliding[1:]) >= 0.75
+    assert len(runs["sliding", 1][0]) == 18 and 6 <= len(runs["sliding", 3][0]) <= 8, runs["sliding", 3][0]
+    assert all(np.abs(a.box - b.box).max() < 1.0 for a, b in zip(sliding, runs["sliding", 1][1]))
+    for result, box in zip(sliding[1:], truth[1:]):  # every frame's mask lies on the target
+        x1, y1, x2, y2 = box.astype(int)
+        inside = result.mask[y1:y2, x1:x2].sum()
+        assert result.mask.sum() > 0.25 * (x2 - x1) * (y2 - y1) and inside > 0.9 * result.mask.sum()
+    centroids = [np.argwhere(result.mask).mean(0)[::-1] for result in sliding]  # (x, y)
+    for t in set(range(2, len(sliding))) - set(runs["sliding", 3][0]):  # moved with the target: 4 px right, 1 down
+        assert np.abs(centroids[t] - centroids[t - 1] - (4, 1)).max() < 1.0, (t, centroids[t] - centroids[t - 1])
+    doubtful = [t for t, result in enumerate(turned) if t > 0 and result.score < 0.7]
+    assert len(doubtful) >= 10 and set(doubtful) <= set(runs["turning", 3][0])
+    assert all(_iou(result.box, box) > 0.7 for result, box in zip(turned, turning_truth))
+
+
+def test_siamfc_mask_rests_every_target_on_a_frame_or_none():
+    # the mask tracker shares each pixel out among the objects it tracks on a frame, so a sure target beside a
+    # doubtful one (the turning bar) keeps its mask step too: alone, the sure square skips it on most frames
+    frames, truth = _turning_bar_clip()
+    square = _texture(70, 70, 7, 4)
+    for frame in frames:
+        frame[230:300, 380:450] = square  # still, in a corner the bar never reaches
+    square_box = np.array([380, 230, 450, 300], np.float32)
+    counts = {}
+    for objects in ({2: square_box}, {1: truth[0], 2: square_box}):
+        tracker = registry.build("siamfc-mask", config={"sure_mask_every": 5}, device="cpu")
+        worked, track = [], tracker.masks._track
+        tracker.masks._track = lambda states, *args: worked.extend(id(state) for state in states) or track(states,
+                                                                                                            *args)
+        tracker.set_video(frames)
+        for obj_id, box in objects.items():
+            tracker.add_prompt(0, obj_id, Prompt(box=box))
+        results = [result.objects for result in tracker.propagate(0)]
+        assert all(_iou(result[2].box, square_box) > 0.9 for result in results)
+        counts[len(objects)] = len(worked)
+    assert counts[1] <= 9 and counts[2] >= 2 * 16, counts  # alone: the first 5 frames, then one in 5
+
+
 def _paste(frame: np.ndarray, patch: np.ndarray, center: tuple[float, float]) -> None:
     """Paste patch centred at (cx, cy), the part inside the frame only."""
     height, width = patch.shape[:2]

@@ -73,6 +73,11 @@ class Tracker(ABC):
         [x1, y1, x2, y2] in video pixels}. A hint for speed: a tracker may then look only around those boxes.
         Default: ignored."""
 
+    def rest(self, obj_ids: set[int]) -> None:
+        """The caller needs nothing from these objects on the next frame `propagate` computes (it knows where they
+        are). A hint for speed: a tracker may then leave them out of that frame's result and keep their state as it
+        was. Default: ignored (they are tracked as usual)."""
+
     def confirm(self, obj_ids: set[int]) -> None:
         """The caller's own evidence agrees with these objects' results on the frame `propagate` yielded last. A
         hint for speed: a tracker may then skip checks that guard against having lost them on the next frame.

@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from .. import registry
 from ..base import Tracker, TrackerConfig
-from ..types import FrameResult, ObjectResult, Prompt, prompt_box
+from ..types import FrameResult, ObjectResult, Prompt, mask_to_box, prompt_box
 from .mask_box import build_mask_tracker, grown_window, near_parts_box
 from .siamfc import touched_sides
 
@@ -95,11 +96,26 @@ class SiamFCMaskConfig(TrackerConfig):
     # the four selection sets below give the same AUC on every clip with it and without; parkour 11.3 against
     # 6.1-6.4 frames/s (its match is doubtful on most frames; README)
     confirm_search: bool = True
+    # The mask step rests on a frame where every target's match scores at least sure_mask_score, as it did on the
+    # frame before, and every target's last prompt lies more than sure_mask_every frames back; it then runs on one
+    # such frame in sure_mask_every. There each box is the Siamese one anyway (max_search_score): the mask step keeps
+    # the mask tracker's memory fresh for when a match turns doubtful, and on the frames between each mask shown is
+    # the last one moved with its box. All targets rest or none: the mask tracker shares each pixel out among the
+    # objects it tracks on a frame. The first frames after a prompt build that memory, and a match on its way down
+    # (motorbike: 0.75 to 0.70 over five frames, then doubtful) is about to need it, so neither rests. Session 29,
+    # the four selection sets below: every clip keeps its AUC and prec@20 (0.8712 / 0.7314 / 0.7048 / 0.7428), with
+    # 16 as with 8; resting from the first frames or from 0.7 moved clips by up to 0.1 either way (README). Sure
+    # targets run about twice as fast (DAVIS train boat 7.3-8.0 -> 16.6-18.4 frames/s, surf 7.6-9.2 -> 17.5-19.4).
+    # sure_mask_every 1: the mask step on every frame
+    sure_mask_every: int = 8
+    sure_mask_score: float = 0.75
 
     def __post_init__(self):
         if self.min_mask_side < 0 or self.max_search_score < 0:
             raise ValueError(f"min_mask_side and max_search_score must be >= 0, got {self.min_mask_side} and "
                              f"{self.max_search_score}")
+        if self.sure_mask_every < 1:
+            raise ValueError(f"sure_mask_every must be at least 1 (frames), got {self.sure_mask_every}")
 
 
 @registry.register("siamfc-mask", kind="box", priority=20,
@@ -156,15 +172,21 @@ class SiamFCMaskTracker(Tracker):
         masked = self.masks.propagate(start_frame_idx, reverse, end_frame_idx)
         reentry = (_Reentry(self.search.config.exit_margin, self.config.near_margin, self._frame_hw)
                    if self.config.reentry_mask else None)
+        # a match the box is taken from the mask on needs its mask step
+        resting = _Resting(self.config.sure_mask_every, max(self.config.sure_mask_score, self.config.max_search_score))
         for found in searched:
+            prompts = self.prompts.get(found.frame_idx, {})
+            rested = resting.choose(found.objects, prompts, reentry.unconfirmed if reentry is not None else set())
+            self.masks.rest(rested)
             # the mask tracker looks around where the search found each target on this frame
             self.masks.focus({obj_id: result.box for obj_id, result in found.objects.items()
-                              if result.visible and result.box is not None})
+                              if result.visible and result.box is not None and obj_id not in rested})
             shaped = next(masked)
-            prompts = self.prompts.get(found.frame_idx, {})
             objects = {}
             for obj_id, result in found.objects.items():
-                combined = self._combine(result, shaped.objects.get(obj_id), prompts.get(obj_id))
+                inner = resting.moved_mask(obj_id, result) if obj_id in rested else shaped.objects.get(obj_id)
+                resting.shaped(obj_id, inner, result)
+                combined = self._combine(result, inner, prompts.get(obj_id))
                 objects[obj_id] = combined if reentry is None else reentry.check(obj_id, result.visible, combined,
                                                                                  obj_id in prompts)
             if self.config.confirm_search:
@@ -194,6 +216,54 @@ def _mask_at_centre(shaped: ObjectResult | None, found: ObjectResult) -> bool:
     height, width = shaped.mask.shape
     col, row = np.clip(np.round((found.box[:2] + found.box[2:]) / 2).astype(int), 0, [width - 1, height - 1])
     return bool(shaped.mask[row, col])
+
+
+class _Resting:
+    """One propagation's choice of the frames where the targets skip the mask step (SiamFCMaskConfig.sure_mask_every,
+    sure_mask_score), and the masks they show meanwhile: the last mask the mask step gave, moved as the search's box
+    moved since."""
+
+    def __init__(self, every: int, sure_score: float):
+        self.every, self.sure_score = every, sure_score
+        self.sure: set[int] = set()  # objects whose match was sure on the last frame
+        self.skipped: dict[int, int] = {}  # frames each object has skipped the mask step in a row
+        self.last: dict[int, tuple[ObjectResult, np.ndarray]] = {}  # the last mask step's result and the box then
+        self.age: dict[int, int] = {}  # frames since each object's last prompt
+
+    def choose(self, found: dict[int, ObjectResult], prompts: dict, unconfirmed: set[int]) -> set[int]:
+        """The objects that skip the mask step on this frame: all of them or none, since the mask tracker shares
+        each pixel out among the objects it tracks on a frame (a resting object would leave its pixels to the
+        others)."""
+        sure = {obj_id for obj_id, result in found.items()
+                if result.visible and result.score is not None and result.score >= self.sure_score}
+        for obj_id in found:
+            self.age[obj_id] = 0 if obj_id in prompts else self.age.get(obj_id, 0) + 1
+        rests = bool(found) and all(obj_id in sure and obj_id in self.sure and self.age[obj_id] > self.every
+                                    and obj_id not in unconfirmed and self.skipped.get(obj_id, 0) < self.every - 1
+                                    for obj_id in found)
+        for obj_id in found:
+            self.skipped[obj_id] = self.skipped.get(obj_id, 0) + 1 if rests else 0
+        self.sure = sure
+        return set(found) if rests else set()
+
+    def shaped(self, obj_id: int, inner: ObjectResult | None, found: ObjectResult) -> None:
+        """Keep a fresh mask step's visible result with the search's box on its frame."""
+        if self.skipped.get(obj_id, 0) == 0:
+            if inner is not None and inner.visible and inner.mask is not None and found.box is not None:
+                self.last[obj_id] = (inner, found.box.copy())
+            else:
+                self.last.pop(obj_id, None)
+
+    def moved_mask(self, obj_id: int, found: ObjectResult) -> ObjectResult | None:
+        """None where the mask step last lost the object (its box is the search's alone anyway: the match is sure)."""
+        if obj_id not in self.last:
+            return None
+        inner, box = self.last[obj_id]
+        shift = (found.box[:2] + found.box[2:]) / 2 - (box[:2] + box[2:]) / 2
+        height, width = inner.mask.shape
+        moved = cv2.warpAffine(inner.mask.astype(np.uint8), np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
+                               (width, height), flags=cv2.INTER_NEAREST) > 0
+        return replace(inner, mask=moved, box=mask_to_box(moved), visible=bool(moved.any()))
 
 
 class _Reentry:

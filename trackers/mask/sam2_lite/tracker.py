@@ -246,6 +246,7 @@ class Sam2LiteTracker(Tracker):
         # instead, since keeping one (h, w) float32 map per object would cost 1.6 MB each at 480p
         self._prompt_probs: dict[tuple[int, int], tuple[Prompt, np.ndarray]] = {}
         self._focus: dict[int, np.ndarray] = {}  # obj_id -> box (video px) on the next frame propagated
+        self._resting: set[int] = set()  # objects left out of the next frame propagated (Tracker.rest)
 
     # -- prompts -----------------------------------------------------------------------------------
     def set_video(self, frames) -> None:
@@ -259,9 +260,15 @@ class Sam2LiteTracker(Tracker):
         self._prompt_probs = {}
         self._frame_inputs = None
         self._focus = {}
+        self._resting = set()
 
     def focus(self, boxes: dict[int, np.ndarray]) -> None:
         self._focus = {obj_id: np.asarray(box, np.float32) for obj_id, box in boxes.items()}
+
+    def rest(self, obj_ids: set[int]) -> None:
+        """A resting object is not tracked on the next frame: no result, nothing remembered, and the mask it had
+        on the last frame tracked is what the network starts from next time (its memory just skips a frame)."""
+        self._resting = set(obj_ids)
 
     def remove_prompt(self, frame_idx: int, obj_id: int) -> None:
         super().remove_prompt(frame_idx, obj_id)
@@ -299,7 +306,12 @@ class Sam2LiteTracker(Tracker):
         prev_gray: np.ndarray | None = None
         for frame_idx in self._frame_range(start_frame_idx, reverse, end_frame_idx):
             anchored = self.prompts.get(frame_idx, {})
-            tracked = [obj_id for obj_id in objects if obj_id not in anchored]
+            resting, self._resting = self._resting, set()
+            tracked = [obj_id for obj_id in objects if obj_id not in anchored and obj_id not in resting]
+            if not tracked and not anchored and objects:  # every object rests: nothing to compute on this frame
+                self._focus = {}
+                yield FrameResult(frame_idx, {})
+                continue
             uses_flow = self.network is None or self.config.flow_prior
             focus, self._focus = self._focus, {}
             windows = {obj_id: window for obj_id in tracked if obj_id in focus
