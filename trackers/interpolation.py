@@ -114,8 +114,8 @@ class MaskInterpolation(_Interpolation):
         if centre_a is None or centre_b is None:  # an empty keyframe mask: hold the other side's emptiness
             return ObjectResult(mask=np.zeros(sdf_a.shape, bool), visible=False)
         travel = centre_b - centre_a  # (2,) dy, dx
-        blended = ((1 - t) * _shifted(sdf_a, np.rint(t * travel).astype(int))
-                   + t * _shifted(sdf_b, np.rint((t - 1) * travel).astype(int)))
+        blended = ((1 - t) * shifted(sdf_a, np.rint(t * travel).astype(int))
+                   + t * shifted(sdf_b, np.rint((t - 1) * travel).astype(int)))
         mask = blended > 0
         return ObjectResult(mask=mask, visible=bool(mask.any()))
 
@@ -145,11 +145,12 @@ def mask_centroid(mask: np.ndarray) -> np.ndarray | None:
     return np.array([ys.mean(), xs.mean()]) if len(ys) else None
 
 
-def _shifted(field: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """`field` moved by offset (dy, dx) whole pixels; what comes in from outside is far outside the mask."""
+def shifted(field: np.ndarray, offset: np.ndarray, fill=-_FAR) -> np.ndarray:
+    """`field` (H, W) moved by offset (dy, dx) whole pixels; what comes in from outside is `fill` (by default far
+    outside the mask, for signed distances)."""
     dy, dx = int(offset[0]), int(offset[1])
     height, width = field.shape
-    out = np.full_like(field, -_FAR)
+    out = np.full_like(field, fill)
     if abs(dy) >= height or abs(dx) >= width:
         return out
     out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from .. import registry
 from ..base import Tracker, TrackerConfig
+from ..interpolation import shifted
 from ..types import FrameResult, ObjectResult, Prompt, mask_to_box, prompt_box
 from .mask_box import build_mask_tracker, grown_window, near_parts_box
 from .siamfc import touched_sides
@@ -259,10 +259,8 @@ class _Resting:
         if obj_id not in self.last:
             return None
         inner, box = self.last[obj_id]
-        shift = (found.box[:2] + found.box[2:]) / 2 - (box[:2] + box[2:]) / 2
-        height, width = inner.mask.shape
-        moved = cv2.warpAffine(inner.mask.astype(np.uint8), np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
-                               (width, height), flags=cv2.INTER_NEAREST) > 0
+        shift = (found.box[:2] + found.box[2:]) / 2 - (box[:2] + box[2:]) / 2  # (dx, dy)
+        moved = shifted(inner.mask, np.rint(shift[::-1]), fill=False)
         return replace(inner, mask=moved, box=mask_to_box(moved), visible=bool(moved.any()))
 
 
