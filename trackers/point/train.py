@@ -11,7 +11,7 @@ training and validation by clip (a fixed shuffle); --root_share sets how often t
 each root (default: in proportion to its clips). --init starts a fine-tuning stage from given
 weights with a new optimizer and schedule; --trainable limits it to named parts (the visibility and
 confidence heads alone leave the tracks' positions as they were, up to what those heads feed back).
-Each sample is a window of --sequence_length frames (random start, random frame step 1-2 and
+Each sample is a window of --sequence_length frames (random start, random frame step 1 to --max_frame_step (2) and
 random direction when training), resized to --image_size, with --num_points points that are
 visible on its first frame; coordinates are normalised to [0, 1] by the image size.
 The first guess of every track is Lucas-Kanade from the query (or, for 20% of training windows,
@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .corr import attention_heatmap, feature_pyramid
 from .init_flow import lk_chain, to_gray
+from .motion_blur import blur_along, motion_field
 from .metrics import track_metrics
 from ..backbones import normalize_rgb
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
@@ -118,19 +119,23 @@ class FeatureCache:
         return torch.from_numpy(np.ascontiguousarray(fine)), torch.from_numpy(np.ascontiguousarray(coarse))
 
     @torch.no_grad()
-    def _compute(self, frame_paths: list[Path], fine_path: Path, coarse_path: Path) -> None:
+    def maps(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (T, H, W, 3) uint8 at image_size -> their stride-4 and stride-8 maps (float16), as cached."""
         if self._backbone is None:
             self._backbone = EfficientNetFeatures(pretrained=True)
-        frames = np.stack([read_frame(path, self.image_size) for path in frame_paths])
         fine, coarse = [], []
         for chunk in np.array_split(frames, max(1, len(frames) // 8)):
             f4, f8 = self._backbone.raw(normalize_rgb(torch.from_numpy(chunk).permute(0, 3, 1, 2)))
-            fine.append(f4.half().numpy())
-            coarse.append(f8.half().numpy())
+            fine.append(f4.half())
+            coarse.append(f8.half())
+        return torch.cat(fine), torch.cat(coarse)
+
+    def _compute(self, frame_paths: list[Path], fine_path: Path, coarse_path: Path) -> None:
+        fine, coarse = self.maps(np.stack([read_frame(path, self.image_size) for path in frame_paths]))
         fine_path.parent.mkdir(exist_ok=True)
-        for path, arrays in ((fine_path, fine), (coarse_path, coarse)):  # coarse last: it marks completion
+        for path, maps in ((fine_path, fine), (coarse_path, coarse)):  # coarse last: it marks completion
             tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, np.concatenate(arrays))
+            np.save(tmp, maps.numpy())
             tmp.replace(path)
 
 
@@ -149,14 +154,18 @@ class PointOdysseyDataset(Dataset):
     def __init__(self, videos: list[Path], sequence_length: int, num_points: int, image_size: tuple[int, int],
                  train: bool, samples_per_video: int = 1, static_init_prob: float = 0.2,
                  feature_cache: FeatureCache | None = None, corr_levels: int = PredictorConfig.corr_levels,
-                 pools: list[tuple[list[Path], float]] | None = None, continuation_prob: float = 0.0):
+                 pools: list[tuple[list[Path], float]] | None = None, continuation_prob: float = 0.0,
+                 max_frame_step: int = 2, motion_blur: float = 0.0):
         """pools: [(videos, share)]: training windows come from each pool's videos with its share
         (mixing data sources in a fixed proportion); None: every video equally often.
         continuation_prob: share of windows that start after their points' query frame, as the
         tracker's later windows do: the points are queried up to `CONTINUATION_MAX_GAP` steps before
         the window, and its first frame holds their Lucas-Kanade estimate chained from there (drifted
         where they were covered), fixed as the tracker fixes it. With it, every sample carries its
-        query frame (`query_frame`, `query_xy`)."""
+        query frame (`query_frame`, `query_xy`). max_frame_step: training windows step 1 to this many frames
+        (where the clip is long enough), for larger motion between the frames a window shows. motion_blur: share
+        of training windows whose frames are blurred along each pixel's motion to the window's next frame
+        (motion_blur.py; their backbone maps are computed, not cached)."""
         self.videos = videos
         self.pools = [(pool, share) for pool, share in pools if pool and share > 0] if pools else None
         self.sequence_length = sequence_length
@@ -166,6 +175,8 @@ class PointOdysseyDataset(Dataset):
         self.samples_per_video = samples_per_video
         self.static_init_prob = static_init_prob if train else 0.0
         self.continuation_prob = continuation_prob if train else 0.0
+        self.max_frame_step = max_frame_step
+        self.motion_blur = motion_blur if train else 0.0
         self.feature_cache = feature_cache
         self.corr_levels = corr_levels
         self._annos: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray, bool, list[Path]]] = {}
@@ -204,7 +215,8 @@ class PointOdysseyDataset(Dataset):
             video = self.videos[index % len(self.videos)]
         trajs, visibs, valid, hidden_known, frame_paths = self._load(video)
         T = trajs.shape[0]
-        step = int(rng.integers(1, 3)) if self.train and T >= 2 * self.sequence_length else 1
+        longest = min(self.max_frame_step, (T - 1) // max(self.sequence_length - 1, 1))
+        step = int(rng.integers(1, longest + 1)) if self.train and T >= 2 * self.sequence_length else 1
         span = (self.sequence_length - 1) * step + 1
         if span > T:
             raise DataError(f"{video} has {T} frames, fewer than --sequence_length {self.sequence_length}")
@@ -226,8 +238,11 @@ class PointOdysseyDataset(Dataset):
         chosen = rng.choice(candidates, self.num_points, replace=len(candidates) < self.num_points)
         H, W = self.image_size
         chain = np.stack([read_frame(frame_paths[frame_idx], self.image_size) for frame_idx in chain_ids])
-        frames = chain[lead:]
         norm = np.array(self._original_size(video, frame_paths[0]), np.float32)
+        blurred = self.motion_blur > 0 and rng.random() < self.motion_blur
+        if blurred:
+            chain = self._blurred(chain, chain_ids, trajs / norm * (W, H), visibs, float(rng.uniform(0.25, 1.0)))
+        frames = chain[lead:]
         tracks = trajs[frame_ids][:, chosen] / norm  # (T, N, 2) in [0, 1]
         vis = visibs[frame_ids][:, chosen]
         known = valid[frame_ids][:, chosen]
@@ -244,13 +259,27 @@ class PointOdysseyDataset(Dataset):
             sample["query_frame"] = torch.from_numpy(chain[0])
             sample["query_xy"] = torch.from_numpy(queries_px / (W, H)).float()
         if self.feature_cache is not None:  # the pyramid is built here, in the loader's worker
-            fine, coarse = self.feature_cache.load(video, frame_paths[:len(trajs)], chain_ids)
+            fine, coarse = (self.feature_cache.maps(chain) if blurred
+                            else self.feature_cache.load(video, frame_paths[:len(trajs)], chain_ids))
             pyramid = feature_pyramid(EfficientNetFeatures.fuse(fine, coarse), self.corr_levels)
             for level, fmap in enumerate(pyramid):
                 sample[f"pyramid_{level}"] = fmap[lead:]
             if self.continuation_prob > 0:
                 sample["query_pyramid_0"] = pyramid[0][0]
         return sample
+
+    @staticmethod
+    def _blurred(chain: np.ndarray, chain_ids: np.ndarray, tracks_px: np.ndarray, visibs: np.ndarray,
+                 exposure: float) -> np.ndarray:
+        """The chain's frames blurred along each pixel's motion to the chain's next frame (the last frame: from
+        the one before); tracks_px (T, N, 2) at the chain's image size."""
+        out = chain.copy()
+        for k in range(len(chain_ids)):
+            a, b = (chain_ids[k], chain_ids[k + 1]) if k + 1 < len(chain_ids) else (chain_ids[k - 1], chain_ids[k])
+            field = motion_field(tracks_px[a], tracks_px[b], visibs[a] & visibs[b], chain.shape[1:3])
+            if field is not None:
+                out[k] = blur_along(chain[k], field, exposure)
+        return out
 
     def _continuation_lead(self, rng, first: int, direction: int, visibs) -> int:
         """How many steps (of `direction` frames) before the window's first frame its points are
@@ -435,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--continuation_prob", type=float, default=0.0,
                    help="share of training windows that start after their points' query frame, from the "
                         "chained (maybe drifted) estimate, as the tracker's later windows do")
+    p.add_argument("--max_frame_step", type=int, default=2,
+                   help="training windows step 1 to this many frames (larger motion between the frames shown)")
+    p.add_argument("--motion_blur", type=float, default=0.0,
+                   help="share of training windows blurred along each pixel's motion (their maps are computed)")
     p.add_argument("--trainable", default=None,
                    help="comma-separated parameter-name prefixes to train (e.g. vis_head,conf_head); the rest stays "
                         "as loaded (default: everything but a pretrained backbone)")
@@ -490,7 +523,8 @@ def train(args) -> int:
     pools = [(train_part, share) for (train_part, _), share in zip(splits, shares)] if len(groups) > 1 else None
     train_set = PointOdysseyDataset(train_videos, args.sequence_length, args.num_points, args.image_size, True,
                                     args.samples_per_video, feature_cache=cache, pools=pools,
-                                    continuation_prob=args.continuation_prob)
+                                    continuation_prob=args.continuation_prob, max_frame_step=args.max_frame_step,
+                                    motion_blur=args.motion_blur)
     val_set = PointOdysseyDataset(val_videos, args.sequence_length, args.num_points, args.image_size, False,
                                   feature_cache=cache)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
