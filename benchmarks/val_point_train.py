@@ -1,7 +1,7 @@
 """Point trackers on the TRAINING clips: where the point tracker's settings are chosen.
 
     python benchmarks/val_point_train.py [--train ../shared/train] [--trackers point_transformer,lk]
-        [--config '{"min_similarity": null}'] [--points 24] [--clips 12 | --davis_clips bear,boat]
+        [--config '{"min_similarity": null}'] [--points 24] [--clips 12 | --davis_clips bear,boat] [--backwards]
 
 `--trackers` entries may name weights: point_transformer=/path/point_tracker.pt (to compare
 trained weights with the shipped ones in one run).
@@ -10,6 +10,9 @@ Two measures, neither on a judged clip:
 - **BADJA joints** (train/badja_points: animal joints on bear, dog-agility, horsejump-low): each
   joint is queried on the first annotated frame where it is visible and judged on the later
   annotated frames, with the TAP-Vid figures (AJ, delta_avg, OA; coordinates scaled to 256x256).
+  With --backwards the clips play backwards: each joint is queried on the last annotated frame where
+  it is visible and tracked to the start. The tracks start elsewhere, so this is a fresh sample of
+  the same joints, which the forward figures stopped being once they had chosen settings.
 - **DAVIS-train masks** (train/davis2016_train, the first `--clips` clips in name order, or the
   `--davis_clips` named; clips that trained the weights are no validation for them): `--points`
   points drawn (fixed seed) inside the object's eroded mask on frame 0 and tracked to the end;
@@ -61,7 +64,7 @@ def track(tracker, frames, queries: list[tuple[int, np.ndarray]]) -> tuple[np.nd
     return points, visible
 
 
-def badja_scores(tracker, train: Path) -> dict[str, float]:
+def badja_scores(tracker, train: Path, backwards: bool = False) -> dict[str, float]:
     pred_vis, gt_vis, dist_all = [], [], []
     for ann_file in sorted((train / "badja_points").glob("*.points_480p.json")):
         ann = json.loads(ann_file.read_text())
@@ -69,6 +72,9 @@ def badja_scores(tracker, train: Path) -> dict[str, float]:
         height, width = frames[0].shape[:2]
         annotated = [(int(f["frame"]), np.array(f["points_xy_480p"], np.float32), np.array(f["visible"], bool))
                      for f in ann["frames"]]
+        if backwards:
+            frames = frames[::-1]
+            annotated = [(len(frames) - 1 - t, xy, vis) for t, xy, vis in annotated[::-1]]
         queries, joints = [], []
         for joint in range(len(annotated[0][1])):
             first = next(((t, xy[joint]) for t, xy, vis in annotated if vis[joint]), None)
@@ -135,6 +141,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--davis_clips", default=None, help="comma-separated DAVIS-train clips (instead of --clips)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backwards", action="store_true", help="BADJA clips played backwards (see above)")
     args = parser.parse_args(argv)
     import torch
 
@@ -155,7 +162,7 @@ def main(argv=None) -> int:
         name, _, weights = entry.partition("=")
         tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu",
                                  checkpoint=weights or None)
-        summary[entry] = {"badja": badja_scores(tracker, args.train),
+        summary[entry] = {"badja": badja_scores(tracker, args.train, args.backwards),
                           "davis_train": davis_scores(tracker, args.train, args.points, davis)}
         print(entry, json.dumps(summary[entry]), flush=True)
     print(json.dumps(summary))
