@@ -72,3 +72,11 @@ def test_training_windows_with_blur_and_longer_steps(tmp_path):
                  "--log_dir", str(tmp_path / "l"), "--backbone", "small_cnn", "--no_pretrained", "--iters", "2",
                  "--threads", "1", "--max_steps", "2", "--samples_per_video", "4", "--motion_blur", "1.0",
                  "--max_frame_step", "3"]) == 0
+
+
+def test_bad_window_options_are_a_clear_error(tmp_path, capsys):
+    from trackstudio.trackers.point.train import main
+
+    for option, value in (("--max_frame_step", "0"), ("--motion_blur", "1.5")):
+        assert main(["--data_root", str(tmp_path), option, value]) == 2
+        assert option in capsys.readouterr().err

@@ -511,6 +511,9 @@ class ScalarLog:
 
 
 def train(args) -> int:
+    if args.max_frame_step < 1 or not 0.0 <= args.motion_blur <= 1.0:
+        raise DataError(f"--max_frame_step must be at least 1 and --motion_blur between 0 and 1, got "
+                        f"{args.max_frame_step} and {args.motion_blur}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     groups = list_root_videos(args.data_root, args.video_dirs)
