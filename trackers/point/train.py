@@ -274,9 +274,9 @@ class PointOdysseyDataset(Dataset):
         """The chain's frames blurred along each pixel's motion to the chain's next frame (the last frame: from
         the one before); tracks_px (T, N, 2) at the chain's image size."""
         out = chain.copy()
-        for k in range(len(chain_ids)):
-            a, b = (chain_ids[k], chain_ids[k + 1]) if k + 1 < len(chain_ids) else (chain_ids[k - 1], chain_ids[k])
-            field = motion_field(tracks_px[a], tracks_px[b], visibs[a] & visibs[b], chain.shape[1:3])
+        fields = [motion_field(tracks_px[a], tracks_px[b], visibs[a] & visibs[b], chain.shape[1:3])
+                  for a, b in zip(chain_ids[:-1], chain_ids[1:])]
+        for k, field in enumerate(fields + fields[-1:]):  # the last frame moves as the pair before it
             if field is not None:
                 out[k] = blur_along(chain[k], field, exposure)
         return out
