@@ -32,13 +32,16 @@ def main(argv: list[str] | None = None) -> int:
                              "default can darken a clip to black)")
     parser.add_argument("--object_bend", type=float, default=0.0,
                         help="objects also bend by up to this share of their size (under 0.159; 0: rigid)")
+    parser.add_argument("--scene_bars", type=int, default=0,
+                        help="up to this many bars (posts, poles) fixed in the scene in front of the objects per clip")
     parser.add_argument("--footage", action="append", default=[],
                         help="DAVIS-layout clips (<clip>/frames, <clip>/masks) to take backgrounds and objects from")
     parser.add_argument("--footage_only", default=None, help="comma-separated clip names: only these of --footage")
     parser.add_argument("--footage_exclude", default="", help="comma-separated clip names to leave out of --footage")
     args = parser.parse_args(argv)
     spec = ClipSpec(num_frames=args.num_frames, height=args.height, width=args.width,
-                    brightness_drift=args.brightness_drift, object_bend=args.object_bend)
+                    brightness_drift=args.brightness_drift, object_bend=args.object_bend,
+                    scene_bars=args.scene_bars)
     start = time.time()
 
     def progress(done: int, total: int) -> None:

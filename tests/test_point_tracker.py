@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from trackstudio.trackers import Prompt, registry
-from trackstudio.trackers.point.synthetic import ClipSpec, Footage, generate_dataset, make_texture
+from trackstudio.trackers.point.synthetic import ClipSpec, Footage, generate_clip, generate_dataset, make_texture
 from trackstudio.trackers.point.tracker import default_weights
 
 needs_weights = pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
@@ -129,8 +130,6 @@ def test_points_on_a_bollard_that_leaves_the_view_on_parkour_stay_hidden(shared_
     # the case, as a user tried it: points on a bollard that leaves the view at the right by frame 20
     # and never comes back flickered back "visible" on the building (their query patch fitting on a single
     # frame now and then, or the visibility head alone bringing back a point whose exit went unnoticed)
-    import cv2
-
     frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
               for path in sorted((shared_data / "davis_parkour" / "frames").glob("*.jpg"))]
     tracker = registry.build("point_transformer", device="cpu")
@@ -180,13 +179,40 @@ def test_generator_writes_a_valid_layout(tmp_path):
     assert np.array_equal(np.load(again / "anno.npz")["trajs_2d"], np.load(clips[0] / "anno.npz")["trajs_2d"])
 
 
+def test_scene_bars_stay_fixed_in_the_scene_and_cover_what_passes_behind(tmp_path):
+    # bars (posts, poles) move with the camera, not on their own: their points follow the background's motion
+    spec = ClipSpec(num_frames=8, height=96, width=160, num_objects=(0, 0), points_per_object=12,
+                    background_points=40, scene_bars=3)
+    clips = [generate_clip(np.random.default_rng((6, i)), spec) for i in range(6)]
+    with_bars = [c for c in clips if c.trajs_2d.shape[1] > spec.background_points]
+    assert with_bars, "some clips must have bars"
+    covered = 0
+    for clip in with_bars:
+        background, bars = clip.trajs_2d[:, :spec.background_points], clip.trajs_2d[:, spec.background_points:]
+        homogeneous = np.concatenate([background[0], np.ones((len(background[0]), 1), np.float32)], 1)
+        for t in range(1, spec.num_frames):
+            camera = np.linalg.lstsq(homogeneous, background[t], rcond=None)[0]  # (3, 2): the camera's affine motion
+            moved = np.concatenate([bars[0], np.ones((len(bars[0]), 1), np.float32)], 1) @ camera
+            assert np.abs(moved - bars[t]).max() < 1e-2, t
+        # a background point behind a bar is hidden: the bar owns the pixel
+        hidden_bg = ~clip.visibs[:, :spec.background_points]
+        rows = np.clip(np.round(background[..., 1]).astype(int), 0, spec.height - 1)
+        cols = np.clip(np.round(background[..., 0]).astype(int), 0, spec.width - 1)
+        on_bar = clip.owners[np.arange(spec.num_frames)[:, None], rows, cols] >= 0
+        assert hidden_bg[on_bar].all()
+        covered += on_bar.sum()
+    assert covered > 0, "some background points pass behind the bars"
+    # clips made without bars are the clips made before bars existed: same seed, same draws
+    plain = ClipSpec(num_frames=8, height=96, width=160, points_per_object=12, background_points=40)
+    assert np.array_equal(generate_clip(np.random.default_rng(1), plain).trajs_2d,
+                          generate_clip(np.random.default_rng(1), ClipSpec(**{**plain.__dict__, "scene_bars": 0})).trajs_2d)
+
+
 @pytest.mark.parametrize("bend", [0.0, 0.12])
 def test_clips_from_real_footage_track_its_objects_exactly(tmp_path, bend):
     # footage: a red frame with a green object (its mask); the generated clip's objects are that object cut out
     # (rigid or bending), so every visible point on an object must sit on green, and nothing is read from a clip
     # left out
-    import cv2
-
     for name, color in (("kept", (0, 200, 0)), ("left_out", (0, 0, 200))):
         clip = tmp_path / "footage" / name
         (clip / "frames").mkdir(parents=True)

@@ -287,6 +287,24 @@ class Bend:
         return placed
 
 
+def _scene_bar(rng: np.random.Generator, height: int, width: int, bg_maps: list[np.ndarray],
+               footage: Footage | None) -> tuple:
+    """A textured bar fixed in the scene (it moves with the background's camera), mostly upright, across
+    a random place of the first frame; returned as an object (texture, mask, maps, bend)."""
+    size = int(height * rng.uniform(0.8, 1.6)) | 1
+    half_width = max(2, int(height * rng.uniform(0.015, 0.075)))
+    mask = np.zeros((size, size), np.uint8)
+    mask[:, size // 2 - half_width:size // 2 + half_width + 1] = 255
+    texture = (footage.background(rng, size, size) if footage is not None else make_texture(rng, size, size))
+    upright = rng.random() < 0.75
+    angle = rng.normal(0, 0.2) + (0 if upright else np.pi / 2)
+    where = _apply(cv2.invertAffineTransform(bg_maps[0]), rng.uniform(0.1, 0.9, (1, 2)) * (width, height))[0]
+    place = _affine(where, angle, 1.0, np.array([size / 2, size / 2]))
+    maps = [np.concatenate([m[:, :2] @ place[:, :2], (m[:, :2] @ place[:, 2] + m[:, 2])[:, None]], 1)
+            for m in bg_maps]
+    return texture, mask, maps, None
+
+
 @dataclass
 class ClipSpec:
     """Knobs for one generated clip (pixel sizes at the clip's resolution)."""
@@ -303,6 +321,9 @@ class ClipSpec:
     brightness_drift: float = 0.004  # jitter of the global brightness's random walk (its rate's, per frame)
     # objects also bend (Bend) by up to this share of their size; 0: rigid (an affine map of their cut-out)
     object_bend: float = 0.0
+    # up to this many bars (posts, poles, railings) fixed in the scene in front of everything: on real video
+    # points that pass behind a still occluder stay on it (BADJA horsejump-low's poles, parkour's bollard)
+    scene_bars: int = 0
 
 
 @dataclass
@@ -344,6 +365,10 @@ def generate_clip(rng: np.random.Generator, spec: ClipSpec = ClipSpec(), footage
         origin = np.array([radius, radius], np.float64)
         maps = [_affine(np.array([xs[t], ys[t]]), angle[t], scale[t], origin) for t in range(T)]
         objects.append((texture, mask, maps, Bend(rng, mask.shape[0], spec.object_bend) if spec.object_bend else None))
+
+    if spec.scene_bars:  # no draws otherwise: clips made without bars stay the same
+        for _ in range(int(rng.integers(0, spec.scene_bars + 1))):
+            objects.append(_scene_bar(rng, H, W, bg_maps, footage))
 
     # Points: fixed surface locations, on the background and inside each (eroded) object shape.
     bg_local = _apply(cv2.invertAffineTransform(bg_maps[0]),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -134,7 +135,7 @@ class FeatureCache:
         fine, coarse = self.maps(np.stack([read_frame(path, self.image_size) for path in frame_paths]))
         fine_path.parent.mkdir(exist_ok=True)
         for path, maps in ((fine_path, fine), (coarse_path, coarse)):  # coarse last: it marks completion
-            tmp = path.with_suffix(".tmp.npy")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # two runs on one data root may write at once
             np.save(tmp, maps.numpy())
             tmp.replace(path)
 

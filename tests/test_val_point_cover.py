@@ -1,0 +1,42 @@
+"""The covered-point validation clips: the point is covered exactly while the bar's pixels are where it is,
+and a tracker without appearance memory (Lucas-Kanade) is caught staying on the bar."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "val_point_cover.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("val_point_cover", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed, speed, bar", [(0, 4, 0), (1, 8, 1)])
+def test_the_point_is_covered_while_the_still_bar_is_over_it(bench, seed, speed, bar):
+    width, kinds = bench.BARS[bar]
+    frames, track, in_view = bench.cover_clip(seed, speed, width, kinds, 1.0)
+    covered = [t for t in np.flatnonzero(~in_view) if track[t][0] < bench.WIDTH - 10]  # not the frames it leaves by
+    assert len(covered) >= 4 and in_view[0] and in_view[covered[-1] + 1]
+    for t in range(len(frames)):
+        x, y = np.round(track[t]).astype(int)
+        if x >= bench.WIDTH - 10 or x < 100:
+            continue  # out of the frame, or where frame 0 shows the square itself
+        # the bar is still: a covered point shows the bar's pixel of frame 0 there; one in view shows the square
+        on_bar = np.array_equal(frames[t][y, x], frames[0][y, x])
+        assert on_bar == (t in covered), t
+
+
+def test_lucas_kanade_stays_on_the_bar(bench):
+    from trackstudio.trackers import registry
+
+    scores = bench.cover_scores(registry.build("lk", device="cpu"))
+    assert scores["clips"] == len(bench.SEEDS) * len(bench.SPEEDS) * len(bench.BARS)
+    assert scores["recovered"] == 0 and scores["stuck"] == scores["clips"]
