@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH, NUM_FRAMES = 240, 400, 40
 BAR_X = 140  # the bar's left edge (px at scale 1)
 SEEDS, SPEEDS = (0, 1, 2, 3), (4, 6, 8)  # px / frame of the square at scale 1

@@ -179,7 +179,7 @@ def test_generator_writes_a_valid_layout(tmp_path):
     assert np.array_equal(np.load(again / "anno.npz")["trajs_2d"], np.load(clips[0] / "anno.npz")["trajs_2d"])
 
 
-def test_scene_bars_stay_fixed_in_the_scene_and_cover_what_passes_behind(tmp_path):
+def test_scene_bars_stay_fixed_in_the_scene_and_cover_what_passes_behind():
     # bars (posts, poles) move with the camera, not on their own: their points follow the background's motion
     spec = ClipSpec(num_frames=8, height=96, width=160, num_objects=(0, 0), points_per_object=12,
                     background_points=40, scene_bars=3)
@@ -202,10 +202,6 @@ def test_scene_bars_stay_fixed_in_the_scene_and_cover_what_passes_behind(tmp_pat
         assert hidden_bg[on_bar].all()
         covered += on_bar.sum()
     assert covered > 0, "some background points pass behind the bars"
-    # clips made without bars are the clips made before bars existed: same seed, same draws
-    plain = ClipSpec(num_frames=8, height=96, width=160, points_per_object=12, background_points=40)
-    assert np.array_equal(generate_clip(np.random.default_rng(1), plain).trajs_2d,
-                          generate_clip(np.random.default_rng(1), ClipSpec(**{**plain.__dict__, "scene_bars": 0})).trajs_2d)
 
 
 @pytest.mark.parametrize("bend", [0.0, 0.12])
