@@ -3,6 +3,8 @@
     python benchmarks/bench_point_real.py ../shared/data/davis_* [--trackers point_transformer,lk]
         [--config '{"min_similarity": null}'] [--points 32]
 
+`--trackers` entries may name weights: point_transformer=/path/point_tracker.pt.
+
 On each clip, `--points` points are drawn (fixed seed) inside the object's mask on frame 0, eroded
 by 5 px, and tracked to the end. Reported per tracker: **in-mask**, the share of points reported
 visible that lie inside the object's mask (dilated by 4 px) on their frame, a bound on gross
@@ -72,7 +74,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     summary = {}
     for idx, name in enumerate(args.trackers.split(",")):
-        tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu")
+        tracker_name, _, weights = name.partition("=")  # point_transformer=/path/point_tracker.pt: other weights
+        tracker = registry.build(tracker_name, json.loads(args.config) if idx == 0 else None, device="cpu",
+                                 checkpoint=weights or None)
         rng = np.random.default_rng(0)  # the same points for every tracker
         scores = []
         for seq in args.seqs:
