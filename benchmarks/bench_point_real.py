@@ -73,10 +73,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     summary = {}
-    for idx, name in enumerate(args.trackers.split(",")):
-        tracker_name, _, weights = name.partition("=")  # point_transformer=/path/point_tracker.pt: other weights
-        tracker = registry.build(tracker_name, json.loads(args.config) if idx == 0 else None, device="cpu",
-                                 checkpoint=weights or None)
+    for name, tracker in registry.build_entries(args.trackers, json.loads(args.config), device="cpu"):
         rng = np.random.default_rng(0)  # the same points for every tracker
         scores = []
         for seq in args.seqs:

@@ -90,10 +90,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     summary = {}
-    for idx, entry in enumerate(args.trackers.split(",")):
-        name, _, weights = entry.partition("=")
-        tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu",
-                                 checkpoint=weights or None)
+    for entry, tracker in registry.build_entries(args.trackers, json.loads(args.config), device="cpu"):
         summary[entry] = cover_scores(tracker)
         print(entry, json.dumps(summary[entry]), flush=True)
     print(json.dumps(summary))

@@ -158,10 +158,7 @@ def main(argv=None) -> int:
     else:
         davis = davis[:args.clips]
     summary = {}
-    for idx, entry in enumerate(args.trackers.split(",")):
-        name, _, weights = entry.partition("=")
-        tracker = registry.build(name, json.loads(args.config) if idx == 0 else None, device="cpu",
-                                 checkpoint=weights or None)
+    for entry, tracker in registry.build_entries(args.trackers, json.loads(args.config), device="cpu"):
         summary[entry] = {"badja": badja_scores(tracker, args.train, args.backwards),
                           "davis_train": davis_scores(tracker, args.train, args.points, davis)}
         print(entry, json.dumps(summary[entry]), flush=True)

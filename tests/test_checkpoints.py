@@ -275,3 +275,13 @@ def test_cancelling_from_the_progress_callback_keeps_the_part(server, tmp_path):
     assert (tmp_path / "weights.pth.part").stat().st_size == 64 << 10
     path = resolve_checkpoint(_spec(server.url), cache_dir=tmp_path, progress=False)
     assert path.read_bytes() == PAYLOAD and server.requests[-1] == f"bytes={64 << 10}-"
+
+
+def test_a_benchmark_entry_names_the_weights_to_load(tmp_path):
+    from trackstudio.trackers import registry
+
+    entries = registry.build_entries(f"lk,point_transformer={tmp_path / 'other.pt'}", device="cpu")
+    name, tracker = next(entries)
+    assert name == "lk" and tracker.kind == "point"
+    with pytest.raises(CheckpointError, match="other.pt"):
+        next(entries)

@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import importlib.metadata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +136,12 @@ def build(name: str, config: TrackerConfig | dict[str, Any] | None = None, devic
     """A ready tracker. `checkpoint` is a local path or None for the tracker's default weights."""
     s = spec(name)
     return s.cls(make_config(s.cls, config), resolve_device(device), checkpoint)
+
+
+def build_entries(entries: str, first_config: TrackerConfig | dict[str, Any] | None = None,
+                  device: str = "auto") -> Iterator[tuple[str, Tracker]]:
+    """(entry, ready tracker) for each of "NAME[=CHECKPOINT],..." in turn, built as it is reached; the first takes
+    `first_config` (how the benchmarks compare trackers, weights and settings in one run)."""
+    for idx, entry in enumerate(entries.split(",")):
+        name, _, checkpoint = entry.partition("=")
+        yield entry, build(name, first_config if idx == 0 else None, device, checkpoint or None)
