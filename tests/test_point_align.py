@@ -55,6 +55,23 @@ def test_occluded_flat_and_border_points_keep_their_estimate():
         PatchAligner(half_size=2, min_correlation=0.75, max_shift_px=12.0)
 
 
+def test_a_fit_afresh_finds_the_patch_that_a_distorted_last_warp_misses():
+    # as a point passes behind a still bar, the fit can slide onto the bar's edge with a sheared, shrunk warp;
+    # when the point is found again beyond the bar, a fit from that warp fails and one from the query patch fits
+    image = _texture(4)
+    point = np.array([120.0, 118.0], np.float32)
+    aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+    aligner.set_template(0, image, point)
+    aligner._templates[0].linear = np.array([[0.71, 0.02], [-0.13, 0.90]], np.float32)  # the one seen on the bar
+    shifted = np.roll(image, (3, 40), axis=(0, 1))  # the point is now at (160, 121)
+    estimate = (point + (41.5, 2.0))[None]
+    _, moved = aligner.align(shifted, estimate)
+    assert not moved[0]
+    aligned, moved = aligner.align(shifted, estimate, afresh=True)
+    assert moved[0] and np.linalg.norm(aligned[0] - (point + (40, 3))) < 0.3
+    assert np.allclose(aligner._templates[0].linear, np.eye(2), atol=0.02)  # later fits start from the good warp
+
+
 def test_fits_on_the_region_the_patch_can_reach_match_fits_on_the_whole_frame():
     # the aligner hands ECC only the region around each estimate (speed); the fit must be the one ECC finds
     # on the whole frame, at the border too (where the region is clipped)

@@ -40,3 +40,28 @@ def test_lucas_kanade_stays_on_the_bar(bench):
     scores = bench.cover_scores(registry.build("lk", device="cpu"))
     assert scores["clips"] == len(bench.SEEDS) * len(bench.SPEEDS) * len(bench.BARS)
     assert scores["recovered"] == 0 and scores["stuck"] == scores["clips"]
+
+
+@pytest.mark.parametrize("seed, speed", [(1, 6), (0, 8)])
+def test_the_point_tracker_takes_a_point_off_the_bar_once_the_patch_fits_beyond_it(bench, seed, speed):
+    from trackstudio.trackers import Prompt, registry
+    from trackstudio.trackers.point.tracker import default_weights
+
+    if not default_weights().is_file():
+        pytest.skip("trained point tracker weights are missing")
+    width, kinds = bench.BARS[0]
+    frames, track, in_view = bench.cover_clip(seed, speed, width, kinds, 1.0)
+    behind = np.flatnonzero(~in_view)
+    behind = behind[behind < np.flatnonzero(in_view)[-1]]
+    judged = [t for t in range(behind[-1] + 3, len(frames)) if in_view[t]][:bench.JUDGED_AFTER]
+    errors = {}
+    for margin in (None, "default"):  # without the re-detection of shown points it stays on the bar, shown
+        config = {} if margin == "default" else {"redetect_shown_margin": margin}
+        tracker = registry.build("point_transformer", config, device="cpu")
+        tracker.set_video(frames)
+        tracker.add_prompt(0, 1, Prompt(point=track[0]))
+        results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+        assert all(results[t].visible for t in judged)
+        errors[margin] = np.array([np.linalg.norm(results[t].point - track[t]) for t in judged])
+    assert (errors[None] > 16).any()
+    assert (errors["default"] < 4).all(), errors["default"]

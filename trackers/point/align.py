@@ -73,10 +73,13 @@ class PatchAligner:
         """Can track `index` be aligned at all (its query patch was neither flat nor at the border)?"""
         return self._templates.get(int(index)) is not None
 
-    def align(self, gray: np.ndarray, points: np.ndarray, indices=None) -> tuple[np.ndarray, np.ndarray]:
+    def align(self, gray: np.ndarray, points: np.ndarray, indices=None, afresh: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
         """points (N, 2) estimates on `gray` (full-resolution pixels) -> (N, 2) aligned points and
         (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
-        without a template keep their estimate."""
+        without a template keep their estimate. `afresh` starts the fits from the query patch as it was
+        (no rotation or scale) instead of the last accepted warp: for a point found again far from where it was,
+        whose last warp may be one the fit slid into on an occluder's edge as the point went behind it."""
         out = points.astype(np.float32).copy()
         moved = np.zeros(len(points), bool)
         size = 2 * self.half_size
@@ -85,9 +88,10 @@ class PatchAligner:
             template = self._templates.get(int(index))
             if template is None or index >= len(points) or not np.isfinite(points[index]).all():
                 continue
+            start = np.eye(2, dtype=np.float32) if afresh else template.linear
             warp = np.empty((2, 3), np.float32)
-            warp[:, :2] = template.linear
-            warp[:, 2] = points[index] - template.linear @ template.centre
+            warp[:, :2] = start
+            warp[:, 2] = points[index] - start @ template.centre
             # ECC blurs and differentiates its whole input image on every call: it gets only the region the
             # patch can reach (its warped corners, grown by the largest accepted shift), the same fit for
             # a fraction of the time
@@ -107,7 +111,7 @@ class PatchAligner:
             warp[:, 2] += origin
             aligned = warp[:, :2] @ template.centre + warp[:, 2]
             if (correlation >= self.min_correlation and np.linalg.norm(aligned - points[index]) < self.max_shift_px
-                    and _plausible(template.linear, warp[:, :2])):
+                    and _plausible(start, warp[:, :2])):
                 out[index] = aligned
                 template.linear = warp[:, :2].copy()
                 moved[index] = True
