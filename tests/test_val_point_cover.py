@@ -55,8 +55,8 @@ def test_the_point_tracker_takes_a_point_off_the_bar_once_the_patch_fits_beyond_
     behind = behind[behind < np.flatnonzero(in_view)[-1]]
     judged = [t for t in range(behind[-1] + 3, len(frames)) if in_view[t]][:bench.JUDGED_AFTER]
     errors = {}
-    for margin in (None, "default"):  # without the re-detection of shown points it stays on the bar, shown
-        config = {} if margin == "default" else {"redetect_shown_margin": margin}
+    for margin in (None, "default"):  # with the re-detection as it was before session 33 it stays on the bar, shown
+        config = {} if margin == "default" else {"redetect_margin": None, "redetect_similarity": 0.9}
         tracker = registry.build("point_transformer", config, device="cpu")
         tracker.set_video(frames)
         tracker.add_prompt(0, 1, Prompt(point=track[0]))
