@@ -381,10 +381,10 @@ class TransformerPointTracker(Tracker):
         refined = torch.where(fits[..., None], init[0], refined)
         conf_prob = torch.sigmoid(conf[-1][0])
         lost = torch.zeros_like(vis_prob, dtype=torch.bool)
+        here = query_similarity(pyramid[0], refined, query_feats[0])  # (T, N) each estimate against its query
         if self.config.min_similarity is not None or self.config.confident_similarity is not None:
             trusted_feats = torch.stack([t.trusted_feat for t in tracks])
-            similarity = torch.maximum(query_similarity(pyramid[0], refined, query_feats[0]),
-                                       query_similarity(pyramid[0], refined, trusted_feats))
+            similarity = torch.maximum(here, query_similarity(pyramid[0], refined, trusted_feats))
             if self.config.min_similarity is not None:
                 lost = (similarity < self.config.min_similarity) & ~anchor_mask[0]
             if self.config.confident_similarity is not None:
@@ -398,7 +398,6 @@ class TransformerPointTracker(Tracker):
             minimum = torch.full_like(vis_prob, self.config.redetect_similarity)
             shown = torch.zeros_like(hidden)
             if self.config.redetect_margin is not None and aligner is not None:
-                here = query_similarity(pyramid[0], refined, query_feats[0])
                 shown = ~hidden & ~fits & ~anchor_mask[0]
                 if self.config.confident_similarity is not None:  # a confident match is where it is
                     shown &= here < self.config.confident_similarity
@@ -420,10 +419,12 @@ class TransformerPointTracker(Tracker):
                     aligned[p][indices] = fits_now[indices]
             for i, n in redetected:  # a re-detection counts once the query patch fits there too
                 p = positions[i]
-                if aligner.has_template(n) and not aligned[p][n]:  # from the query's own warp (see align.py)
-                    realigned, fits_now = aligner.align(inputs[p][1], refined[i] / scale, [n], afresh=True)
-                    refined[i, n], aligned[p][n] = realigned[n] * scale, fits_now[n]
-                if aligner.has_template(n) and not aligned[p][n]:
+                if not aligner.has_template(n) or aligned[p][n]:
+                    continue
+                # from the query's own warp: the last one may have slid onto an occluder's edge (align.py)
+                realigned, fits_now = aligner.align(inputs[p][1], refined[i] / scale, [n], afresh=True)
+                refined[i, n], aligned[p][n] = realigned[n] * scale, fits_now[n]
+                if not aligned[p][n]:
                     if (i, n) in moved_shown:  # a shown point stays where it was, as it was
                         coords_before, vis_before, conf_before = before
                         refined[i, n] = coords_before[i, n].cpu().numpy()
