@@ -134,3 +134,83 @@ def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames,
             truth = tracks[result.frame_idx][obj_id]
             assert obj.visible, f"frame {result.frame_idx}, point {obj_id} is in plain view"
             assert np.linalg.norm(obj.point - truth) < tolerance_px, f"frame {result.frame_idx}, point {obj_id}: {obj.point} vs {truth}"
+
+
+def _square_over_background(shift_square: float, shift_background: float) -> np.ndarray:
+    """A textured 100 px square (left edge at 100 + shift_square) over another texture moving on its own."""
+    background = np.roll(_texture(5, 320), int(shift_background), axis=0)[:240, :240]
+    frame = background.copy()
+    x0 = 100 + int(shift_square)
+    frame[70:170, x0:x0 + 100] = _texture(6, 100)
+    return frame
+
+
+@pytest.mark.parametrize("centre_alone", [True, False])
+def test_a_point_beside_an_edge_keeps_its_fit_on_its_own_surface(monkeypatch, centre_alone):
+    # the point is 7 px inside the square's left edge: part of its 25 px patch shows the background, which
+    # moves down while the square moves right. The whole patch stops fitting; its centre, on the square, goes on
+    # (without the centre-alone fit, the same frames lose the point)
+    if not centre_alone:
+        monkeypatch.setattr("trackstudio.trackers.point.align.CENTRE_MIN_CORRELATION", 2.0)
+    point = np.array([107.0, 120.0], np.float32)
+    aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+    aligner.set_template(0, _square_over_background(0, 0), point, step=0)
+    late = []
+    for step in range(1, 9):
+        truth = point + (2.0 * step, 0.0)
+        aligned, moved = aligner.align(_square_over_background(2 * step, 3 * step), (truth + (1.5, -1.0))[None],
+                                       step=step)
+        if step >= 6:
+            late.append(bool(moved[0]) and np.linalg.norm(aligned[0] - truth) < 0.5)
+    assert all(late) if centre_alone else not any(late)
+
+
+def test_the_centre_alone_only_goes_on_from_a_fit():
+    # a fit on the step before (or this step) lets the centre alone fit; after steps without any fit it does
+    # not: alone, a small patch also fits look-alike spots, so it never starts a fit
+    point = np.array([107.0, 120.0], np.float32)
+    frame = _square_over_background(12, 18)  # the whole patch no longer fits here (the test above)
+    truth = point + (12.0, 0.0)
+    for fitted_at, fits in ((5, True), (3, False)):
+        aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+        aligner.set_template(0, _square_over_background(0, 0), point, step=fitted_at)
+        aligned, moved = aligner.align(frame, (truth + (1.0, 1.0))[None], step=6)
+        assert moved[0] == fits
+        if fits:
+            assert np.linalg.norm(aligned[0] - truth) < 0.5
+
+
+
+def test_a_point_far_off_its_estimate_is_found_by_matching_its_patch():
+    # the surface jumped 30 px right and 20 px down: too far for the fit to converge from the estimate. After
+    # SEARCH_AFTER steps without a fit the patch is looked for around the estimate and fitted where it matches
+    from trackstudio.trackers.point.align import SEARCH_AFTER
+
+    image = _texture(7)
+    point = np.array([110.0, 112.0], np.float32)
+    aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+    aligner.set_template(0, image, point, step=0)
+    moved_image = np.roll(image, (20, 30), axis=(0, 1))
+    estimate = point[None].copy()
+    for step in range(1, SEARCH_AFTER + 1):
+        _, moved = aligner.align(moved_image, estimate, step=step)
+        assert not moved[0]
+        found_points, found = aligner.search(moved_image, estimate, step, [0])
+        assert found[0] == (step == SEARCH_AFTER)
+    assert np.linalg.norm(found_points[0] - (point + (30, 20))) < 0.3
+    _, found = aligner.search(moved_image, estimate, SEARCH_AFTER + 2, [])  # only the tracks asked for
+    assert not found.any()
+
+
+def test_the_patch_search_skips_a_match_that_repeats_nearby():
+    # on stripes the patch matches as well one period along: no place stands out, so nothing is found
+    from trackstudio.trackers.point.align import SEARCH_AFTER
+
+    stripes = cv2.cvtColor(make_texture(np.random.default_rng(3), 240, 240, "stripes"), cv2.COLOR_RGB2GRAY)
+    point = np.array([120.0, 120.0], np.float32)
+    for image, findable in ((stripes, False), (_texture(1), True)):
+        aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+        aligner.set_template(0, image, point, step=0)
+        shifted = np.roll(image, (0, 25), axis=(0, 1))
+        _, found = aligner.search(shifted, point[None], SEARCH_AFTER, [0])
+        assert found[0] == findable

@@ -325,3 +325,27 @@ def test_a_point_is_found_again_only_at_a_match_that_stands_out(second_match):
             assert not found and coords[0, 0].tolist() == [40.0, 80.0]
         else:
             assert found == {(0, 0)} and coords[0, 0].tolist() == [120.0, 80.0]
+
+
+def test_a_lucas_kanade_jump_is_undone_where_the_point_s_motion_carries_it():
+    # on weak texture Lucas-Kanade can land tens of pixels off, forward-backward consistent (sel_360 clip 4: 52 px
+    # on a blurred background). Where the query patch does not fit at its guess, the patch is fitted where the
+    # point's last step carries it; a guess whose patch fits is left alone
+    from trackstudio.trackers.point.align import PatchAligner
+    from trackstudio.trackers.point.tracker import TransformerPointTracker
+
+    texture = cv2.cvtColor(make_texture(np.random.default_rng(4), 240, 320, "noise"), cv2.COLOR_RGB2GRAY)
+    step = np.array([2.0, 1.0], np.float32)
+    grays = [np.roll(texture, (k, 2 * k), axis=(0, 1)) for k in range(3)]  # the surface moves by `step` per frame
+    points = np.array([[150.0, 110.0], [100.0, 90.0]], np.float32)
+    aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+    for index, point in enumerate(points):
+        aligner.set_template(index, grays[0], point, step=0)
+    coords = {0: points.copy(), 1: points + step}  # internal scale 1
+    truth = points + 2 * step
+    guess = np.stack([truth[0] + (30.0, 25.0), truth[1]])  # Lucas-Kanade jumped for the first point only
+    fits = np.array([False, True])
+    inputs = {2: (None, grays[2])}
+    TransformerPointTracker._align_where_motion_goes(2, coords, 1.0, coords[1], guess, fits, inputs, aligner)
+    assert fits.all()
+    assert np.linalg.norm(guess - truth, axis=-1).max() < 0.3

@@ -5,10 +5,13 @@ estimate is aligned anew to the grayscale patch around its query point with an a
 (enhanced correlation coefficient), started from the track's last accepted warp, so the position
 is always measured against the original appearance, and rotation and scale are followed. A fit
 that correlates poorly (occlusion, strong appearance change) or moves the point far is not used.
+A point near a surface's edge has the surface behind in its patch; where that part no longer matches, the
+patch's centre alone goes on from the last fit. A point whose patch has not fitted for a few frames (it was
+covered, or the estimate slid off) is looked for by template matching around its estimate.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,6 +21,19 @@ _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
 # frame to frame change scale by a few percent and stay nearly undistorted.
 MAX_SCALE_CHANGE = 1.25  # per alignment, either way
 MAX_ANISOTROPY = 1.5  # ratio of the warp's two singular values
+# Where the whole patch does not fit, its centre (half its size) alone may, at this correlation, to go on from a
+# fit on the step before (session 34: see the point card)
+CENTRE_MIN_CORRELATION = 0.8
+FITS_KEPT = 32  # steps (walk positions) whose fits are remembered: more than a window reaches back
+# A track whose patch has not fitted for SEARCH_AFTER steps is looked for every SEARCH_EVERY steps by template
+# matching within SEARCH_RADIUS_PX: ECC only converges a few pixels from the truth. The best match must correlate
+# at least SEARCH_MIN_CORRELATION, beat every match more than SEARCH_DISTINCT_PX from it by SEARCH_MARGIN (not a
+# stripe or tile beside it), and the whole patch must fit there.
+SEARCH_AFTER, SEARCH_EVERY = 2, 2
+SEARCH_RADIUS_PX = 64
+SEARCH_MIN_CORRELATION = 0.8
+SEARCH_MARGIN = 0.1
+SEARCH_DISTINCT_PX = 6
 CROP_MARGIN_PX = 16  # beyond the patch's reach, so ECC's iterations and its 3x3 filters see the pixels they would in the frame
 
 
@@ -44,6 +60,7 @@ class _Template:
     patch: np.ndarray  # (S, S) float32 grayscale around the query point
     centre: np.ndarray  # (2,) the query point in patch pixels
     linear: np.ndarray  # (2, 2) last accepted warp's linear part (patch -> frame)
+    fitted_at: set[int] = field(default_factory=set)  # the recent steps (walk positions) where a fit was accepted
 
 
 class PatchAligner:
@@ -55,8 +72,8 @@ class PatchAligner:
         self.max_shift_px = max_shift_px
         self._templates: dict[int, _Template | None] = {}  # track index -> template (None: too close to the border)
 
-    def set_template(self, index: int, gray: np.ndarray, point: np.ndarray) -> None:
-        """(Re)start track `index` from `point` (x, y) on the grayscale frame `gray`."""
+    def set_template(self, index: int, gray: np.ndarray, point: np.ndarray, step: int = 0) -> None:
+        """(Re)start track `index` from `point` (x, y) on the grayscale frame `gray` (at walk position `step`)."""
         x0, y0 = int(round(point[0])) - self.half_size, int(round(point[1])) - self.half_size
         size = 2 * self.half_size + 1
         if x0 < 0 or y0 < 0 or x0 + size > gray.shape[1] or y0 + size > gray.shape[0]:
@@ -67,52 +84,113 @@ class PatchAligner:
             self._templates[index] = None
             return
         self._templates[index] = _Template(patch, np.array([point[0] - x0, point[1] - y0], np.float32),
-                                           np.eye(2, dtype=np.float32))
+                                           np.eye(2, dtype=np.float32), {step})
 
     def has_template(self, index: int) -> bool:
         """Can track `index` be aligned at all (its query patch was neither flat nor at the border)?"""
         return self._templates.get(int(index)) is not None
 
-    def align(self, gray: np.ndarray, points: np.ndarray, indices=None, afresh: bool = False
+    def align(self, gray: np.ndarray, points: np.ndarray, indices=None, afresh: bool = False, step: int = 0
               ) -> tuple[np.ndarray, np.ndarray]:
-        """points (N, 2) estimates on `gray` (full-resolution pixels) -> (N, 2) aligned points and
-        (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
+        """points (N, 2) estimates on `gray` (full-resolution pixels, at walk position `step`) -> (N, 2) aligned
+        points and (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
         without a template keep their estimate. `afresh` starts the fits from the query patch as it was
         (no rotation or scale) instead of the last accepted warp: for a point found again far from where it was,
         whose last warp may be one the fit slid into on an occluder's edge as the point went behind it."""
         out = points.astype(np.float32).copy()
         moved = np.zeros(len(points), bool)
-        size = 2 * self.half_size
-        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)  # the patch's, (4, 2)
         for index in (self._templates if indices is None else indices):
             template = self._templates.get(int(index))
             if template is None or index >= len(points) or not np.isfinite(points[index]).all():
                 continue
             start = np.eye(2, dtype=np.float32) if afresh else template.linear
-            warp = np.empty((2, 3), np.float32)
-            warp[:, :2] = start
-            warp[:, 2] = points[index] - start @ template.centre
-            # ECC blurs and differentiates its whole input image on every call: it gets only the region the
-            # patch can reach (its warped corners, grown by the largest accepted shift), the same fit for
-            # a fraction of the time
-            reach = corners @ warp[:, :2].T + warp[:, 2]
-            margin = self.max_shift_px + CROP_MARGIN_PX
-            x1, y1 = np.maximum(0, np.floor(reach.min(0) - margin)).astype(int)
-            x2, y2 = np.minimum(gray.shape[::-1], np.ceil(reach.max(0) + margin)).astype(int)
-            if x2 - x1 <= size or y2 - y1 <= size:  # (mostly) outside the frame
-                continue
-            origin = np.array([x1, y1], np.float32)
-            warp[:, 2] -= origin
-            try:
-                correlation, warp = cv2.findTransformECC(template.patch, gray[y1:y2, x1:x2].astype(np.float32), warp,
-                                                         cv2.MOTION_AFFINE, _CRITERIA, None, 3)
-            except cv2.error:  # did not converge
-                continue
-            warp[:, 2] += origin
-            aligned = warp[:, :2] @ template.centre + warp[:, 2]
-            if (correlation >= self.min_correlation and np.linalg.norm(aligned - points[index]) < self.max_shift_px
-                    and _plausible(start, warp[:, :2])):
-                out[index] = aligned
-                template.linear = warp[:, :2].copy()
+            fit = self._fit(gray, template.patch, template.centre, start, points[index], self.min_correlation)
+            if fit is None and not afresh and {step - 1, step} & template.fitted_at:
+                # the centre alone, going on from a fit on the step before: a patch over a surface's edge fits only
+                # while the surface behind moves with it. Never to start a fit: alone, a small patch also fits
+                # look-alike spots
+                inner = self.half_size - self.half_size // 2
+                centre_patch = np.ascontiguousarray(template.patch[inner:-inner, inner:-inner])
+                fit = self._fit(gray, centre_patch, template.centre - inner, start, points[index],
+                                CENTRE_MIN_CORRELATION)
+            if fit is not None:
+                out[index], template.linear = fit
                 moved[index] = True
+                template.fitted_at = {k for k in template.fitted_at if k >= step - FITS_KEPT} | {step}
         return out, moved
+
+    def search(self, gray: np.ndarray, points: np.ndarray, step: int, indices) -> tuple[np.ndarray, np.ndarray]:
+        """points (N, 2) estimates on `gray` at walk position `step` -> (N, 2) and (N,) bool: those of the tracks in
+        `indices` whose patch has not fitted lately, found again by template matching near their estimate (see
+        SEARCH_*) and fitted there."""
+        out = points.astype(np.float32).copy()
+        found = np.zeros(len(points), bool)
+        for index in indices:
+            template = self._templates.get(int(index))
+            if template is None or index >= len(points) or not np.isfinite(points[index]).all():
+                continue
+            unfit = step - max(template.fitted_at, default=step - FITS_KEPT - 1)
+            if unfit < SEARCH_AFTER or unfit % SEARCH_EVERY:
+                continue
+            peak = self._best_match(gray, template, points[index])
+            if peak is None:
+                continue
+            fit = self._fit(gray, template.patch, template.centre, template.linear, peak, self.min_correlation)
+            if fit is not None:
+                out[index], template.linear = fit
+                found[index] = True
+                template.fitted_at = {k for k in template.fitted_at if k >= step - FITS_KEPT} | {step}
+        return out, found
+
+    def _best_match(self, gray: np.ndarray, template: _Template, point: np.ndarray) -> np.ndarray | None:
+        """Where the patch (as last warped) matches best within SEARCH_RADIUS_PX of `point`, if it stands out."""
+        size = len(template.patch)
+        warp = np.empty((2, 3), np.float32)  # the patch as last seen: its linear part about its centre
+        warp[:, :2] = template.linear
+        warp[:, 2] = template.centre - template.linear @ template.centre
+        patch = cv2.warpAffine(template.patch, warp, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        x1, y1 = np.maximum(0, np.round(point - template.centre - SEARCH_RADIUS_PX)).astype(int)
+        x2, y2 = np.minimum(gray.shape[::-1], np.round(point - template.centre + SEARCH_RADIUS_PX) + size).astype(int)
+        if x2 - x1 < size + 2 * SEARCH_DISTINCT_PX or y2 - y1 < size + 2 * SEARCH_DISTINCT_PX:
+            return None
+        scores = cv2.matchTemplate(gray[y1:y2, x1:x2].astype(np.float32), patch, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+        if best < SEARCH_MIN_CORRELATION:
+            return None
+        scores[max(0, by - SEARCH_DISTINCT_PX):by + SEARCH_DISTINCT_PX + 1,
+               max(0, bx - SEARCH_DISTINCT_PX):bx + SEARCH_DISTINCT_PX + 1] = -1.0
+        if scores.max() > best - SEARCH_MARGIN:
+            return None
+        return np.array([x1 + bx, y1 + by], np.float32) + template.centre
+
+    def _fit(self, gray, patch, centre, start, point, min_correlation) -> tuple[np.ndarray, np.ndarray] | None:
+        """ECC fit of `patch` (its `centre` on `point`, linear part `start`) -> (aligned point, linear part), or
+        None where it correlates below min_correlation, moves the point too far or is no plausible step."""
+        size = len(patch) - 1
+        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)  # the patch's, (4, 2)
+        warp = np.empty((2, 3), np.float32)
+        warp[:, :2] = start
+        warp[:, 2] = point - start @ centre
+        # ECC blurs and differentiates its whole input image on every call: it gets only the region the
+        # patch can reach (its warped corners, grown by the largest accepted shift), the same fit for
+        # a fraction of the time
+        reach = corners @ warp[:, :2].T + warp[:, 2]
+        margin = self.max_shift_px + CROP_MARGIN_PX
+        x1, y1 = np.maximum(0, np.floor(reach.min(0) - margin)).astype(int)
+        x2, y2 = np.minimum(gray.shape[::-1], np.ceil(reach.max(0) + margin)).astype(int)
+        if x2 - x1 <= size or y2 - y1 <= size:  # (mostly) outside the frame
+            return None
+        origin = np.array([x1, y1], np.float32)
+        warp[:, 2] -= origin
+        try:
+            correlation, warp = cv2.findTransformECC(patch, gray[y1:y2, x1:x2].astype(np.float32), warp,
+                                                     cv2.MOTION_AFFINE, _CRITERIA, None, 3)
+        except cv2.error:  # did not converge
+            return None
+        warp[:, 2] += origin
+        aligned = warp[:, :2] @ centre + warp[:, 2]
+        if (correlation >= min_correlation and np.linalg.norm(aligned - point) < self.max_shift_px
+                and _plausible(start, warp[:, :2])):
+            return aligned, warp[:, :2].copy()
+        return None
