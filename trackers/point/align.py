@@ -30,7 +30,7 @@ FITS_KEPT = 32  # steps (walk positions) whose fits are remembered: more than a 
 # at least SEARCH_MIN_CORRELATION, beat every match more than SEARCH_DISTINCT_PX from it by SEARCH_MARGIN (not a
 # stripe or tile beside it), and the whole patch must fit there.
 SEARCH_AFTER, SEARCH_EVERY = 2, 2
-SEARCH_RADIUS_PX = 64
+SEARCH_RADIUS_PX = 96
 SEARCH_MIN_CORRELATION = 0.8
 SEARCH_MARGIN = 0.1
 SEARCH_DISTINCT_PX = 6
