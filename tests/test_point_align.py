@@ -180,37 +180,33 @@ def test_the_centre_alone_only_goes_on_from_a_fit():
             assert np.linalg.norm(aligned[0] - truth) < 0.5
 
 
-
 def test_a_point_far_off_its_estimate_is_found_by_matching_its_patch():
     # the surface jumped 30 px right and 20 px down: too far for the fit to converge from the estimate. After
-    # SEARCH_AFTER steps without a fit the patch is looked for around the estimate and fitted where it matches
-    from trackstudio.trackers.point.align import SEARCH_AFTER
-
+    # `after` steps without a fit the patch is looked for around the estimate and fitted where it matches
+    after = 2
     image = _texture(7)
     point = np.array([110.0, 112.0], np.float32)
     aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
     aligner.set_template(0, image, point, step=0)
     moved_image = np.roll(image, (20, 30), axis=(0, 1))
     estimate = point[None].copy()
-    for step in range(1, SEARCH_AFTER + 1):
+    for step in range(1, after + 1):
         _, moved = aligner.align(moved_image, estimate, step=step)
         assert not moved[0]
-        found_points, found = aligner.search(moved_image, estimate, step, [0])
-        assert found[0] == (step == SEARCH_AFTER)
+        found_points, found = aligner.search(moved_image, estimate, step, [0], after)
+        assert found[0] == (step == after)
     assert np.linalg.norm(found_points[0] - (point + (30, 20))) < 0.3
-    _, found = aligner.search(moved_image, estimate, SEARCH_AFTER + 2, [])  # only the tracks asked for
+    _, found = aligner.search(moved_image, estimate, after + 2, [], after)  # only the tracks asked for
     assert not found.any()
 
 
 def test_the_patch_search_skips_a_match_that_repeats_nearby():
     # on stripes the patch matches as well one period along: no place stands out, so nothing is found
-    from trackstudio.trackers.point.align import SEARCH_AFTER
-
     stripes = cv2.cvtColor(make_texture(np.random.default_rng(3), 240, 240, "stripes"), cv2.COLOR_RGB2GRAY)
     point = np.array([120.0, 120.0], np.float32)
     for image, findable in ((stripes, False), (_texture(1), True)):
         aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
         aligner.set_template(0, image, point, step=0)
         shifted = np.roll(image, (0, 25), axis=(0, 1))
-        _, found = aligner.search(shifted, point[None], SEARCH_AFTER, [0])
+        _, found = aligner.search(shifted, point[None], 2, [0], 2)
         assert found[0] == findable

@@ -21,15 +21,15 @@ _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
 # frame to frame change scale by a few percent and stay nearly undistorted.
 MAX_SCALE_CHANGE = 1.25  # per alignment, either way
 MAX_ANISOTROPY = 1.5  # ratio of the warp's two singular values
-# Where the whole patch does not fit, its centre (half its size) alone may, at this correlation, to go on from a
-# fit on the step before (session 34: see the point card)
+# Where the whole patch does not fit, its centre (half its size) alone is fitted, at this correlation, to go on from
+# a fit on the step before (session 34: see the point card)
 CENTRE_MIN_CORRELATION = 0.8
 FITS_KEPT = 32  # steps (walk positions) whose fits are remembered: more than a window reaches back
-# A track whose patch has not fitted for SEARCH_AFTER steps is looked for every SEARCH_EVERY steps by template
-# matching within SEARCH_RADIUS_PX: ECC only converges a few pixels from the truth. The best match must correlate
-# at least SEARCH_MIN_CORRELATION, beat every match more than SEARCH_DISTINCT_PX from it by SEARCH_MARGIN (not a
-# stripe or tile beside it), and the whole patch must fit there.
-SEARCH_AFTER, SEARCH_EVERY = 2, 2
+# A track whose patch has not fitted for a few steps (the caller says how many) is looked for every SEARCH_EVERY
+# steps by template matching within SEARCH_RADIUS_PX: ECC only converges a few pixels from the truth. The best match
+# must correlate at least SEARCH_MIN_CORRELATION, beat every match more than SEARCH_DISTINCT_PX from it by
+# SEARCH_MARGIN (not a stripe or tile beside it), and the whole patch must fit there.
+SEARCH_EVERY = 2
 SEARCH_RADIUS_PX = 96
 SEARCH_MIN_CORRELATION = 0.8
 SEARCH_MARGIN = 0.1
@@ -119,10 +119,11 @@ class PatchAligner:
                 template.fitted_at = {k for k in template.fitted_at if k >= step - FITS_KEPT} | {step}
         return out, moved
 
-    def search(self, gray: np.ndarray, points: np.ndarray, step: int, indices) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, gray: np.ndarray, points: np.ndarray, step: int, indices, after: int
+               ) -> tuple[np.ndarray, np.ndarray]:
         """points (N, 2) estimates on `gray` at walk position `step` -> (N, 2) and (N,) bool: those of the tracks in
-        `indices` whose patch has not fitted lately, found again by template matching near their estimate (see
-        SEARCH_*) and fitted there."""
+        `indices` whose patch has not fitted for `after` steps or more, found again by template matching near their
+        estimate (see SEARCH_*) and fitted there."""
         out = points.astype(np.float32).copy()
         found = np.zeros(len(points), bool)
         for index in indices:
@@ -130,7 +131,7 @@ class PatchAligner:
             if template is None or index >= len(points) or not np.isfinite(points[index]).all():
                 continue
             unfit = step - max(template.fitted_at, default=step - FITS_KEPT - 1)
-            if unfit < SEARCH_AFTER or unfit % SEARCH_EVERY:
+            if unfit < after or unfit % SEARCH_EVERY:
                 continue
             peak = self._best_match(gray, template, points[index])
             if peak is None:

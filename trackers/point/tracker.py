@@ -112,6 +112,10 @@ class PointTrackerConfig(TrackerConfig):
 # feature cells (16 internal pixels) away.
 DISTINCT_CELLS = 4
 
+# A hidden point is looked for by its patch (align.py) once the patch has not fitted for this many steps, a shown
+# one after this many (session 34, see the point card)
+SEARCH_HIDDEN_AFTER, SEARCH_SHOWN_AFTER = 2, 6
+
 # A point last seen at most this many frames ago whose motion then carries it out of the frame has
 # left the view (further back, the extrapolation says too little).
 OUT_OF_VIEW_STEPS = 3
@@ -319,11 +323,12 @@ class TransformerPointTracker(Tracker):
             if aligner is not None:
                 guess, fits = aligner.align(inputs[p][1], guess, step=p)
                 self._align_where_motion_goes(p, coords, scale, prev, guess, fits, inputs, aligner)
-                # hidden points only: a shown point beside an edge matched its surroundings better a few px off
-                # (a bear's lower edge, then the ground: held-out DAVIS train on the mask 0.954 -> 0.937)
-                hidden = [n for n, track in enumerate(tracks) if not track.shown]
-                searched, found = aligner.search(inputs[p][1], guess, p, hidden)
-                guess[found], fits[found] = searched[found], True
+                # shown points only after longer without a fit: after 2 steps, one beside a bear's lower edge matched
+                # with the ground a few px off and went off the bear (held-out DAVIS train on the mask 0.954 -> 0.937)
+                for shown, after in ((False, SEARCH_HIDDEN_AFTER), (True, SEARCH_SHOWN_AFTER)):
+                    indices = [n for n, track in enumerate(tracks) if track.shown == shown]
+                    searched, found = aligner.search(inputs[p][1], guess, p, indices, after)
+                    guess[found], fits[found] = searched[found], True
             coords[p] = guess * scale
             aligned[p] = fits
         else:
