@@ -361,6 +361,7 @@ class TransformerPointTracker(Tracker):
         it (in place): on weak texture Lucas-Kanade can jump tens of pixels, forward-backward consistent."""
         last_step = prev - coords[p - 2] / scale if (p - 2) in coords and len(coords[p - 2]) == len(prev) else 0.0
         expected = prev + last_step
+        # (closer than a quarter of the fit's reach, the fit from there is the one that just failed)
         retry = np.flatnonzero(~fits & (np.linalg.norm(guess - expected, axis=-1) > aligner.max_shift_px / 4))
         if len(retry):
             realigned, fits_there = aligner.align(inputs[p][1], expected, retry, step=p)
