@@ -60,7 +60,15 @@ class _Template:
     patch: np.ndarray  # (S, S) float32 grayscale around the query point
     centre: np.ndarray  # (2,) the query point in patch pixels
     linear: np.ndarray  # (2, 2) last accepted warp's linear part (patch -> frame)
+    inner: int  # the centre patch is patch[inner:-inner, inner:-inner]
+    centre_patch: np.ndarray  # (S - 2 * inner, S - 2 * inner), cut once: it is fitted on many frames
     fitted_at: set[int] = field(default_factory=set)  # the recent steps (walk positions) where a fit was accepted
+
+    def accept(self, fit: tuple[np.ndarray, np.ndarray], step: int) -> np.ndarray:
+        """Take `fit` (aligned point, linear part) as this step's: -> the aligned point."""
+        point, self.linear = fit
+        self.fitted_at = {k for k in self.fitted_at if k >= step - FITS_KEPT} | {step}
+        return point
 
 
 class PatchAligner:
@@ -83,8 +91,10 @@ class PatchAligner:
         if patch.std() < 1.0:  # a flat patch has nothing to align to
             self._templates[index] = None
             return
+        inner = self.half_size - self.half_size // 2
         self._templates[index] = _Template(patch, np.array([point[0] - x0, point[1] - y0], np.float32),
-                                           np.eye(2, dtype=np.float32), {step})
+                                           np.eye(2, dtype=np.float32), inner,
+                                           np.ascontiguousarray(patch[inner:-inner, inner:-inner]), {step})
 
     def has_template(self, index: int) -> bool:
         """Can track `index` be aligned at all (its query patch was neither flat nor at the border)?"""
@@ -109,14 +119,11 @@ class PatchAligner:
                 # the centre alone, going on from a fit on the step before: a patch over a surface's edge fits only
                 # while the surface behind moves with it. Never to start a fit: alone, a small patch also fits
                 # look-alike spots
-                inner = self.half_size - self.half_size // 2
-                centre_patch = np.ascontiguousarray(template.patch[inner:-inner, inner:-inner])
-                fit = self._fit(gray, centre_patch, template.centre - inner, start, points[index],
+                fit = self._fit(gray, template.centre_patch, template.centre - template.inner, start, points[index],
                                 CENTRE_MIN_CORRELATION)
             if fit is not None:
-                out[index], template.linear = fit
+                out[index] = template.accept(fit, step)
                 moved[index] = True
-                template.fitted_at = {k for k in template.fitted_at if k >= step - FITS_KEPT} | {step}
         return out, moved
 
     def search(self, gray: np.ndarray, points: np.ndarray, step: int, indices, after: int
@@ -138,9 +145,8 @@ class PatchAligner:
                 continue
             fit = self._fit(gray, template.patch, template.centre, template.linear, peak, self.min_correlation)
             if fit is not None:
-                out[index], template.linear = fit
+                out[index] = template.accept(fit, step)
                 found[index] = True
-                template.fitted_at = {k for k in template.fitted_at if k >= step - FITS_KEPT} | {step}
         return out, found
 
     def _best_match(self, gray: np.ndarray, template: _Template, point: np.ndarray) -> np.ndarray | None:
