@@ -109,10 +109,7 @@ class PatchAligner:
         whose last warp may be one the fit slid into on an occluder's edge as the point went behind it."""
         out = points.astype(np.float32).copy()
         moved = np.zeros(len(points), bool)
-        for index in (self._templates if indices is None else indices):
-            template = self._templates.get(int(index))
-            if template is None or index >= len(points) or not np.isfinite(points[index]).all():
-                continue
+        for index, template in self._usable(points, indices):
             start = np.eye(2, dtype=np.float32) if afresh else template.linear
             fit = self._fit(gray, template.patch, template.centre, start, points[index], self.min_correlation)
             if fit is None and not afresh and {step - 1, step} & template.fitted_at:
@@ -133,10 +130,7 @@ class PatchAligner:
         estimate (see SEARCH_*) and fitted there."""
         out = points.astype(np.float32).copy()
         found = np.zeros(len(points), bool)
-        for index in indices:
-            template = self._templates.get(int(index))
-            if template is None or index >= len(points) or not np.isfinite(points[index]).all():
-                continue
+        for index, template in self._usable(points, indices):
             unfit = step - max(template.fitted_at, default=step - FITS_KEPT - 1)
             if unfit < after or unfit % SEARCH_EVERY:
                 continue
@@ -148,6 +142,13 @@ class PatchAligner:
                 out[index] = template.accept(fit, step)
                 found[index] = True
         return out, found
+
+    def _usable(self, points: np.ndarray, indices):
+        """(index, template) for the tracks in `indices` (all: None) that have a template and a finite estimate."""
+        for index in (self._templates if indices is None else indices):
+            template = self._templates.get(int(index))
+            if template is not None and index < len(points) and np.isfinite(points[index]).all():
+                yield index, template
 
     def _best_match(self, gray: np.ndarray, template: _Template, point: np.ndarray) -> np.ndarray | None:
         """Where the patch (as last warped) matches best within SEARCH_RADIUS_PX of `point`, if it stands out."""
