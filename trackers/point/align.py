@@ -11,6 +11,8 @@ covered, or the estimate slid off) is looked for by template matching around its
 """
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -72,13 +74,19 @@ class _Template:
 
 
 class PatchAligner:
-    def __init__(self, half_size: int, min_correlation: float, max_shift_px: float):
+    def __init__(self, half_size: int, min_correlation: float, max_shift_px: float, workers: int = 1):
         if half_size < 3:
             raise ValueError(f"the alignment patch needs a half size of at least 3 px, got {half_size}")
         self.half_size = half_size
         self.min_correlation = min_correlation
         self.max_shift_px = max_shift_px
         self._templates: dict[int, _Template | None] = {}  # track index -> template (None: too close to the border)
+        # Tracks are fitted independently, each on its own template, and OpenCV releases the GIL while it fits: with
+        # several workers the fits run side by side and give the same results as one after another
+        self._workers = workers
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        if self._pool is not None:
+            weakref.finalize(self, self._pool.shutdown, wait=False)
 
     def set_template(self, index: int, gray: np.ndarray, point: np.ndarray, step: int = 0) -> None:
         """(Re)start track `index` from `point` (x, y) on the grayscale frame `gray` (at walk position `step`)."""
@@ -109,7 +117,8 @@ class PatchAligner:
         whose last warp may be one the fit slid into on an occluder's edge as the point went behind it."""
         out = points.astype(np.float32).copy()
         moved = np.zeros(len(points), bool)
-        for index, template in self._usable(points, indices):
+
+        def align_one(index: int, template: _Template) -> None:
             start = np.eye(2, dtype=np.float32) if afresh else template.linear
             fit = self._fit(gray, template.patch, template.centre, start, points[index], self.min_correlation)
             if fit is None and not afresh and {step - 1, step} & template.fitted_at:
@@ -121,6 +130,8 @@ class PatchAligner:
             if fit is not None:
                 out[index] = template.accept(fit, step)
                 moved[index] = True
+
+        self._each(align_one, self._usable(points, indices))
         return out, moved
 
     def search(self, gray: np.ndarray, points: np.ndarray, step: int, indices, after: int
@@ -130,18 +141,44 @@ class PatchAligner:
         estimate (see SEARCH_*) and fitted there."""
         out = points.astype(np.float32).copy()
         found = np.zeros(len(points), bool)
-        for index, template in self._usable(points, indices):
-            unfit = step - max(template.fitted_at, default=step - FITS_KEPT - 1)
-            if unfit < after or unfit % SEARCH_EVERY:
-                continue
+
+        def search_one(index: int, template: _Template) -> None:
             peak = self._best_match(gray, template, points[index])
             if peak is None:
-                continue
+                return
             fit = self._fit(gray, template.patch, template.centre, template.linear, peak, self.min_correlation)
             if fit is not None:
                 out[index] = template.accept(fit, step)
                 found[index] = True
+
+        def due(template: _Template) -> bool:
+            unfit = step - max(template.fitted_at, default=step - FITS_KEPT - 1)
+            return unfit >= after and unfit % SEARCH_EVERY == 0
+
+        self._each(search_one, [(index, template) for index, template in self._usable(points, indices)
+                                if due(template)])
         return out, found
+
+    def _each(self, work, tracks) -> None:
+        """work(index, template) for each (index, template) of `tracks`, shared among the workers."""
+        def work_through(share):
+            for index, template in share:
+                work(index, template)
+
+        tracks = list(tracks)
+        if self._pool is None or len(tracks) < 2:
+            work_through(tracks)
+            return
+        shares = [tracks[k::self._workers] for k in range(self._workers)]  # interleaved: neighbours cost alike
+        # OpenCV's own threads off meanwhile (process-wide, for these fits only): splitting each small fit among
+        # them costs more than it gains, and they would compete with the workers for the cores
+        opencv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for done in [self._pool.submit(work_through, share) for share in shares]:
+                done.result()  # (raises what the work raised)
+        finally:
+            cv2.setNumThreads(opencv_threads)
 
     def _usable(self, points: np.ndarray, indices):
         """(index, template) for the tracks in `indices` (all: None) that have a template and a finite estimate."""

@@ -211,7 +211,8 @@ class TransformerPointTracker(Tracker):
         inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
         tracks: list[_Track] = []
         aligner = (PatchAligner(self.config.align_half_size, self.config.align_min_correlation,
-                                self.config.align_max_shift_px) if self.config.align_half_size else None)
+                                self.config.align_max_shift_px, workers=torch.get_num_threads())
+                   if self.config.align_half_size else None)
         coords: dict[int, np.ndarray] = {}  # walk position -> (N, 2) internal pixels
         aligned: dict[int, np.ndarray] = {}  # walk position -> (N,) bool: the estimate fits its query patch
         judged: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # walk position -> (N,) visibility, confidence
