@@ -214,7 +214,7 @@ def test_the_patch_search_skips_a_match_that_repeats_nearby():
 
 def test_fits_shared_among_workers_are_the_fits_made_one_after_another():
     # 36 points on a surface that turns and moves, a quarter of it covered from step 3 and the whole surface jumping
-    # at step 6: fits, failures, the centre-alone fits and searches all happen, and must not depend on the workers
+    # at step 6: fits, failures and searches all happen, and none may depend on how many workers share them
     image = _texture(4, 320)
     grid = np.stack(np.meshgrid(np.linspace(60, 260, 6), np.linspace(60, 260, 6)), -1).reshape(-1, 2).astype(np.float32)
     aligners = [PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0, workers=w) for w in (1, 2)]
@@ -223,6 +223,7 @@ def test_fits_shared_among_workers_are_the_fits_made_one_after_another():
             aligner.set_template(index, image, point, step=0)
     opencv_threads = cv2.getNumThreads()
     estimates = grid.copy()
+    fitted, found_again = 0, 0
     for step in range(1, 9):
         matrix = _similarity(1.5 * step, 1.0, (160, 160), (1.0 * step + 25.0 * (step >= 6), 0.5 * step))
         frame = cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC)
@@ -237,5 +238,5 @@ def test_fits_shared_among_workers_are_the_fits_made_one_after_another():
             assert np.array_equal(one, shared), f"step {step}"
         assert cv2.getNumThreads() == opencv_threads  # OpenCV's own threads are back after the shared fits
         estimates = results[0][2]
-    moved_any, found_any = results[0][1], results[0][3]
-    assert moved_any.any() and not moved_any.all()
+        fitted, found_again = fitted + results[0][1].sum(), found_again + results[0][3].sum()
+    assert 0 < fitted < 8 * len(grid) and found_again > 0

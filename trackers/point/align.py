@@ -8,11 +8,12 @@ that correlates poorly (occlusion, strong appearance change) or moves the point 
 A point near a surface's edge has the surface behind in its patch; where that part no longer matches, the
 patch's centre alone goes on from the last fit. A point whose patch has not fitted for a few frames (it was
 covered, or the estimate slid off) is looked for by template matching around its estimate.
+Tracks are fitted side by side on worker threads where there are several: each has its own template.
 """
 from __future__ import annotations
 
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import cv2
@@ -175,7 +176,9 @@ class PatchAligner:
         opencv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            for done in [self._pool.submit(work_through, share) for share in shares]:
+            running = [self._pool.submit(work_through, share) for share in shares]
+            wait(running)  # all of them, so that none is still at work when one has failed
+            for done in running:
                 done.result()  # (raises what the work raised)
         finally:
             cv2.setNumThreads(opencv_threads)
