@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trackstudio.trackers import Prompt, registry
-from trackstudio.trackers.point.align import _CRITERIA, PatchAligner
+from trackstudio.trackers.point.align import _CRITERIA, OPENCV_SINGLE_THREADED, PatchAligner
 from trackstudio.trackers.point.synthetic import make_texture
 from trackstudio.trackers.point.tracker import default_weights
 
@@ -240,3 +240,21 @@ def test_fits_shared_among_workers_are_the_fits_made_one_after_another():
         estimates = results[0][2]
         fitted, found_again = fitted + results[0][1].sum(), found_again + results[0][3].sum()
     assert 0 < fitted < 8 * len(grid) and found_again > 0
+
+
+def test_opencv_threads_come_back_after_the_last_of_overlapping_shared_fits():
+    # a propagation and the window's attention on demand may share fits at the same time: OpenCV stays on one thread
+    # until the last of them ends, then gets its own threads back, whichever ends first
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)  # not 1, on any machine
+    try:
+        OPENCV_SINGLE_THREADED.__enter__()  # the run's fits
+        OPENCV_SINGLE_THREADED.__enter__()  # the attention's, begun meanwhile
+        assert cv2.getNumThreads() == 1
+        OPENCV_SINGLE_THREADED.__exit__(None, None, None)  # the run's end first
+        assert cv2.getNumThreads() == 1
+        OPENCV_SINGLE_THREADED.__exit__(None, None, None)
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+

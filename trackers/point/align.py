@@ -12,6 +12,7 @@ Tracks are fitted side by side on worker threads where there are several: each h
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -72,6 +73,35 @@ class _Template:
         point, self.linear = fit
         self.fitted_at = {k for k in self.fitted_at if k >= step - FITS_KEPT} | {step}
         return point
+
+
+class _OpenCVSingleThreaded:
+    """OpenCV's own threads off while at least one `with` block is inside (process-wide), set back after the last.
+
+    The aligner's workers fit small patches side by side: OpenCV splitting each fit among its threads costs more than
+    it gains, and its threads would compete with the workers for the cores. Counted, because two propagations (a run
+    and the window's attention on demand) may share fits at the same time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._threads_before = 0
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                self._threads_before = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            self._inside += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                cv2.setNumThreads(self._threads_before)
+
+
+OPENCV_SINGLE_THREADED = _OpenCVSingleThreaded()
 
 
 class PatchAligner:
@@ -171,17 +201,11 @@ class PatchAligner:
             work_through(tracks)
             return
         shares = [tracks[k::self._workers] for k in range(self._workers)]  # interleaved: neighbours cost alike
-        # OpenCV's own threads off meanwhile (process-wide, for these fits only): splitting each small fit among
-        # them costs more than it gains, and they would compete with the workers for the cores
-        opencv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
+        with OPENCV_SINGLE_THREADED:
             running = [self._pool.submit(work_through, share) for share in shares]
             wait(running)  # all of them, so that none is still at work when one has failed
             for done in running:
                 done.result()  # (raises what the work raised)
-        finally:
-            cv2.setNumThreads(opencv_threads)
 
     def _usable(self, points: np.ndarray, indices):
         """(index, template) for the tracks in `indices` (all: None) that have a template and a finite estimate."""
