@@ -42,7 +42,7 @@ def test_lucas_kanade_stays_on_the_bar(bench):
     assert scores["recovered"] == 0 and scores["stuck"] == scores["clips"]
 
 
-@pytest.mark.parametrize("seed, speed", [(1, 6), (0, 8)])
+@pytest.mark.parametrize("seed, speed", [(1, 6), (1, 4)])
 def test_the_point_tracker_takes_a_point_off_the_bar_once_the_patch_fits_beyond_it(bench, seed, speed, monkeypatch):
     from trackstudio.trackers import Prompt, registry
     from trackstudio.trackers.point.tracker import default_weights
@@ -56,8 +56,8 @@ def test_the_point_tracker_takes_a_point_off_the_bar_once_the_patch_fits_beyond_
     judged = [t for t in range(behind[-1] + 3, len(frames)) if in_view[t]][:bench.JUDGED_AFTER]
     errors = {}
     for margin in (None, "default"):
-        # with the re-detection as it was before session 33 (and no patch search, session 34) it stays on the bar, shown;
-        # session 35's visibility threshold alone has the re-detection look for it as it comes out on clip (0, 8)
+        # with the re-detection as it was before session 33 (and no patch search, session 34) it stays on the bar, shown
+        # (the session-37 weights alone take it off the bar on clip (0, 8), which this test used before)
         config = {} if margin == "default" else {"redetect_margin": None, "redetect_similarity": 0.9,
                                                  "visibility_threshold": 0.5}
         tracker = registry.build("point_transformer", config, device="cpu")
