@@ -56,8 +56,9 @@ def test_the_point_tracker_takes_a_point_off_the_bar_once_the_patch_fits_beyond_
     judged = [t for t in range(behind[-1] + 3, len(frames)) if in_view[t]][:bench.JUDGED_AFTER]
     errors = {}
     for margin in (None, "default"):
-        # with the re-detection as it was before session 33 (and no patch search, session 34) it stays on the bar, shown
-        # (the session-37 weights alone take it off the bar on clip (0, 8), which this test used before)
+        # with the re-detection as it was before session 33 (no patch search, session 34; session 35's visibility
+        # threshold undone) it stays on the bar, shown (the session-37 weights alone take it off the bar on clip (0, 8),
+        # which this test used before)
         config = {} if margin == "default" else {"redetect_margin": None, "redetect_similarity": 0.9,
                                                  "visibility_threshold": 0.5}
         tracker = registry.build("point_transformer", config, device="cpu")
