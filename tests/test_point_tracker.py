@@ -290,6 +290,40 @@ def test_continuation_windows_query_their_points_before_the_window(tmp_path):
                  "--threads", "1", "--max_steps", "2", "--samples_per_video", "4", "--continuation_prob", "1.0"]) == 0
 
 
+def test_weights_of_one_network_average_into_weights_the_tracker_loads(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from trackstudio.trackers.point.model import PointTrackPredictor, PredictorConfig
+    from trackstudio.trackers.point.train import average_weights, export_weights
+
+    torch.manual_seed(0)
+    config = PredictorConfig(backbone="small_cnn", hidden_size=32)
+    models = [PointTrackPredictor(config, pretrained=False) for _ in range(2)]
+    for i, model in enumerate(models):
+        export_weights(model, tmp_path / f"w{i}.pt", {"step": 100 * (i + 1), "image_size": [64, 96]})
+    average_weights([tmp_path / "w0.pt", tmp_path / "w1.pt"], tmp_path / "mean.pt")
+    mean = torch.load(tmp_path / "mean.pt", map_location="cpu", weights_only=True)
+    for key, value in models[0].state_dict().items():
+        expected = (value.double() + models[1].state_dict()[key].double()) / 2 if value.is_floating_point() else value
+        torch.testing.assert_close(mean["state_dict"][key], expected.to(value.dtype))
+    assert [m["step"] for m in mean["meta"]["averaged"]] == [100, 200]
+    tracker = registry.build("point_transformer", device="cpu", checkpoint=str(tmp_path / "mean.pt"))
+    assert tracker.model.config.hidden_size == 32
+    # another network's weights do not average: a clear error from the command, nothing written
+    export_weights(PointTrackPredictor(PredictorConfig(backbone="small_cnn", hidden_size=48), pretrained=False),
+                   tmp_path / "other.pt", {})
+    script_path = Path(__file__).resolve().parents[1] / "scripts" / "average_point_weights.py"
+    spec = importlib.util.spec_from_file_location("average_point_weights", script_path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(tmp_path / "bad.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "other.pt")]) == 2
+    assert "another network" in capsys.readouterr().err and not (tmp_path / "bad.pt").exists()
+    (tmp_path / "corrupt.pt").write_bytes(b"not weights")
+    assert script.main([str(tmp_path / "bad.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "corrupt.pt")]) == 2
+    assert "corrupt.pt is not a readable PyTorch checkpoint" in capsys.readouterr().err
+
+
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
     from trackstudio.trackers.point.train import main
 

@@ -44,6 +44,7 @@ from .init_flow import lk_chain, to_gray
 from .motion_blur import blur_along, motion_field
 from .metrics import track_metrics
 from ..backbones import normalize_rgb
+from ..checkpoints import load_state_dict_file
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
@@ -366,6 +367,29 @@ def export_weights(model: PointTrackPredictor, path: Path, meta: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta}, tmp)
     tmp.replace(path)
+
+
+def average_weights(paths: list[Path], out: Path) -> None:
+    """Write the mean of exported predictors of one network (a weight soup: checkpoints of one run
+    averaged) to `out`, in the tracker's format; integer buffers are taken from the first."""
+    if len(paths) < 2:
+        raise ValueError("averaging needs at least two weight files")
+    files = [load_state_dict_file(path) for path in paths]
+    for path, file in zip(paths, files):
+        if not {"config", "state_dict"} <= file.keys():
+            raise ValueError(f"{path} is no exported point-tracker weights (--export of the training command)")
+        if file["config"] != files[0]["config"] or file["state_dict"].keys() != files[0]["state_dict"].keys():
+            raise ValueError(f"{path} is another network than {paths[0]}: only one network's weights average")
+    state = {}
+    for key, first in files[0]["state_dict"].items():
+        if first.is_floating_point():
+            state[key] = (sum(f["state_dict"][key].double() for f in files) / len(files)).to(first.dtype)
+        else:
+            state[key] = first
+    metas = [file.get("meta", {}) for file in files]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
+                          "meta": {"averaged": metas, "image_size": metas[0].get("image_size")}})
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
