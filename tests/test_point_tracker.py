@@ -2,7 +2,9 @@
 and picks points up again, and its data generator and training command work end to end."""
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -291,9 +293,6 @@ def test_continuation_windows_query_their_points_before_the_window(tmp_path):
 
 
 def test_weights_of_one_network_average_into_weights_the_tracker_loads(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
     from trackstudio.trackers.point.model import PointTrackPredictor, PredictorConfig
     from trackstudio.trackers.point.train import average_weights, export_weights
 
