@@ -363,10 +363,7 @@ def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, vali
 # -- checkpoints -------------------------------------------------------------------------------------
 def export_weights(model: PointTrackPredictor, path: Path, meta: dict) -> None:
     """The file the tracker loads: {"config", "state_dict", "meta"} (weights_only-safe)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta}, tmp)
-    tmp.replace(path)
+    save_checkpoint(path, {"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta})
 
 
 def average_weights(paths: list[Path], out: Path) -> None:
@@ -387,12 +384,12 @@ def average_weights(paths: list[Path], out: Path) -> None:
         else:
             state[key] = first
     metas = [file.get("meta", {}) for file in files]
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
                           "meta": {"averaged": metas, "image_size": metas[0].get("image_size")}})
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
