@@ -108,6 +108,32 @@ def test_losses_ignore_unknown_labels():
     assert torch.allclose(coord_loss(gt, False), coord_loss(moved, False))
 
 
+def test_hidden_frames_visibility_loss_is_weighed_by_hidden_vis_weight():
+    # the weight scales the visibility loss of hidden point-frames only: with every frame visible it changes
+    # nothing; with frame 2 hidden, the loss is the visible frames' part plus the weight times the hidden part
+    from trackstudio.trackers.point.train import compute_losses
+
+    rng = np.random.default_rng(1)
+    B, T, N = 2, 5, 3
+    coords = [torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))]
+    vis_logits, conf_logits = [torch.randn(B, T, N)], [torch.randn(B, T, N)]
+    gt = torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))
+    shown = torch.ones(B, T, N, dtype=torch.bool)
+    assert torch.allclose(compute_losses(coords, vis_logits, conf_logits, gt, shown, (64, 64))["vis"],
+                          compute_losses(coords, vis_logits, conf_logits, gt, shown, (64, 64),
+                                         hidden_vis_weight=4.0)["vis"])
+    hidden = shown.clone()
+    hidden[:, 2] = False
+    vis_at = {w: compute_losses(coords, vis_logits, conf_logits, gt, hidden, (64, 64), hidden_vis_weight=w)["vis"]
+              for w in (0.0, 1.0, 4.0)}
+    hidden_part = vis_at[1.0] - vis_at[0.0]
+    assert hidden_part > 0
+    assert torch.allclose(vis_at[4.0], vis_at[0.0] + 4.0 * hidden_part)
+    losses = compute_losses(coords, vis_logits, conf_logits, gt, hidden, (64, 64), hidden_vis_weight=4.0)
+    plain = compute_losses(coords, vis_logits, conf_logits, gt, hidden, (64, 64))
+    assert torch.allclose(losses["coord"], plain["coord"]) and torch.allclose(losses["conf"], plain["conf"])
+
+
 def test_training_mixes_real_and_procedural_clips_resumes_and_inits(tmp_path):
     from trackstudio.trackers.point.train import main
 

@@ -321,6 +321,18 @@ def test_weights_of_one_network_average_into_weights_the_tracker_loads(tmp_path,
     (tmp_path / "corrupt.pt").write_bytes(b"not weights")
     assert script.main([str(tmp_path / "bad.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "corrupt.pt")]) == 2
     assert "corrupt.pt is not a readable PyTorch checkpoint" in capsys.readouterr().err
+    # shares weigh the files: 3 and 1 give three quarters of the first and a quarter of the second
+    assert script.main([str(tmp_path / "mixed.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "w1.pt"),
+                        "--shares", "3", "1"]) == 0
+    mixed = torch.load(tmp_path / "mixed.pt", map_location="cpu", weights_only=True)
+    for key, value in models[0].state_dict().items():
+        if value.is_floating_point():
+            expected = 0.75 * value.double() + 0.25 * models[1].state_dict()[key].double()
+            torch.testing.assert_close(mixed["state_dict"][key], expected.to(value.dtype))
+    assert mixed["meta"]["shares"] == [0.75, 0.25]
+    assert script.main([str(tmp_path / "bad.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "w1.pt"),
+                        "--shares", "1"]) == 2
+    assert "one share per weight file" in capsys.readouterr().err and not (tmp_path / "bad.pt").exists()
 
 
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
@@ -328,6 +340,9 @@ def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
 
     assert main(["--data_root", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--data_root", str(tmp_path), "--hidden_vis_weight", "-1"])
+    assert "--hidden_vis_weight: must be 0 or more" in capsys.readouterr().err
 
 
 def test_a_point_needs_at_least_one_fit_to_reenter():

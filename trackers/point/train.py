@@ -89,6 +89,13 @@ def root_shares(groups: list[list[Path]], shares: list[float] | None) -> list[fl
     return [v / sum(shares) for v in shares]
 
 
+def parse_non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def parse_image_size(text: str) -> tuple[int, int]:
     """'256' -> (256, 256); '256x448' -> (height 256, width 448)."""
     try:
@@ -331,11 +338,13 @@ def run_model(model: PointTrackPredictor, batch: dict[str, torch.Tensor], iters:
 
 
 def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, valid=None,
-                   hidden_known=None) -> dict[str, torch.Tensor]:
+                   hidden_known=None, hidden_vis_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """image_size (H, W): hidden points are supervised (weakly) only while inside the frame;
     beyond it their position is a guess that would swamp the loss. valid (B, T, N): point-frames
     whose labels are known (default all); hidden_known (B,): clips whose hidden positions are true
-    positions (default all; pseudo-labelled clips only have the tracker's guesses there)."""
+    positions (default all; pseudo-labelled clips only have the tracker's guesses there).
+    hidden_vis_weight: weight of the visibility loss on hidden point-frames (visible ones weigh 1);
+    hidden frames are few, so above 1 a point reported visible behind an occluder costs more."""
     gt_vis = gt_vis.float()[:, 1:]  # frame 0 is the query: given, not predicted
     known = torch.ones_like(gt_vis) if valid is None else valid.float()[:, 1:]
     hidden_weight = HIDDEN_WEIGHT if hidden_known is None else HIDDEN_WEIGHT * hidden_known.float()[:, None, None]
@@ -344,6 +353,7 @@ def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, vali
                 (gt[:, 1:, :, 1] >= 0) & (gt[:, 1:, :, 1] <= H - 1)).float()
     weight = known * (gt_vis + hidden_weight * (1 - gt_vis) * in_frame)
     num_known = known.sum().clamp_min(1.0)
+    vis_weight = known * (gt_vis + hidden_vis_weight * (1 - gt_vis))
     num_iters = len(coords)
     coord_loss = vis_loss = conf_loss = 0.0
     for it in range(num_iters):
@@ -351,7 +361,7 @@ def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, vali
         error = F.huber_loss(coords[it][:, 1:], gt[:, 1:], reduction="none", delta=COORD_HUBER_PX).sum(-1)
         coord_loss = coord_loss + w * (error * weight).sum() / weight.sum().clamp_min(1e-6)
         vis_loss = vis_loss + w * (F.binary_cross_entropy_with_logits(vis_logits[it][:, 1:], gt_vis, reduction="none")
-                                   * known).sum() / num_known
+                                   * vis_weight).sum() / num_known
         distance = (coords[it][:, 1:].detach() - gt[:, 1:]).norm(dim=-1)
         conf_target = gt_vis * (distance < CONF_THRESHOLD_PX).float()
         conf_loss = conf_loss + w * (F.binary_cross_entropy_with_logits(conf_logits[it][:, 1:], conf_target,
@@ -366,26 +376,33 @@ def export_weights(model: PointTrackPredictor, path: Path, meta: dict) -> None:
     save_checkpoint(path, {"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta})
 
 
-def average_weights(paths: list[Path], out: Path) -> None:
+def average_weights(paths: list[Path], out: Path, shares: list[float] | None = None) -> None:
     """Write the mean of exported predictors of one network (a weight soup: checkpoints of one run
-    averaged) to `out`, in the tracker's format; integer buffers are taken from the first."""
+    averaged) to `out`, in the tracker's format; shares: each file's weight in the mean (default equal);
+    integer buffers are taken from the first."""
     if len(paths) < 2:
         raise ValueError("averaging needs at least two weight files")
+    shares = [1.0] * len(paths) if shares is None else [float(share) for share in shares]
+    if len(shares) != len(paths) or min(shares) < 0 or sum(shares) <= 0:
+        raise ValueError(f"give one share per weight file, none negative (got {len(shares)} for {len(paths)} files)")
     files = [load_state_dict_file(path) for path in paths]
     for path, file in zip(paths, files):
         if not {"config", "state_dict"} <= file.keys():
             raise ValueError(f"{path} is no exported point-tracker weights (--export of the training command)")
         if file["config"] != files[0]["config"] or file["state_dict"].keys() != files[0]["state_dict"].keys():
             raise ValueError(f"{path} is another network than {paths[0]}: only one network's weights average")
+    total = sum(shares)
     state = {}
     for key, first in files[0]["state_dict"].items():
         if first.is_floating_point():
-            state[key] = (sum(f["state_dict"][key].double() for f in files) / len(files)).to(first.dtype)
+            state[key] = (sum(share * f["state_dict"][key].double() for share, f in zip(shares, files))
+                          / total).to(first.dtype)
         else:
             state[key] = first
     metas = [file.get("meta", {}) for file in files]
     save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
-                          "meta": {"averaged": metas, "image_size": metas[0].get("image_size")}})
+                          "meta": {"averaged": metas, "shares": [share / total for share in shares],
+                                   "image_size": metas[0].get("image_size")}})
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -490,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training windows step 1 to this many frames (larger motion between the frames shown)")
     p.add_argument("--motion_blur", type=float, default=0.0,
                    help="share of training windows blurred along each pixel's motion (their maps are computed)")
+    p.add_argument("--hidden_vis_weight", type=parse_non_negative, default=1.0,
+                   help="training visibility loss weight on hidden point-frames (visible ones weigh 1; validation "
+                        "always weighs both 1, so validation losses compare across runs)")
     p.add_argument("--trainable", default=None,
                    help="comma-separated parameter-name prefixes to train (e.g. vis_head,conf_head); the rest stays "
                         "as loaded (default: everything but a pretrained backbone)")
@@ -615,7 +635,7 @@ def train(args) -> int:
                 break
             coords, vis, conf, gt, _, _ = run_model(model, batch, args.iters)
             losses = compute_losses(coords, vis, conf, gt, batch["visibs"], batch["frames"].shape[2:4],
-                                    batch["valid"], batch["hidden_known"])
+                                    batch["valid"], batch["hidden_known"], args.hidden_vis_weight)
             grad_norm = optimizer_step(losses, params, optimizer, scheduler)
             step += 1
             running.add(losses)
