@@ -76,14 +76,20 @@ def test_tracks_that_leave_the_mask_are_dropped():
     assert tracks.dropped_off_mask == 12
 
 
-def test_losses_ignore_unknown_labels():
-    from trackstudio.trackers.point.train import compute_losses
-
-    rng = np.random.default_rng(0)
-    B, T, N = 2, 5, 3
+def _predictions_and_truth(seed: int, B: int = 2, T: int = 5, N: int = 3):
+    """Random predictions (one iteration) and true tracks (B, T, N, 2) in a 64 x 64 frame."""
+    rng = np.random.default_rng(seed)
     coords = [torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))]
     vis_logits, conf_logits = [torch.randn(B, T, N)], [torch.randn(B, T, N)]
     gt = torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))
+    return coords, vis_logits, conf_logits, gt
+
+
+def test_losses_ignore_unknown_labels():
+    from trackstudio.trackers.point.train import compute_losses
+
+    B, T, N = 2, 5, 3
+    coords, vis_logits, conf_logits, gt = _predictions_and_truth(0, B, T, N)
     gt_vis = torch.ones(B, T, N, dtype=torch.bool)
     valid = torch.ones(B, T, N, dtype=torch.bool)
     valid[:, 3:] = False
@@ -113,12 +119,8 @@ def test_hidden_frames_visibility_loss_is_weighed_by_hidden_vis_weight():
     # nothing; with frame 2 hidden, the loss is the visible frames' part plus the weight times the hidden part
     from trackstudio.trackers.point.train import compute_losses
 
-    rng = np.random.default_rng(1)
-    B, T, N = 2, 5, 3
-    coords = [torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))]
-    vis_logits, conf_logits = [torch.randn(B, T, N)], [torch.randn(B, T, N)]
-    gt = torch.from_numpy(rng.uniform(0, 60, (B, T, N, 2)).astype(np.float32))
-    shown = torch.ones(B, T, N, dtype=torch.bool)
+    coords, vis_logits, conf_logits, gt = _predictions_and_truth(1)
+    shown = torch.ones(2, 5, 3, dtype=torch.bool)
     assert torch.allclose(compute_losses(coords, vis_logits, conf_logits, gt, shown, (64, 64))["vis"],
                           compute_losses(coords, vis_logits, conf_logits, gt, shown, (64, 64),
                                          hidden_vis_weight=4.0)["vis"])
