@@ -80,13 +80,18 @@ def list_root_videos(data_roots: list[str], video_dirs: str | None) -> list[list
     return [list_videos(root, video_dirs if i == 0 else None) for i, root in enumerate(data_roots)]
 
 
+def normalised_shares(shares: list[float], count: int, what: str) -> list[float]:
+    """shares scaled to sum to 1; what names the option and its items for the error ('--root_share ... --data_root')."""
+    if len(shares) != count or min(shares) < 0 or sum(shares) <= 0:
+        raise DataError(f"{what} ({count}), none negative and not all 0; got {list(shares)}")
+    return [float(v) / sum(shares) for v in shares]
+
+
 def root_shares(groups: list[list[Path]], shares: list[float] | None) -> list[float]:
     """Sampling probability of each root's training videos: given (normalised) or by video count."""
     if shares is None:
         shares = [float(len(g)) for g in groups]
-    if len(shares) != len(groups) or min(shares) < 0 or sum(shares) <= 0:
-        raise DataError(f"--root_share needs one non-negative value per --data_root ({len(groups)}), got {shares}")
-    return [v / sum(shares) for v in shares]
+    return normalised_shares(shares, len(groups), "--root_share needs one value per --data_root")
 
 
 def parse_non_negative(text: str) -> float:
@@ -382,26 +387,23 @@ def average_weights(paths: list[Path], out: Path, shares: list[float] | None = N
     integer buffers are taken from the first."""
     if len(paths) < 2:
         raise ValueError("averaging needs at least two weight files")
-    shares = [1.0] * len(paths) if shares is None else [float(share) for share in shares]
-    if len(shares) != len(paths) or min(shares) < 0 or sum(shares) <= 0:
-        raise ValueError(f"give one share per weight file, none negative (got {len(shares)} for {len(paths)} files)")
+    shares = normalised_shares([1.0] * len(paths) if shares is None else shares, len(paths),
+                               "give one share per weight file")
     files = [load_state_dict_file(path) for path in paths]
     for path, file in zip(paths, files):
         if not {"config", "state_dict"} <= file.keys():
             raise ValueError(f"{path} is no exported point-tracker weights (--export of the training command)")
         if file["config"] != files[0]["config"] or file["state_dict"].keys() != files[0]["state_dict"].keys():
             raise ValueError(f"{path} is another network than {paths[0]}: only one network's weights average")
-    total = sum(shares)
     state = {}
     for key, first in files[0]["state_dict"].items():
         if first.is_floating_point():
-            state[key] = (sum(share * f["state_dict"][key].double() for share, f in zip(shares, files))
-                          / total).to(first.dtype)
+            state[key] = sum(share * f["state_dict"][key].double() for share, f in zip(shares, files)).to(first.dtype)
         else:
             state[key] = first
     metas = [file.get("meta", {}) for file in files]
     save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
-                          "meta": {"averaged": metas, "shares": [share / total for share in shares],
+                          "meta": {"averaged": metas, "shares": shares,
                                    "image_size": metas[0].get("image_size")}})
 
 
