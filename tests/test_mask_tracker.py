@@ -511,11 +511,15 @@ def test_trained_model_follows_a_small_blocky_object_through_partial_occlusion()
         assert iou(results[t].mask, clip.masks(t)[0]) > 0.8, t
 
 
-def test_objects_read_and_decoded_together_get_what_each_gets_alone():
+@pytest.mark.parametrize("read_chunk", [256, 7])
+def test_objects_read_and_decoded_together_get_what_each_gets_alone(monkeypatch, read_chunk):
     # the trained network reads several objects' banks and decodes them as one batch; objects whose
-    # banks hold the same frames share one affinity. Each object must get exactly its own answer
+    # banks hold the same frames share one affinity. Each object must get exactly its own answer, whether its
+    # 96 query cells are read at once or a few at a time (READ_CHUNK)
+    from trackstudio.trackers.mask.sam2_lite import propagation_net
     from trackstudio.trackers.mask.sam2_lite.propagation_net import PropagationNet, normalize_maps
 
+    monkeypatch.setattr(propagation_net, "READ_CHUNK", read_chunk)
     torch.manual_seed(0)
     net = PropagationNet().eval()
     frames = [normalize_maps({4: torch.randn(1, 24, 32, 48), 8: torch.randn(1, 40, 16, 24),
@@ -533,6 +537,11 @@ def test_objects_read_and_decoded_together_get_what_each_gets_alone():
             alone = net(frames[2], bank, prev[i:i + 1], keys[2])
             torch.testing.assert_close(together[0][i:i + 1], alone[0], rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(together[1][i:i + 1], alone[1], rtol=1e-4, atol=1e-4)
+        # values read in bfloat16 (where the decoder computes in it): the same readout to bfloat16's precision,
+        # handed on in float32
+        in_bf16 = net.read_objects(keys[2], banks, torch.bfloat16)
+        assert in_bf16.dtype == torch.float32
+        torch.testing.assert_close(in_bf16, net.read_objects(keys[2], banks), rtol=2e-2, atol=2e-2)
 
 
 def test_a_walk_gives_the_same_masks_whatever_the_number_of_objects_decoded_at_once(monkeypatch):

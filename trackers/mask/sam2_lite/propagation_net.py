@@ -114,24 +114,26 @@ class PropagationNet(nn.Module):
         readout = torch.einsum("bqn,bvn->bvq", affinity.softmax(dim=2), values)
         return readout.reshape(B, -1, h, w)
 
-    def read_objects(self, query_keys: torch.Tensor, banks: list[list[MemoryEntry]]) -> torch.Tensor:
+    def read_objects(self, query_keys: torch.Tensor, banks: list[list[MemoryEntry]],
+                     value_dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(B, value_dim + 1, h16, w16): `read` for B objects of one frame (query_keys (1, key_dim, h16, w16)).
 
-        Objects whose banks hold the same frames (the same key tensors) share one affinity and its softmax,
-        which is most of the cost of a read: only their values differ."""
+        Objects whose banks hold the same frames (the same key tensors) share one affinity and its softmax:
+        only their values differ. value_dtype: what the softmax weights and values are multiplied in (the
+        affinity and its softmax stay in float32); bfloat16 where the decoder computes in it, which casts the
+        readout to bfloat16 anyway."""
         _, _, h, w = query_keys.shape
+        queries = query_keys.flatten(2)[0].T * self.log_scale.exp()  # (Q, key_dim), the temperature folded in
         groups: dict[tuple, list[int]] = {}
         for index, entries in enumerate(banks):
             groups.setdefault(tuple((m.keys.data_ptr(), tuple(m.keys.shape)) for m in entries), []).append(index)
         readouts: list[torch.Tensor | None] = [None] * len(banks)
         for members in groups.values():
-            tensors = [_bank_tensors(banks[i]) for i in members]
-            keys = tensors[0][0][0]  # (K, N): the group's shared keys
-            affinity = (query_keys.flatten(2)[0].T @ keys) * self.log_scale.exp()  # (Q, N)
-            weights = affinity.softmax(dim=1)
-            values = torch.cat([member_values for _, member_values in tensors])  # (G, V + 1, N)
-            for i, readout in zip(members, torch.einsum("qn,gvn->gvq", weights, values)):
-                readouts[i] = readout.reshape(1, -1, h, w)
+            keys = torch.cat([m.keys[0] for m in banks[members[0]]], 1)  # (K, N): the group's shared keys
+            values = torch.cat([_bank_values(banks[i]) for i in members]).flatten(0, 1)  # (G * (V + 1), N)
+            read = _softmax_read(queries, keys, values.to(value_dtype).T)  # (Q, G * (V + 1))
+            for i, readout in zip(members, read.T.reshape(len(members), -1, h, w)):
+                readouts[i] = readout[None]
         return torch.cat(readouts)
 
     # -- decoding ----------------------------------------------------------------------------------
@@ -164,9 +166,27 @@ class PropagationNet(nn.Module):
 
 def _bank_tensors(memories: list[MemoryEntry]) -> tuple[torch.Tensor, torch.Tensor]:
     """A bank's entries side by side: keys (B, key_dim, N) and values with the mask (B, value_dim + 1, N)."""
-    keys = torch.cat([m.keys for m in memories], 2)
-    values = torch.cat([torch.cat([m.values, m.mask], 1) for m in memories], 2)
-    return keys, values
+    return torch.cat([m.keys for m in memories], 2), _bank_values(memories)
+
+
+def _bank_values(memories: list[MemoryEntry]) -> torch.Tensor:
+    """(B, value_dim + 1, N): a bank's values with the mask as one more channel, its entries side by side."""
+    return torch.cat([torch.cat([m.values, m.mask], 1) for m in memories], 2)
+
+
+READ_CHUNK = 256  # query cells read at once (below)
+
+
+def _softmax_read(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """queries (Q, K) scaled, keys (K, N), values (N, C) -> (Q, C) float32: each query's softmax over its N
+    affinities, the values' weighted mean. READ_CHUNK queries at a time, so that a (chunk, N) affinity stays in
+    the CPU's cache where a whole (Q, N) one would go through memory three times (made, softmaxed, read): 1,590
+    queries on 6,360 remembered cells (blackswan) 44.7 -> 36.8 ms; the same figures to float32 rounding."""
+    out = queries.new_empty(len(queries), values.shape[1])
+    for start in range(0, len(queries), READ_CHUNK):
+        weights = (queries[start:start + READ_CHUNK] @ keys).softmax(dim=1)
+        out[start:start + READ_CHUNK] = weights.to(values.dtype) @ values
+    return out
 
 
 def _per_object(x: torch.Tensor, count: int) -> torch.Tensor:

@@ -63,13 +63,14 @@ def predict(model: PropagationNet, feats: dict[int, torch.Tensor], banks: list[O
     probabilities (B,), the frame's keys). feats: the frame's normalised maps (propagation_net.normalize_maps).
 
     prev_probs: each object's (H, W) probability on the previous frame walked, None where it was hidden.
-    decoder_dtype: what the decoder computes in on a CPU (device.cpu_inference_dtype); the memory readout
-    stays in float32, since its softmax over the bank is where low precision would tell."""
+    decoder_dtype: what the decoder computes in on a CPU (device.cpu_inference_dtype), and what the memory
+    readout's values are read in; its affinities and their softmax over the bank stay in float32, since that is
+    where low precision would tell."""
     keys = model.keys(feats) if keys is None else keys
     size4 = feats[4].shape[-2:]
     prev4 = torch.cat([torch.zeros(1, 1, *size4) if prev is None else F.adaptive_avg_pool2d(prev[None, None], size4)
                        for prev in prev_probs])
-    readout = model.read_objects(keys, [bank.entries() for bank in banks])
+    readout = model.read_objects(keys, [bank.entries() for bank in banks], decoder_dtype)
     with cpu_autocast(decoder_dtype):
         logits4, presence = model.decode(feats, readout, prev4)
     logits4, presence = logits4.float(), presence.float()
