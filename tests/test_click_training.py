@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from trackstudio.trackers.mask.sam2_lite.click_net import load_click_weights
-from trackstudio.trackers.mask.sam2_lite.click_train import main, next_click
+from trackstudio.trackers.mask.sam2_lite.click_train import boundary_weights, main, next_click
 from trackstudio.trackers.mask.sam2_lite.prompt_encoder import refines
 from trackstudio.trackers.types import Prompt
 
@@ -26,6 +26,17 @@ def test_first_click_is_deep_inside_and_next_clicks_fix_the_larger_error():
     for _ in range(20):  # random first clicks stay in the deep half of the object
         x, y, label = next_click(np.zeros_like(gt), gt, rng, depth_share=0.5)
         assert label == 1 and 29 <= x <= 50 and 19 <= y <= 40
+
+
+def test_boundary_weights_cover_a_thin_part_whole_and_a_large_one_near_its_edge_only():
+    gt = np.zeros((60, 100), bool)
+    gt[10:50, 10:50] = True  # a 40-px square
+    gt[20:23, 60:95] = True  # a 3-px bar
+    weights = boundary_weights([gt], band=3.0, weight=4.0)[0, 0].numpy()
+    assert np.all(weights[20:23, 62:93] == 5.0)  # the bar, every pixel of it
+    assert weights[30, 30] == 1.0 and weights[11, 30] == 5.0 and weights[8, 30] == 5.0  # centre, edge, just outside
+    assert weights[2, 30] == 1.0 and weights[45, 97] == 1.0  # far from either object
+    assert np.all(boundary_weights([gt], band=3.0, weight=0.0).numpy() == 1.0)
 
 
 def test_a_prompt_refines_an_earlier_one_only_when_it_keeps_its_box_and_clicks():
@@ -54,7 +65,8 @@ def test_click_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
     assert model.config.hidden == 24
     assert "box" in capsys.readouterr().out  # validation reports the box and click IoUs
 
-    assert main(_args(data_root, tmp_path, 3) + ["--resume", str(tmp_path / "run" / "latest.pth")]) == 0
+    resume = ["--resume", str(tmp_path / "run" / "latest.pth"), "--boundary_weight", "4"]  # weighed edges too
+    assert main(_args(data_root, tmp_path, 3) + resume) == 0
     assert "resumed from" in capsys.readouterr().out
     resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)
     assert resumed["step"] == 3

@@ -188,11 +188,26 @@ def paste_look_alike(maps: dict[int, torch.Tensor], gt: np.ndarray, rng: np.rand
 
 
 # -- one step --------------------------------------------------------------------------------------
+def boundary_weights(gts: list[np.ndarray], band: float, weight: float) -> torch.Tensor:
+    """(B, 1, H, W) per-pixel weights of the mask loss: 1 + `weight` within `band` pixels of an object's
+    boundary (either side), so that edges and thin parts, few pixels of a mask, count for more."""
+    out = np.ones((len(gts), 1) + gts[0].shape, np.float32)
+    if weight <= 0:
+        return torch.from_numpy(out)
+    for i, gt in enumerate(gts):
+        # the frame border is not the object's boundary: distances are measured on the crop as it is
+        inside = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, 3)
+        outside = cv2.distanceTransform((~gt.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
+        out[i, 0] += weight * (np.maximum(inside, outside) <= band)
+    return torch.from_numpy(out)
+
+
 def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.ndarray], rng: np.random.Generator,
-               max_extra: int, box_share: float, drop_previous: float) -> tuple[dict, torch.Tensor]:
+               max_extra: int, box_share: float, drop_previous: float, boundary_band: float = 3.0,
+               boundary_weight: float = 0.0) -> tuple[dict, torch.Tensor]:
     """Simulate 0..max_extra correction rounds without gradients, then the loss of one more prediction
     (where a share `drop_previous` of the prompts forget their previous answer: clicks reloaded from a
-    saved project come without it)."""
+    saved project come without it). BCE is weighed by `boundary_weights`."""
     feats = normalize_maps(feats)
     size = gts[0].shape
     prompts = []
@@ -212,7 +227,9 @@ def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.nda
             prompt.previous = torch.sigmoid(logit[0]) if rng.random() >= drop_previous else None
     logits = to_pixels(run_prompts(model, feats, prompts), size)
     target = torch.from_numpy(np.stack(gts))[:, None].float()
-    losses = {"mask_bce": F.binary_cross_entropy_with_logits(logits, target),
+    weights = boundary_weights(gts, boundary_band, boundary_weight)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    losses = {"mask_bce": (bce * weights).sum() / weights.sum(),
               "dice": dice_loss(logits, target, torch.ones(len(gts)))}
     losses["total"] = losses["mask_bce"] + losses["dice"]
     return losses, logits.detach()
@@ -305,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookalike_prob", type=float, default=0.25,
                    help="share of samples with a mirrored copy of the object pasted beside it")
     p.add_argument("--box_share", type=float, default=0.35, help="share of samples prompted with a box first")
+    p.add_argument("--boundary_weight", type=float, default=0.0,
+                   help="extra BCE weight on pixels within --boundary_band of an object's boundary (0: none)")
+    p.add_argument("--boundary_band", type=float, default=3.0, help="that band's half width, in pixels")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max_steps", type=int, default=1500)
     p.add_argument("--val_every", type=int, default=100)
@@ -355,7 +375,7 @@ def train(args) -> int:
     while step < args.max_steps:
         feats, gts = sampler.batch(args.batch_size)
         losses, logits = train_step(model, feats, gts, rng, args.max_extra_clicks, args.box_share,
-                                    args.drop_previous)
+                                    args.drop_previous, args.boundary_band, args.boundary_weight)
         grad_norm = optimizer_step(losses, model.parameters(), optimizer, scheduler)
         step += 1
         running.add(losses)
