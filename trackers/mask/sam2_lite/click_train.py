@@ -195,7 +195,7 @@ def boundary_weights(gts: list[np.ndarray], band: float, weight: float) -> torch
     if weight <= 0:
         return torch.from_numpy(out)
     for i, gt in enumerate(gts):
-        # the frame border is not the object's boundary: distances are measured on the crop as it is
+        # unpadded: the crop's edge, where an object is cut, is not its boundary
         inside = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, 3)
         outside = cv2.distanceTransform((~gt.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
         out[i, 0] += weight * (np.maximum(inside, outside) <= band)
