@@ -203,8 +203,8 @@ def boundary_weights(gts: list[np.ndarray], band: float, weight: float) -> torch
 
 
 def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.ndarray], rng: np.random.Generator,
-               max_extra: int, box_share: float, drop_previous: float, boundary_band: float = 3.0,
-               boundary_weight: float = 0.0) -> tuple[dict, torch.Tensor]:
+               max_extra: int, box_share: float, drop_previous: float, boundary_band: float,
+               boundary_weight: float) -> tuple[dict, torch.Tensor]:
     """Simulate 0..max_extra correction rounds without gradients, then the loss of one more prediction
     (where a share `drop_previous` of the prompts forget their previous answer: clicks reloaded from a
     saved project come without it). BCE is weighed by `boundary_weights`."""
