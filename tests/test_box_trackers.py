@@ -191,7 +191,9 @@ def test_siamfc_mask_runs_the_mask_step_on_a_sure_target_only_now_and_then():
     runs = {}
     for every in (1, 3):
         for name, video, boxes in (("sliding", frames, truth), ("turning", turning, turning_truth)):
-            tracker = registry.build("siamfc-mask", config={"sure_mask_every": every}, device="cpu")
+            # the sure rest alone (the rest after an agreeing mask has its own test below)
+            tracker = registry.build("siamfc-mask", config={"sure_mask_every": every, "agree_mask_iou": 0.0},
+                                     device="cpu")
             worked, track = [], tracker.masks._track
             tracker.masks._track = lambda states, frame_idx, *args: worked.append(frame_idx) or track(states, frame_idx,
                                                                                                       *args)
@@ -212,6 +214,53 @@ def test_siamfc_mask_runs_the_mask_step_on_a_sure_target_only_now_and_then():
     doubtful = [t for t, result in enumerate(turned) if t > 0 and result.score < 0.7]
     assert len(doubtful) >= 10 and set(doubtful) <= set(runs["turning", 3][0])
     assert all(_iou(result.box, box) > 0.7 for result, box in zip(turned, turning_truth))
+
+
+def _new_skin_every_frame_clip(num_frames: int = 24):
+    """A red square sliding over the grass with a new texture on every frame (its template never fits well, so the
+    match stays doubtful while its outline moves rigidly) -> (frames, true boxes)."""
+    frames, boxes = [], []
+    for t in range(num_frames):
+        frame = BACKGROUND.copy()
+        skin = _texture(96, 96, 8, 100 + t)
+        skin[..., 0] = np.maximum(skin[..., 0], 200)
+        x, y = 90 + 4 * t, 110 + t
+        frame[y:y + 96, x:x + 96] = skin
+        frames.append(frame)
+        boxes.append(np.array([x, y, x + 96, y + 96], np.float32))
+    return frames, boxes
+
+
+def test_siamfc_mask_rests_a_doubtful_target_after_its_mask_moved_as_its_box():
+    # agree_mask_iou: where a fresh mask agreed with the last one moved as the search's box moved, the next frame
+    # rests (one in a row at most). The sliding square with a new skin each frame (doubtful, so the sure rest never
+    # applies) rests on some frames and keeps its boxes; the turning bar's mask changes shape, so it rests on none
+    runs = {}
+    for name, (video, truth) in (("sliding", _new_skin_every_frame_clip()), ("turning", _turning_bar_clip())):
+        for agree in (0.0, 0.9):
+            tracker = registry.build("siamfc-mask", config={"agree_mask_iou": agree, "sure_mask_every": 3},
+                                     device="cpu")
+            worked, track = [], tracker.masks._track
+            tracker.masks._track = lambda states, frame_idx, *args: worked.append(frame_idx) or track(states, frame_idx,
+                                                                                                      *args)
+            tracker.set_video(video)
+            tracker.add_prompt(0, 1, Prompt(box=truth[0]))
+            results = [result.objects[1] for result in tracker.propagate(0)]
+            rested = sorted(set(range(1, len(video))) - set(worked))
+            runs[name, agree] = rested
+            assert all(_iou(result.box, box) > 0.7 for result, box in zip(results, truth))
+            if name == "sliding":
+                assert max(result.score for result in results[1:]) < 0.7
+                assert all(_iou(result.box, box) > 0.85 for result, box in zip(results, truth))
+                for t in rested:  # the rested frame's mask is the last one moved (with the search's box)
+                    assert results[t].mask.sum() == results[t - 1].mask.sum()
+                    assert not np.array_equal(results[t].mask, results[t - 1].mask)
+    assert runs["sliding", 0.0] == [] and runs["turning", 0.0] == [] and runs["turning", 0.9] == []
+    sliding = runs["sliding", 0.9]
+    assert len(sliding) >= 2 and min(sliding) > 3, sliding  # not within sure_mask_every frames of the prompt
+    assert all(b - a > 1 for a, b in zip(sliding, sliding[1:])), sliding  # one frame in a row at most
+    with pytest.raises(ValueError, match="agree_mask_iou"):
+        registry.build("siamfc-mask", config={"agree_mask_iou": 1.5}, device="cpu")
 
 
 def test_siamfc_mask_rests_every_target_on_a_frame_or_none():
