@@ -233,13 +233,14 @@ def _new_skin_every_frame_clip(num_frames: int = 24):
 
 def test_siamfc_mask_rests_a_doubtful_target_after_its_mask_moved_as_its_box():
     # agree_mask_iou: where a fresh mask agreed with the last one moved as the search's box moved, the next frame
-    # rests (one in a row at most). The sliding square with a new skin each frame (doubtful, so the sure rest never
-    # applies) rests on some frames and keeps its boxes; the turning bar's mask changes shape, so it rests on none
+    # rests (one in a row at most) if its match scores agree_min_score. The sliding square with a new skin each frame
+    # (doubtful, 0.56-0.66, so the sure rest never applies) rests on some frames and keeps its boxes, but on none
+    # with a floor above its scores; the turning bar's mask changes shape, so it rests on none
+    settings = {"off": {"agree_mask_iou": 0.0}, 0.9: {}, "floor": {"agree_min_score": 0.7}}  # {}: the defaults
     runs = {}
     for name, (video, truth) in (("sliding", _new_skin_every_frame_clip()), ("turning", _turning_bar_clip())):
-        for agree in (0.0, 0.9):
-            tracker = registry.build("siamfc-mask", config={"agree_mask_iou": agree, "sure_mask_every": 3},
-                                     device="cpu")
+        for agree, setting in settings.items():
+            tracker = registry.build("siamfc-mask", config={**setting, "sure_mask_every": 3}, device="cpu")
             worked, track = [], tracker.masks._track
             tracker.masks._track = lambda states, frame_idx, *args: worked.append(frame_idx) or track(states, frame_idx,
                                                                                                       *args)
@@ -255,12 +256,15 @@ def test_siamfc_mask_rests_a_doubtful_target_after_its_mask_moved_as_its_box():
                 for t in rested:  # the rested frame's mask is the last one moved (with the search's box)
                     assert results[t].mask.sum() == results[t - 1].mask.sum()
                     assert not np.array_equal(results[t].mask, results[t - 1].mask)
-    assert runs["sliding", 0.0] == [] and runs["turning", 0.0] == [] and runs["turning", 0.9] == []
+    assert registry.build("siamfc-mask", device="cpu").config.agree_mask_iou == 0.9
+    assert all(runs[key] == [] for key in (("sliding", "off"), ("sliding", "floor"), ("turning", "off"),
+                                           ("turning", 0.9)))
     sliding = runs["sliding", 0.9]
     assert len(sliding) >= 2 and min(sliding) > 3, sliding  # not within sure_mask_every frames of the prompt
     assert all(b - a > 1 for a, b in zip(sliding, sliding[1:])), sliding  # one frame in a row at most
-    with pytest.raises(ValueError, match="agree_mask_iou"):
-        registry.build("siamfc-mask", config={"agree_mask_iou": 1.5}, device="cpu")
+    for bad in ({"agree_mask_iou": 1.5}, {"agree_min_score": -0.1}):
+        with pytest.raises(ValueError, match="agree_mask_iou and agree_min_score"):
+            registry.build("siamfc-mask", config=bad, device="cpu")
 
 
 def test_siamfc_mask_rests_every_target_on_a_frame_or_none():

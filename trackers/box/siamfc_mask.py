@@ -118,13 +118,18 @@ class SiamFCMaskConfig(TrackerConfig):
     # 0.7664): 0.9 0.8826 / 0.7314 / 0.7026 / 0.7419 (0.7646), 0.8 0.8758 / 0.7314 / 0.7028 / 0.7405 (0.7626);
     # blackswan 13.3-14.1 -> 19.5-20.4 frames/s with 0.9 (README). 0: off
     agree_mask_iou: float = 0.9
+    # ...and only where every target's match on the frame to rest scores at least this: the rule's losses sat where
+    # the search was least sure. Session 43, the same sets with 0.9: floor 0 0.7646 (above), 0.45 0.8863 / 0.7314 /
+    # 0.7046 / 0.7422 (0.7661), 0.55 0.8861 / 0.7314 / 0.7046 / 0.7421 (0.7661); blackswan's speed the same
+    agree_min_score: float = 0.45
 
     def __post_init__(self):
         if self.min_mask_side < 0 or self.max_search_score < 0:
             raise ValueError(f"min_mask_side and max_search_score must be >= 0, got {self.min_mask_side} and "
                              f"{self.max_search_score}")
-        if not 0 <= self.agree_mask_iou <= 1:
-            raise ValueError(f"agree_mask_iou must be in [0, 1], got {self.agree_mask_iou}")
+        if not (0 <= self.agree_mask_iou <= 1 and 0 <= self.agree_min_score <= 1):
+            raise ValueError(f"agree_mask_iou and agree_min_score must be in [0, 1], got {self.agree_mask_iou} and "
+                             f"{self.agree_min_score}")
         if self.sure_mask_every < 1:
             raise ValueError(f"sure_mask_every must be at least 1 (frames), got {self.sure_mask_every}")
 
@@ -185,7 +190,7 @@ class SiamFCMaskTracker(Tracker):
                    if self.config.reentry_mask else None)
         # a match the box is taken from the mask on needs its mask step
         resting = _Resting(self.config.sure_mask_every, max(self.config.sure_mask_score, self.config.max_search_score),
-                           self.config.agree_mask_iou)
+                           self.config.agree_mask_iou, self.config.agree_min_score)
         for found in searched:
             prompts = self.prompts.get(found.frame_idx, {})
             rested = resting.choose(found.objects, prompts, reentry.unconfirmed if reentry is not None else set())
@@ -231,17 +236,18 @@ def _mask_at_centre(shaped: ObjectResult | None, found: ObjectResult) -> bool:
 
 
 def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (0 where both are empty)."""
     union = np.count_nonzero(a | b)
     return np.count_nonzero(a & b) / union if union else 0.0
 
 
 class _Resting:
     """One propagation's choice of the frames where the targets skip the mask step (SiamFCMaskConfig.sure_mask_every,
-    sure_mask_score), and the masks they show meanwhile: the last mask the mask step gave, moved as the search's box
+    sure_mask_score, agree_mask_iou, agree_min_score), and the masks they show meanwhile: the last mask the mask step gave, moved as the search's box
     moved since."""
 
-    def __init__(self, every: int, sure_score: float, agree_iou: float = 0.0):
-        self.every, self.sure_score, self.agree_iou = every, sure_score, agree_iou
+    def __init__(self, every: int, sure_score: float, agree_iou: float = 0.0, agree_score: float = 0.0):
+        self.every, self.sure_score, self.agree_iou, self.agree_score = every, sure_score, agree_iou, agree_score
         self.sure: set[int] = set()  # objects whose match was sure on the last frame
         self.agreed: set[int] = set()  # objects whose last fresh mask the moved mask before it predicted
         self.skipped: dict[int, int] = {}  # frames each object has skipped the mask step in a row
@@ -262,6 +268,7 @@ class _Resting:
                 for obj_id in found)
             or (self.agree_iou > 0 and all(obj_id in self.agreed and self.skipped.get(obj_id, 0) == 0
                                            and result.visible and result.box is not None
+                                           and (result.score or 0.0) >= self.agree_score
                                            for obj_id, result in found.items())))
         for obj_id in found:
             self.skipped[obj_id] = self.skipped.get(obj_id, 0) + 1 if rests else 0
@@ -269,7 +276,8 @@ class _Resting:
         return set(found) if rests else set()
 
     def shaped(self, obj_id: int, inner: ObjectResult | None, found: ObjectResult) -> None:
-        """Keep a fresh mask step's visible result with the search's box on its frame."""
+        """Keep a fresh mask step's visible result with the search's box on its frame, and note whether it agreed with
+        the last one moved with the box (what a resting frame would have shown)."""
         if self.skipped.get(obj_id, 0) == 0:
             fresh = inner is not None and inner.visible and inner.mask is not None and found.box is not None
             predicted = self.moved_mask(obj_id, found) if fresh and self.agree_iou > 0 else None
