@@ -116,11 +116,12 @@ class SiamFCMaskConfig(TrackerConfig):
     # same age rule as above; the search must see every target. It serves the doubtful matches, which the sure rest
     # leaves alone. Session 43, the four selection sets below (AUC; off 0.8872 / 0.7314 / 0.7048 / 0.7421, mean
     # 0.7664): 0.9 0.8826 / 0.7314 / 0.7026 / 0.7419 (0.7646), 0.8 0.8758 / 0.7314 / 0.7028 / 0.7405 (0.7626);
-    # blackswan 13.3-14.1 -> 19.5-20.4 frames/s with 0.9 (README). 0: off
+    # blackswan 13.3-14.1 -> 19.5-20.4 frames/s with 0.9 on a busy machine (README). 0: off
     agree_mask_iou: float = 0.9
     # ...and only where every target's match on the frame to rest scores at least this: the rule's losses sat where
     # the search was least sure. Session 43, the same sets with 0.9: floor 0 0.7646 (above), 0.45 0.8863 / 0.7314 /
     # 0.7046 / 0.7422 (0.7661), 0.55 0.8861 / 0.7314 / 0.7046 / 0.7421 (0.7661); blackswan's speed the same
+    # (with both, on a quieter machine: 22.3-23.9 frames/s against 15.7-16.3 with agree_mask_iou 0)
     agree_min_score: float = 0.45
 
     def __post_init__(self):
@@ -243,10 +244,10 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 class _Resting:
     """One propagation's choice of the frames where the targets skip the mask step (SiamFCMaskConfig.sure_mask_every,
-    sure_mask_score, agree_mask_iou, agree_min_score), and the masks they show meanwhile: the last mask the mask step gave, moved as the search's box
-    moved since."""
+    sure_mask_score, agree_mask_iou, agree_min_score), and the masks they show meanwhile: the last mask the mask step
+    gave, moved as the search's box moved since."""
 
-    def __init__(self, every: int, sure_score: float, agree_iou: float = 0.0, agree_score: float = 0.0):
+    def __init__(self, every: int, sure_score: float, agree_iou: float, agree_score: float):
         self.every, self.sure_score, self.agree_iou, self.agree_score = every, sure_score, agree_iou, agree_score
         self.sure: set[int] = set()  # objects whose match was sure on the last frame
         self.agreed: set[int] = set()  # objects whose last fresh mask the moved mask before it predicted
