@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from trackstudio.trackers import Prompt
-from trackstudio.trackers.mask.sam2_lite.click_train import iou, next_click
+from trackstudio.trackers.mask.sam2_lite.click_train import next_click
+from trackstudio.trackers.types import mask_iou as iou
 from trackstudio.trackers.mask.sam2_lite.composite import paste_mirrored_copy
 from trackstudio.trackers.registry import build
 

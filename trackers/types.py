@@ -74,6 +74,12 @@ def box_iou(a, b) -> float:
     return float(inter / max(union, 1e-6))
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks of one shape (1 where both are empty: they agree)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
 def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     """Tight [x1, y1, x2, y2] (far edges) of a bool mask, None when empty."""
     ys = np.flatnonzero(mask.any(axis=1))

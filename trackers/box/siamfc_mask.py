@@ -24,7 +24,7 @@ import numpy as np
 from .. import registry
 from ..base import Tracker, TrackerConfig
 from ..interpolation import shifted
-from ..types import FrameResult, ObjectResult, Prompt, mask_to_box, prompt_box
+from ..types import FrameResult, ObjectResult, Prompt, mask_iou, mask_to_box, prompt_box
 from .mask_box import build_mask_tracker, grown_window, near_parts_box
 from .siamfc import touched_sides
 
@@ -239,12 +239,6 @@ def _mask_at_centre(shaped: ObjectResult | None, found: ObjectResult) -> bool:
     return bool(shaped.mask[row, col])
 
 
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (0 where both are empty)."""
-    union = np.count_nonzero(a | b)
-    return np.count_nonzero(a & b) / union if union else 0.0
-
-
 class _Resting:
     """One propagation's choice of the frames where the targets skip the mask step (SiamFCMaskConfig.sure_mask_every,
     sure_mask_score, agree_mask_iou, agree_min_score), and the masks they show meanwhile: the last mask the mask step
@@ -280,8 +274,8 @@ class _Resting:
         the last one moved with the box (what a resting frame would have shown)."""
         if self.skipped.get(obj_id, 0) == 0:
             fresh = inner is not None and inner.visible and inner.mask is not None and found.box is not None
-            predicted = self.moved_mask(obj_id, found) if fresh and self.agree_iou > 0 else None
-            if predicted is not None and predicted.visible and _mask_iou(predicted.mask, inner.mask) >= self.agree_iou:
+            predicted = self._moved(obj_id, found.box) if fresh and self.agree_iou > 0 else None
+            if predicted is not None and predicted.any() and mask_iou(predicted, inner.mask) >= self.agree_iou:
                 self.agreed.add(obj_id)
             else:
                 self.agreed.discard(obj_id)
@@ -292,12 +286,18 @@ class _Resting:
 
     def moved_mask(self, obj_id: int, found: ObjectResult) -> ObjectResult | None:
         """None where the mask step last lost the object (its box is the search's alone anyway: the match is sure)."""
+        moved = self._moved(obj_id, found.box)
+        if moved is None:
+            return None
+        return replace(self.last[obj_id][0], mask=moved, box=mask_to_box(moved), visible=bool(moved.any()))
+
+    def _moved(self, obj_id: int, box: np.ndarray) -> np.ndarray | None:
+        """The object's last fresh mask moved as the search's box moved since, to `box` (None: no such mask)."""
         if obj_id not in self.last:
             return None
-        inner, box = self.last[obj_id]
-        shift = (found.box[:2] + found.box[2:]) / 2 - (box[:2] + box[2:]) / 2  # (dx, dy)
-        moved = shifted(inner.mask, np.rint(shift[::-1]), fill=False)
-        return replace(inner, mask=moved, box=mask_to_box(moved), visible=bool(moved.any()))
+        inner, then = self.last[obj_id]
+        shift = (box[:2] + box[2:]) / 2 - (then[:2] + then[2:]) / 2  # (dx, dy)
+        return shifted(inner.mask, np.rint(shift[::-1]), fill=False)
 
 
 class _Reentry:

@@ -35,6 +35,7 @@ from ...alloc import tune_allocator
 from ...point.train import ScalarLog, save_checkpoint
 from ...point.visualize import draw_curves
 from ...training import DataError, RunningMeans, log_train_step, optimizer_step, run_command
+from ...types import mask_iou
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps
 from .train import STRIDES, ClipCache, add_run_arguments, cached_clips, dice_loss, parse_crop, start_run
@@ -236,11 +237,6 @@ def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.nda
 
 
 # -- validation ------------------------------------------------------------------------------------
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 @torch.no_grad()
 def validate(model: ClickNet, clips: list[ClipCache]) -> dict[str, float]:
     """Mean IoU after a box and after 1 / 3 / 5 clicks (deepest-error protocol), whole frames; and
@@ -257,13 +253,13 @@ def validate(model: ClickNet, clips: list[ClipCache]) -> dict[str, float]:
                 if gt.sum() < MIN_OBJECT_PIXELS:
                     continue
                 box = ClickPrompt(tight_box(gt))
-                scores.setdefault("box", []).append(iou(predict_mask(model, feats, box, gt.shape), gt))
+                scores.setdefault("box", []).append(mask_iou(predict_mask(model, feats, box, gt.shape), gt))
                 prompt, pred = ClickPrompt(), np.zeros_like(gt)
                 for count in range(1, max(CLICK_COUNTS) + 1):
                     prompt.clicks.append(next_click(pred, gt))
                     pred = predict_mask(model, feats, prompt, gt.shape)
                     if count in CLICK_COUNTS:
-                        scores.setdefault(f"{count} clicks", []).append(iou(pred, gt))
+                        scores.setdefault(f"{count} clicks", []).append(mask_iou(pred, gt))
                 pasted = {s: m[0].clone() for s, m in raw.items()}
                 copy = paste_look_alike(pasted, gt, np.random.default_rng(0))
                 if copy is not None:
