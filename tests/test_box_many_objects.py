@@ -8,7 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.box.shared_search import SearchRegion, shared_features
+from trackstudio.trackers.box.shared_search import FRAME_MARGIN, MAP_ALIGN, SearchRegion, shared_features
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
 from trackstudio.trackers.types import box_iou
 
@@ -97,6 +97,40 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
                                    model.total_stride, model.cell_offset)[1]
         crop_shifted = model.search(crop_square(frame, shifted.center, size, size, border)[None])
     assert float((crop_shifted * off_grid).sum(dim=1)[0, 6:-6, 6:-6].mean()) < 0.99
+
+
+def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
+    """Search regions at the frame's corners reach far past it; the pass covers the frame and FRAME_MARGIN
+    pixels of border colour beyond it, not the regions' whole rectangle. Inside the frame the cells are
+    those of the crops; beyond the map they repeat its edge cells (border colour either way)."""
+    model = EffNetSiamFeatures()
+    frame = _texture(HEIGHT, WIDTH, 10, 7)
+    border = frame.reshape(-1, 3).mean(0)
+    size = model.instance_size
+    # level 0; crop pixel 0 on the level grid (a multiple of 16), each centre within 24 px of a corner
+    near = (size - 1) / 2 - 16 * 7
+    far = np.array([WIDTH, HEIGHT]) - 1 - (size - 1) / 2 + 16 * 7
+    centers = [np.array([near, near]), far] + [np.array([near + 160 * (k % 4), near + 160 * (k // 4)]) for k in range(8)]
+    # ten targets: one pass costs fewer pixels than their crops
+    regions = {k + 1: SearchRegion(c.astype(np.float64), np.array([float(size)]), size, border)
+               for k, c in enumerate(centers)}
+    passes = []
+
+    def features(image: np.ndarray) -> torch.Tensor:
+        passes.append(image.shape[:2])
+        return model.search(image[None])
+
+    with torch.no_grad():
+        shared = shared_features(frame, regions, features, model.total_stride, model.cell_offset)
+        crop_features = model.search(crop_square(frame, regions[1].center, size, size, border)[None])
+    reach = FRAME_MARGIN + MAP_ALIGN  # the margin, rounded out to the grid
+    assert passes and all(h <= HEIGHT + 2 * reach and w <= WIDTH + 2 * reach for h, w in passes), passes
+    assert (size - 1) / 2 - near > reach  # the region reaches past the map: the check below can fail
+    cosine = (crop_features * shared[1]).sum(dim=1)[0]  # (32, 32), both unit-norm per cell
+    inside = cosine[20:-6, 20:-6]  # the crop's cells over the frame, away from its edges
+    assert float(inside.mean()) > 0.98 and float(inside.min()) > 0.9, float(inside.mean())
+    outside = shared[1][0, :, :4, :4].flatten(1)  # cells beyond the map, above-left of the frame: all alike
+    assert float((outside[:, :1] * outside).sum(dim=0).min()) > 0.999
 
 
 def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_pass():

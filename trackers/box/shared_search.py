@@ -11,7 +11,10 @@ than its targets' crops; the others keep their crops.
 
 The rectangles start and end on multiples of MAP_ALIGN level pixels of a grid anchored at the frame
 origin, so a target's features hardly depend on which other targets share its level (only near the
-rectangle's edges, through the network's padding).
+rectangle's edges, through the network's padding). They reach at most FRAME_MARGIN level pixels beyond
+the frame: the search regions of targets near its edges reach far past it, into the crops' flat border
+colour, whose cells are alike; the cells sampled beyond the map take its edge's features. With ten
+targets over an 854x480 frame the rectangle was 976x704 level pixels, now 928x544.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from .siamfc_models import unit_norm
 
 LEVELS_PER_OCTAVE = 4
 MAP_ALIGN = 16  # the coarsest stride of the feature network: rectangles keep its cells on pixels
+FRAME_MARGIN = 2 * MAP_ALIGN  # level pixels of border colour a rectangle keeps beyond the frame
 
 
 @dataclass
@@ -47,16 +51,21 @@ def level_of(region: SearchRegion) -> int:
     return int(round(LEVELS_PER_OCTAVE * math.log2(scale)))
 
 
-def _level_rect(regions: list[SearchRegion], scale: float, margin: float) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) level pixels covering every region's widest crop plus a margin, on MAP_ALIGN."""
+def _level_rect(regions: list[SearchRegion], scale: float, margin: float, frame_hw: tuple[int, int]
+                ) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) level pixels covering every region's widest crop plus a margin, on MAP_ALIGN,
+    within FRAME_MARGIN of the frame."""
     lows, highs = [], []
     for region in regions:
         half = float(region.sides.max()) / 2.0
         # frame index coordinate u lies at level pixel (u + 0.5) * scale - 0.5
         lows.append((region.center - half + 0.5) * scale - 0.5 - margin)
         highs.append((region.center + half + 0.5) * scale - 0.5 + margin)
-    low = np.floor(np.min(lows, axis=0) / MAP_ALIGN).astype(int) * MAP_ALIGN
-    high = np.ceil(np.max(highs, axis=0) / MAP_ALIGN).astype(int) * MAP_ALIGN
+    frame_high = np.array([frame_hw[1], frame_hw[0]], np.float64) * scale + FRAME_MARGIN
+    low = np.maximum(np.min(lows, axis=0), -FRAME_MARGIN)
+    high = np.minimum(np.max(highs, axis=0), frame_high)
+    low = np.floor(low / MAP_ALIGN).astype(int) * MAP_ALIGN
+    high = np.ceil(high / MAP_ALIGN).astype(int) * MAP_ALIGN
     return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
@@ -94,7 +103,7 @@ def shared_features(frame: np.ndarray, regions: dict[int, SearchRegion],
     for level, ids in by_level.items():
         scale = 2.0 ** (level / LEVELS_PER_OCTAVE)
         members = [regions[obj_id] for obj_id in ids]
-        x0, y0, x1, y1 = _level_rect(members, scale, margin=float(stride))
+        x0, y0, x1, y1 = _level_rect(members, scale, float(stride), frame.shape[:2])
         crop_pixels = sum(len(r.sides) * r.size ** 2 for r in members)
         if (x1 - x0) * (y1 - y0) >= crop_pixels:
             continue
@@ -108,7 +117,7 @@ def shared_features(frame: np.ndarray, regions: dict[int, SearchRegion],
         origin = np.array([x0, y0], np.float64)
         for obj_id, region in zip(ids, members):
             grid = _sample_grid(region, scale, origin, map_hw, stride, cell_offset).to(level_map.device)
-            sampled = F.grid_sample(level_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            sampled = F.grid_sample(level_map, grid, mode="bilinear", padding_mode="border", align_corners=False)
             cells = region.size // stride
             # (1, C, S n, n) -> (S, C, n, n)
             sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)
