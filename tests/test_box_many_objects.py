@@ -8,7 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.box.shared_search import FRAME_MARGIN, MAP_ALIGN, SearchRegion, shared_features
+from trackstudio.trackers.box.shared_search import FRAME_MARGIN, MAP_ALIGN, SearchRegion, SharedPass
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
 from trackstudio.trackers.types import box_iou
 
@@ -84,8 +84,8 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
                2: SearchRegion(center + (48, 16), np.array([float(size)]), size, border)}
     with torch.no_grad():
         crop_features = model.search(crop_square(frame, center, size, size, border)[None])
-        shared = shared_features(frame, regions, lambda image: model.search(image[None]), model.total_stride,
-                                 model.cell_offset)
+        shared = SharedPass(frame, regions, lambda image: model.search(image[None]), model.total_stride,
+                            model.cell_offset).features
     assert set(shared) == {1, 2} and shared[1].shape == crop_features.shape
     cosine = (crop_features * shared[1]).sum(dim=1)[0]  # (32, 32), both unit-norm per cell
     inner = cosine[6:-6, 6:-6]
@@ -93,8 +93,8 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
     # half a cell off the grid the cells are interpolated, and differ (the check can fail)
     shifted = SearchRegion(center + 4.0, regions[1].sides, size, border)
     with torch.no_grad():
-        off_grid = shared_features(frame, {1: shifted, 2: regions[2]}, lambda image: model.search(image[None]),
-                                   model.total_stride, model.cell_offset)[1]
+        off_grid = SharedPass(frame, {1: shifted, 2: regions[2]}, lambda image: model.search(image[None]),
+                              model.total_stride, model.cell_offset).features[1]
         crop_shifted = model.search(crop_square(frame, shifted.center, size, size, border)[None])
     assert float((crop_shifted * off_grid).sum(dim=1)[0, 6:-6, 6:-6].mean()) < 0.99
 
@@ -121,7 +121,7 @@ def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
         return model.search(image[None])
 
     with torch.no_grad():
-        shared = shared_features(frame, regions, features, model.total_stride, model.cell_offset)
+        shared = SharedPass(frame, regions, features, model.total_stride, model.cell_offset).features
         crop_features = model.search(crop_square(frame, regions[1].center, size, size, border)[None])
     reach = FRAME_MARGIN + MAP_ALIGN  # the margin, rounded out to the grid
     assert passes and all(h <= HEIGHT + 2 * reach and w <= WIDTH + 2 * reach for h, w in passes), passes
@@ -131,6 +131,68 @@ def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
     assert float(inside.mean()) > 0.98 and float(inside.min()) > 0.9, float(inside.mean())
     outside = shared[1][0, :, :4, :4].flatten(1)  # cells beyond the map, above-left of the frame: all alike
     assert float((outside[:, :1] * outside).sum(dim=0).min()) > 0.999
+
+
+def test_a_shared_pass_gives_another_region_only_where_its_map_covers_it():
+    """SharedPass.sample: a wider region around a member, at the member's level, reads the frame's map (its
+    cells those of its own crop); a region beyond the map, or at a level no member has, gets None."""
+    model = EffNetSiamFeatures()
+    frame = _texture(HEIGHT, WIDTH, 10, 7)
+    border = frame.reshape(-1, 3).mean(0)
+    size = model.instance_size
+    start = (size - 1) / 2  # crop pixel 0 on the level-0 grid
+    # ten members over the left half of the frame: the map stops short of its right edge
+    members = {k + 1: SearchRegion(np.array([start + 32 * (k % 5), start + 64 * (k // 5)]), np.array([float(size)]),
+                                   size, border) for k in range(10)}
+    with torch.no_grad():
+        shared = SharedPass(frame, members, lambda image: model.search(image[None]), model.total_stride,
+                            model.cell_offset)
+        assert shared.maps and shared.features.keys() == members.keys()
+        wide_size = size + 32
+        middle = np.array([start + 64, start + 32])  # on the grid, its wider crop within the members' reach
+        wide = SearchRegion(middle, np.array([float(wide_size)]), wide_size, border)
+        sampled = shared.sample(wide)
+        crop = model.search(crop_square(frame, wide.center, wide_size, wide_size, border)[None])
+        assert sampled is not None and sampled.shape == crop.shape
+        inner = (sampled * crop).sum(dim=1)[0, 6:-6, 6:-6]
+        assert float(inner.mean()) > 0.99, float(inner.mean())
+        beyond = SearchRegion(np.array([WIDTH - start, start]), np.array([float(size)]), size, border)
+        assert shared.sample(beyond) is None  # the right half was never passed through the network
+        finer = SearchRegion(members[7].center.copy(), np.array([size / 2.0]), size, border)
+        assert shared.sample(finer) is None  # level 4: no member there
+
+
+def test_sure_targets_scan_for_look_alikes_on_the_shared_pass():
+    """The distractor scan of a sure target that shares the pass reads the pass's map, not a wide crop of its
+    own, and still remembers the look-alike beside it."""
+    side, decoy = 40, (60, 110)  # decoy: a still copy of object 1, below it
+    background = (_texture(HEIGHT, WIDTH, 16, 0) * 0.5 + 60).astype(np.uint8)
+    patches = [_texture(side, side, 6, 10 + k) for k in range(NUM_OBJECTS)]
+    frames, first = [], {}
+    for t in range(NUM_FRAMES):  # ten textured squares of one size (one scale level), moving right
+        frame = background.copy()
+        frame[decoy[1]:decoy[1] + side, decoy[0]:decoy[0] + side] = patches[0]
+        for k, patch in enumerate(patches):
+            x1, y1 = 60 + 120 * (k % 5) + 2 * t, 20 + 280 * (k // 5)  # search regions reach past the frame
+            frame[y1:y1 + side, x1:x1 + side] = patch
+            first.setdefault(k + 1, np.array([x1, y1, x1 + side, y1 + side], np.float32))
+        frames.append(frame)
+    tracker = registry.build("siamfc-effnet", device="cpu", config={"distractor_scan_interval": 3})
+    wide_crops = []
+    search = tracker.model.search
+
+    def counted(crops):
+        if crops.shape[1] == crops.shape[2] > tracker.model.instance_size:
+            wide_crops.append(len(crops))
+        return search(crops)
+
+    tracker.model.search = counted
+    results = _track(tracker, frames, first)
+    assert len(wide_crops) == NUM_OBJECTS, wide_crops  # the scans on the prompt frame alone: no pass there
+    assert all(obj.visible for obj in results[1])
+    decoy_center = np.array(decoy) + (side - 1) / 2.0
+    remembered = tracker._targets[1].distractors
+    assert any(np.linalg.norm(position - decoy_center) < 16 for position in remembered), remembered
 
 
 def test_a_doubtful_target_keeps_its_own_crops_beside_sure_ones_that_share_the_pass():

@@ -88,38 +88,68 @@ def _sample_grid(region: SearchRegion, scale: float, origin: np.ndarray, map_hw:
     return torch.from_numpy(np.concatenate(grids).astype(np.float32))[None]
 
 
-def shared_features(frame: np.ndarray, regions: dict[int, SearchRegion],
-                    features: Callable[[np.ndarray], torch.Tensor], stride: int,
-                    cell_offset: float) -> dict[int, torch.Tensor]:
-    """Search features (S, C, n, n), unit-norm per cell, of the regions whose level shares a pass.
+@dataclass
+class _LevelMap:
+    scale: float  # level pixels per frame pixel
+    rect: tuple[int, int, int, int]  # (x0, y0, x1, y1) level pixels the map covers
+    features: torch.Tensor  # (1, C, h, w) the network's map of that rectangle, channels last
 
-    features: uint8 image (H, W, 3), sides multiples of MAP_ALIGN -> (1, C, H / stride, W / stride).
-    Regions left out are cheaper as crops (their level's rectangle has more pixels than their crops).
-    """
-    by_level: dict[int, list[int]] = {}
-    for obj_id, region in regions.items():
-        by_level.setdefault(level_of(region), []).append(obj_id)
-    result = {}
-    for level, ids in by_level.items():
-        scale = 2.0 ** (level / LEVELS_PER_OCTAVE)
-        members = [regions[obj_id] for obj_id in ids]
-        x0, y0, x1, y1 = _level_rect(members, scale, float(stride), frame.shape[:2])
-        crop_pixels = sum(len(r.sides) * r.size ** 2 for r in members)
-        if (x1 - x0) * (y1 - y0) >= crop_pixels:
-            continue
-        warp = np.array([[scale, 0.0, 0.5 * scale - 0.5 - x0], [0.0, scale, 0.5 * scale - 0.5 - y0]], np.float32)
-        image = cv2.warpAffine(frame, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=tuple(float(v) for v in members[0].border))
-        # channels last: grid_sample gathers all channels of a cell at once (about 2x faster)
-        level_map = features(image).contiguous(memory_format=torch.channels_last)  # (1, C, h, w)
-        map_hw = tuple(level_map.shape[-2:])
-        origin = np.array([x0, y0], np.float64)
-        for obj_id, region in zip(ids, members):
-            grid = _sample_grid(region, scale, origin, map_hw, stride, cell_offset).to(level_map.device)
-            sampled = F.grid_sample(level_map, grid, mode="bilinear", padding_mode="border", align_corners=False)
-            cells = region.size // stride
-            # (1, C, S n, n) -> (S, C, n, n)
-            sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)
-            result[obj_id] = unit_norm(sampled, dim=1)
-    return result
+
+class SharedPass:
+    """One frame's backbone passes, one per scale level shared by its regions, and the search features
+    sampled from them."""
+
+    def __init__(self, frame: np.ndarray, regions: dict[int, SearchRegion],
+                 features: Callable[[np.ndarray], torch.Tensor], stride: int, cell_offset: float):
+        """features: uint8 image (H, W, 3), sides multiples of MAP_ALIGN -> (1, C, H / stride, W / stride).
+        Regions left out of `features` are cheaper as crops (their level's rectangle has more pixels than
+        their crops)."""
+        self.frame_hw = frame.shape[:2]
+        self.stride, self.cell_offset = stride, cell_offset
+        self.maps: dict[int, _LevelMap] = {}
+        self.features: dict[int, torch.Tensor] = {}  # search features (S, C, n, n), unit-norm per cell
+        by_level: dict[int, list[int]] = {}
+        for obj_id, region in regions.items():
+            by_level.setdefault(level_of(region), []).append(obj_id)
+        for level, ids in by_level.items():
+            scale = 2.0 ** (level / LEVELS_PER_OCTAVE)
+            members = [regions[obj_id] for obj_id in ids]
+            x0, y0, x1, y1 = _level_rect(members, scale, float(stride), self.frame_hw)
+            crop_pixels = sum(len(r.sides) * r.size ** 2 for r in members)
+            if (x1 - x0) * (y1 - y0) >= crop_pixels:
+                continue
+            warp = np.array([[scale, 0.0, 0.5 * scale - 0.5 - x0], [0.0, scale, 0.5 * scale - 0.5 - y0]],
+                            np.float32)
+            image = cv2.warpAffine(frame, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT,
+                                   borderValue=tuple(float(v) for v in members[0].border))
+            # channels last: grid_sample gathers all channels of a cell at once (about 2x faster)
+            level_map = features(image).contiguous(memory_format=torch.channels_last)
+            self.maps[level] = _LevelMap(scale, (x0, y0, x1, y1), level_map)
+            for obj_id, region in zip(ids, members):
+                self.features[obj_id] = self._sampled(self.maps[level], region)
+
+    def sample(self, region: SearchRegion) -> torch.Tensor | None:
+        """Search features (S, C, n, n) of another region from this frame's map at its level, where that map
+        covers it; None elsewhere. A map that reaches past the frame's edge on a side covers all beyond it
+        there: border colour, whose cells the sampling repeats from the map's edge."""
+        level_map = self.maps.get(level_of(region))
+        if level_map is None:
+            return None
+        low, high = np.array_split(np.array(_level_rect([region], level_map.scale, float(self.stride),
+                                                        self.frame_hw)), 2)
+        map_low, map_high = np.array_split(np.array(level_map.rect), 2)
+        frame_high = np.array([self.frame_hw[1], self.frame_hw[0]]) * level_map.scale
+        covered = ((low >= map_low) | (map_low <= 0)) & ((high <= map_high) | (map_high >= frame_high))
+        return self._sampled(level_map, region) if covered.all() else None
+
+    def _sampled(self, level_map: _LevelMap, region: SearchRegion) -> torch.Tensor:
+        features = level_map.features
+        origin = np.array(level_map.rect[:2], np.float64)
+        grid = _sample_grid(region, level_map.scale, origin, tuple(features.shape[-2:]), self.stride,
+                            self.cell_offset).to(features.device)
+        sampled = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        cells = region.size // self.stride
+        # (1, C, S n, n) -> (S, C, n, n)
+        sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)
+        return unit_norm(sampled, dim=1)

@@ -42,7 +42,7 @@ from ..types import prompt_box
 from .box_align import BoxAligner
 from .crops import box_to_cxcywh, crop_square, crop_to_frame, cxcywh_to_box, paste_map
 from .fg_matching import ForegroundMatcher
-from .shared_search import SearchRegion, shared_features
+from .shared_search import SearchRegion, SharedPass
 from .template_bank import TemplateBank, TemplateUpdate
 
 ATTENTION_DOWNSCALE = 4  # attention maps are 1/4 of the frame size (the view stretches them)
@@ -241,6 +241,7 @@ class SiamFCBase(SequentialTracker):
         self._gray_of: np.ndarray | None = None  # the frame _gray_frame was converted from
         self._gray_frame: np.ndarray | None = None
         self._confirmed: set[int] = set()  # objects the caller confirmed on the frame before (Tracker.confirm)
+        self._shared: SharedPass | None = None  # the stepping frame's shared backbone passes, if any
 
     def confirm(self, obj_ids: set[int]) -> None:
         self._confirmed = set(obj_ids)
@@ -341,6 +342,7 @@ class SiamFCBase(SequentialTracker):
                 target.frames_since_scan += 1
                 if target.frames_since_scan >= interval:
                     self._scan_distractors(frame, target)
+        self._shared = None  # this frame's: a prompt's scan on a later frame makes its own crop
         return results
 
     def _recheck(self, frame: np.ndarray, target: _Target, located: _Located) -> _Located:
@@ -368,11 +370,10 @@ class SiamFCBase(SequentialTracker):
                     if self._targets[obj_id].last_score >= self.config.shared_min_score}
                    if self.config.shared_pass else {})
         if sharing:
-            regions = {obj_id: SearchRegion(search.crop_center, search.side * search.factors, search.instance,
-                                            self._targets[obj_id].border) for obj_id, search in sharing.items()}
-            shared = shared_features(frame, regions, lambda image: self.model.search(image[None]),
-                                     self.model.total_stride, self.model.cell_offset)
-            features = {obj_id: (maps, []) for obj_id, maps in shared.items()}
+            regions = {obj_id: self._region(self._targets[obj_id], search) for obj_id, search in sharing.items()}
+            self._shared = SharedPass(frame, regions, lambda image: self.model.search(image[None]),
+                                      self.model.total_stride, self.model.cell_offset)
+            features = {obj_id: (maps, []) for obj_id, maps in self._shared.features.items()}
         by_size: dict[int, list[int]] = {}
         for obj_id, search in searches.items():
             if obj_id not in features:
@@ -386,6 +387,10 @@ class SiamFCBase(SequentialTracker):
                 features[obj_id] = (batch[start:start + count], [level[start:start + count] for level in levels])
                 start += count
         return features
+
+    @staticmethod
+    def _region(target: _Target, search: _Search) -> SearchRegion:
+        return SearchRegion(search.crop_center, search.side * search.factors, search.instance, target.border)
 
     @torch.no_grad()
     def _track(self, frame: np.ndarray, target: _Target, obj_id: int, located: _Located) -> ObjectResult:
@@ -535,7 +540,10 @@ class SiamFCBase(SequentialTracker):
         the response on the target itself."""
         target.frames_since_scan = 0
         search = self._wide_region(target, target.center)
-        features = self._search_batch(self._search_crops(frame, target, search))[0]
+        # a sure target's scan reads the frame's shared pass where that covers the region (one crop's pass less)
+        features = None if self._shared is None else self._shared.sample(self._region(target, search))
+        if features is None:
+            features = self._search_batch(self._search_crops(frame, target, search))[0]
         response = self._responses(target, features)[0]
         cells = self._cell_positions(response.shape, search.crop_center,
                                      self.model.total_stride * search.side / search.instance)
