@@ -8,7 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.box.shared_search import FRAME_MARGIN, MAP_ALIGN, SearchRegion, SharedPass
+from trackstudio.trackers.box.shared_search import MAP_ALIGN, SearchRegion, SharedPass
 from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
 from trackstudio.trackers.types import box_iou
 
@@ -100,13 +100,13 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
 
 
 def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
-    """Search regions at the frame's corners reach far past it; the pass covers the frame and FRAME_MARGIN
-    pixels of border colour beyond it, not the regions' whole rectangle. Inside the frame the cells are
-    those of the crops; beyond the map they repeat its edge cells (border colour either way)."""
+    """Search regions at the frame's corners reach far past it; with a frame margin the pass covers the frame
+    and that many pixels of border colour beyond it, not the regions' whole rectangle. Inside the frame the
+    cells are those of the crops; beyond the map they are the network's cell on flat border colour."""
     model = EffNetSiamFeatures()
     frame = _texture(HEIGHT, WIDTH, 10, 7)
     border = frame.reshape(-1, 3).mean(0)
-    size = model.instance_size
+    size, frame_margin = model.instance_size, 32
     # level 0; crop pixel 0 on the level grid (a multiple of 16), each centre within 24 px of a corner
     near = (size - 1) / 2 - 16 * 7
     far = np.array([WIDTH, HEIGHT]) - 1 - (size - 1) / 2 + 16 * 7
@@ -121,9 +121,9 @@ def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
         return model.search(image[None])
 
     with torch.no_grad():
-        shared = SharedPass(frame, regions, features, model.total_stride, model.cell_offset).features
+        shared = SharedPass(frame, regions, features, model.total_stride, model.cell_offset, frame_margin).features
         crop_features = model.search(crop_square(frame, regions[1].center, size, size, border)[None])
-    reach = FRAME_MARGIN + MAP_ALIGN  # the margin, rounded out to the grid
+    reach = frame_margin + MAP_ALIGN  # the margin, rounded out to the grid
     assert passes and all(h <= HEIGHT + 2 * reach and w <= WIDTH + 2 * reach for h, w in passes), passes
     assert (size - 1) / 2 - near > reach  # the region reaches past the map: the check below can fail
     cosine = (crop_features * shared[1]).sum(dim=1)[0]  # (32, 32), both unit-norm per cell

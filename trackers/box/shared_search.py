@@ -11,10 +11,11 @@ than its targets' crops; the others keep their crops.
 
 The rectangles start and end on multiples of MAP_ALIGN level pixels of a grid anchored at the frame
 origin, so a target's features hardly depend on which other targets share its level (only near the
-rectangle's edges, through the network's padding). They reach at most FRAME_MARGIN level pixels beyond
-the frame: the search regions of targets near its edges reach far past it, into the crops' flat border
-colour, whose cells are alike; the cells sampled beyond the map take its edge's features. With ten
-targets over an 854x480 frame the rectangle was 976x704 level pixels, now 928x544.
+rectangle's edges, through the network's padding). They may stop `frame_margin` level pixels beyond the
+frame: the search regions of targets near its edges reach far past it, into the crops' flat border colour,
+and cells sampled beyond a map are the network's cell on flat border colour (not the map's edge cells
+repeated: those still see the frame's edge, and a target that left the view would seem to stay beside it).
+With ten targets over an 854x480 frame and a margin of 32 the rectangle is 912x544 level pixels, not 976x704.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .siamfc_models import unit_norm
 
 LEVELS_PER_OCTAVE = 4
 MAP_ALIGN = 16  # the coarsest stride of the feature network: rectangles keep its cells on pixels
-FRAME_MARGIN = 2 * MAP_ALIGN  # level pixels of border colour a rectangle keeps beyond the frame
+FLAT_SIDE = 6 * MAP_ALIGN  # side of the flat border-colour image whose central cell stands for all beyond a map
 
 
 @dataclass
@@ -51,19 +52,20 @@ def level_of(region: SearchRegion) -> int:
     return int(round(LEVELS_PER_OCTAVE * math.log2(scale)))
 
 
-def _level_rect(regions: list[SearchRegion], scale: float, margin: float, frame_hw: tuple[int, int]
-                ) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) level pixels covering every region's widest crop plus a margin, on MAP_ALIGN,
-    within FRAME_MARGIN of the frame."""
+def _level_rect(regions: list[SearchRegion], scale: float, margin: float, frame_hw: tuple[int, int],
+                frame_margin: int | None) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) level pixels covering every region's widest crop plus a margin, on MAP_ALIGN, and
+    within frame_margin level pixels of the frame (None: as far as the regions reach)."""
     lows, highs = [], []
     for region in regions:
         half = float(region.sides.max()) / 2.0
         # frame index coordinate u lies at level pixel (u + 0.5) * scale - 0.5
         lows.append((region.center - half + 0.5) * scale - 0.5 - margin)
         highs.append((region.center + half + 0.5) * scale - 0.5 + margin)
-    frame_high = np.array([frame_hw[1], frame_hw[0]], np.float64) * scale + FRAME_MARGIN
-    low = np.maximum(np.min(lows, axis=0), -FRAME_MARGIN)
-    high = np.minimum(np.max(highs, axis=0), frame_high)
+    low, high = np.min(lows, axis=0), np.max(highs, axis=0)
+    if frame_margin is not None:
+        low = np.maximum(low, -frame_margin)
+        high = np.minimum(high, np.array([frame_hw[1], frame_hw[0]], np.float64) * scale + frame_margin)
     low = np.floor(low / MAP_ALIGN).astype(int) * MAP_ALIGN
     high = np.ceil(high / MAP_ALIGN).astype(int) * MAP_ALIGN
     return int(low[0]), int(low[1]), int(high[0]), int(high[1])
@@ -93,6 +95,8 @@ class _LevelMap:
     scale: float  # level pixels per frame pixel
     rect: tuple[int, int, int, int]  # (x0, y0, x1, y1) level pixels the map covers
     features: torch.Tensor  # (1, C, h, w) the network's map of that rectangle, channels last
+    border: np.ndarray  # (3,) the colour beyond the frame
+    beyond: torch.Tensor | None = None  # (1, C, 1, 1) the network's cell on flat border colour, once asked for
 
 
 class SharedPass:
@@ -100,11 +104,15 @@ class SharedPass:
     sampled from them."""
 
     def __init__(self, frame: np.ndarray, regions: dict[int, SearchRegion],
-                 features: Callable[[np.ndarray], torch.Tensor], stride: int, cell_offset: float):
+                 features: Callable[[np.ndarray], torch.Tensor], stride: int, cell_offset: float,
+                 frame_margin: int | None = None):
         """features: uint8 image (H, W, 3), sides multiples of MAP_ALIGN -> (1, C, H / stride, W / stride).
         Regions left out of `features` are cheaper as crops (their level's rectangle has more pixels than
-        their crops)."""
+        their crops). frame_margin: level pixels the passes may stop beyond the frame (None: where the
+        regions end)."""
         self.frame_hw = frame.shape[:2]
+        self.frame_margin = frame_margin
+        self._features = features
         self.stride, self.cell_offset = stride, cell_offset
         self.maps: dict[int, _LevelMap] = {}
         self.features: dict[int, torch.Tensor] = {}  # search features (S, C, n, n), unit-norm per cell
@@ -114,7 +122,7 @@ class SharedPass:
         for level, ids in by_level.items():
             scale = 2.0 ** (level / LEVELS_PER_OCTAVE)
             members = [regions[obj_id] for obj_id in ids]
-            x0, y0, x1, y1 = _level_rect(members, scale, float(stride), self.frame_hw)
+            x0, y0, x1, y1 = _level_rect(members, scale, float(stride), self.frame_hw, frame_margin)
             crop_pixels = sum(len(r.sides) * r.size ** 2 for r in members)
             if (x1 - x0) * (y1 - y0) >= crop_pixels:
                 continue
@@ -125,7 +133,7 @@ class SharedPass:
                                    borderValue=tuple(float(v) for v in members[0].border))
             # channels last: grid_sample gathers all channels of a cell at once (about 2x faster)
             level_map = features(image).contiguous(memory_format=torch.channels_last)
-            self.maps[level] = _LevelMap(scale, (x0, y0, x1, y1), level_map)
+            self.maps[level] = _LevelMap(scale, (x0, y0, x1, y1), level_map, members[0].border)
             for obj_id, region in zip(ids, members):
                 self.features[obj_id] = self._sampled(self.maps[level], region)
 
@@ -137,18 +145,31 @@ class SharedPass:
         if level_map is None:
             return None
         low, high = np.array_split(np.array(_level_rect([region], level_map.scale, float(self.stride),
-                                                        self.frame_hw)), 2)
+                                                        self.frame_hw, self.frame_margin)), 2)
         map_low, map_high = np.array_split(np.array(level_map.rect), 2)
         frame_high = np.array([self.frame_hw[1], self.frame_hw[0]]) * level_map.scale
         covered = ((low >= map_low) | (map_low <= 0)) & ((high <= map_high) | (map_high >= frame_high))
         return self._sampled(level_map, region) if covered.all() else None
+
+    def _beyond(self, level_map: _LevelMap) -> torch.Tensor:
+        if level_map.beyond is None:
+            flat = np.empty((FLAT_SIDE, FLAT_SIDE, 3), np.uint8)
+            flat[:] = np.round(level_map.border).astype(np.uint8)
+            cells = self._features(flat)
+            middle = cells.shape[-1] // 2
+            level_map.beyond = cells[:, :, middle:middle + 1, middle:middle + 1]
+        return level_map.beyond
 
     def _sampled(self, level_map: _LevelMap, region: SearchRegion) -> torch.Tensor:
         features = level_map.features
         origin = np.array(level_map.rect[:2], np.float64)
         grid = _sample_grid(region, level_map.scale, origin, tuple(features.shape[-2:]), self.stride,
                             self.cell_offset).to(features.device)
-        sampled = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        sampled = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        inside = F.grid_sample(torch.ones_like(features[:, :1]), grid, mode="bilinear", padding_mode="zeros",
+                               align_corners=False)
+        if float(inside.min()) < 1.0:  # bilinear between the map's cells and flat border colour's beyond it
+            sampled = sampled + (1.0 - inside) * self._beyond(level_map)
         cells = region.size // self.stride
         # (1, C, S n, n) -> (S, C, n, n)
         sampled = sampled[0].reshape(sampled.shape[1], len(region.sides), cells, cells).transpose(0, 1)

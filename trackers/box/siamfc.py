@@ -127,6 +127,9 @@ class SiamFCConfig(TrackerConfig):
     # ... by the targets whose last match scored at least shared_min_score: a doubtful one (a new or lost target
     # scores 0) keeps its own crops, since the resampled features blur the position and scale it needs most
     shared_min_score: float = 0.0
+    # ... over the frame and at most this many level pixels beyond it (-1: as far as the search regions reach, into
+    # the crops' flat border colour). Near the frame's edge the cells then differ a little (the network's padding)
+    shared_frame_margin: int = -1
     # --- distractor memory (DaSiamRPN's idea): look-alikes seen beside the visible target are
     # remembered (a scan of the lost-search region on the prompt frame and every
     # distractor_scan_interval frames while the target is seen) and followed while it is lost; the
@@ -163,6 +166,9 @@ class SiamFCConfig(TrackerConfig):
                              f"{self.recheck_gain}")
         if self.shared_min_score < 0.0:
             raise ValueError(f"shared_min_score must be >= 0, got {self.shared_min_score}")
+        if self.shared_frame_margin < -1:
+            raise ValueError(f"shared_frame_margin must be >= 0 (level pixels) or -1 (no limit), got "
+                             f"{self.shared_frame_margin}")
         if self.reentry_reach < 0.0 or self.exit_margin < 0.0:
             raise ValueError(f"reentry_reach and exit_margin must be >= 0, got {self.reentry_reach} and "
                              f"{self.exit_margin}")
@@ -371,8 +377,9 @@ class SiamFCBase(SequentialTracker):
                    if self.config.shared_pass else {})
         if sharing:
             regions = {obj_id: self._region(self._targets[obj_id], search) for obj_id, search in sharing.items()}
+            margin = self.config.shared_frame_margin
             self._shared = SharedPass(frame, regions, lambda image: self.model.search(image[None]),
-                                      self.model.total_stride, self.model.cell_offset)
+                                      self.model.total_stride, self.model.cell_offset, None if margin < 0 else margin)
             features = {obj_id: (maps, []) for obj_id, maps in self._shared.features.items()}
         by_size: dict[int, list[int]] = {}
         for obj_id, search in searches.items():

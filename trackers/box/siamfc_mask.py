@@ -50,7 +50,11 @@ class SiamFCMaskConfig(TrackerConfig):
     # about two thirds of the speed (README). A lone sure target shares the pass too (session 20; it used its
     # three crops before): the four sets below 0.8335 / 0.7239 / 0.7022 / 0.7395 -> 0.8339 / 0.7302 / 0.7032 /
     # 0.7386, and the search's CPU time on a sure clip about 30 % less
-    search_config: dict = field(default_factory=lambda: {"recheck_below": 0.4, "shared_min_score": 0.7})
+    # The shared pass stops 32 level pixels beyond the frame (SiamFCConfig.shared_frame_margin; session 44): ten objects
+    # on the speed benchmark's clip 7.2 -> 7.9-8.0 frames/s with the scans on the pass (a 976x704 rectangle ->
+    # 912x544); the four sets below 0.8863 / 0.7314 / 0.7046 / 0.7422 -> 0.8863 / 0.7311 / 0.7046 / 0.7407
+    search_config: dict = field(default_factory=lambda: {"recheck_below": 0.4, "shared_min_score": 0.7,
+                                                         "shared_frame_margin": 32})
     mask_tracker: str = ""  # the mask tracker that gives the extent; "" = the default mask tracker
     # its options: no flow prior. Held-out train clips, mask boxes alone: AUC 0.810 at 432 px against 0.848 at 864
     # (0.851 / 0.689 combined here: 5 against 13 frames/s); combined, DAVIS / procedural: flow prior on 0.820 /
