@@ -99,7 +99,7 @@ def test_shared_features_equal_crop_features_where_the_crop_lies_on_the_level_gr
     assert float((crop_shifted * off_grid).sum(dim=1)[0, 6:-6, 6:-6].mean()) < 0.99
 
 
-def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
+def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_are_flat_border_colour():
     """Search regions at the frame's corners reach far past it; with a frame margin the pass covers the frame
     and that many pixels of border colour beyond it, not the regions' whole rectangle. Inside the frame the
     cells are those of the crops; beyond the map they are the network's cell on flat border colour."""
@@ -110,7 +110,8 @@ def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
     # level 0; crop pixel 0 on the level grid (a multiple of 16), each centre within 24 px of a corner
     near = (size - 1) / 2 - 16 * 7
     far = np.array([WIDTH, HEIGHT]) - 1 - (size - 1) / 2 + 16 * 7
-    centers = [np.array([near, near]), far] + [np.array([near + 160 * (k % 4), near + 160 * (k // 4)]) for k in range(8)]
+    centers = [np.array([near, near]), far] + [np.array([near + 160 * (k % 4), near + 160 * (k // 4)])
+                                               for k in range(8)]
     # ten targets: one pass costs fewer pixels than their crops
     regions = {k + 1: SearchRegion(c.astype(np.float64), np.array([float(size)]), size, border)
                for k, c in enumerate(centers)}
@@ -129,8 +130,12 @@ def test_the_shared_pass_stops_near_the_frame_and_cells_beyond_take_its_edge():
     cosine = (crop_features * shared[1]).sum(dim=1)[0]  # (32, 32), both unit-norm per cell
     inside = cosine[20:-6, 20:-6]  # the crop's cells over the frame, away from its edges
     assert float(inside.mean()) > 0.98 and float(inside.min()) > 0.9, float(inside.mean())
-    outside = shared[1][0, :, :4, :4].flatten(1)  # cells beyond the map, above-left of the frame: all alike
-    assert float((outside[:, :1] * outside).sum(dim=0).min()) > 0.999
+    flat = np.empty((96, 96, 3), np.uint8)
+    flat[:] = np.round(border).astype(np.uint8)
+    with torch.no_grad():
+        flat_cell = model.search(flat[None])[0, :, 6, 6]  # away from the flat image's own edges
+    outside = shared[1][0, :, :4, :4].flatten(1)  # cells beyond the map, above-left of the frame
+    assert float((flat_cell[:, None] * outside).sum(dim=0).min()) > 0.99
 
 
 def test_a_shared_pass_gives_another_region_only_where_its_map_covers_it():

@@ -140,7 +140,7 @@ class SharedPass:
     def sample(self, region: SearchRegion) -> torch.Tensor | None:
         """Search features (S, C, n, n) of another region from this frame's map at its level, where that map
         covers it; None elsewhere. A map that reaches past the frame's edge on a side covers all beyond it
-        there: border colour, whose cells the sampling repeats from the map's edge."""
+        there (flat border colour: its cells are the network's cell on that colour)."""
         level_map = self.maps.get(level_of(region))
         if level_map is None:
             return None

@@ -348,7 +348,7 @@ class SiamFCBase(SequentialTracker):
                 target.frames_since_scan += 1
                 if target.frames_since_scan >= interval:
                     self._scan_distractors(frame, target)
-        self._shared = None  # this frame's: a prompt's scan on a later frame makes its own crop
+        self._shared = None  # its maps are this frame's: free them (a prompt's scan later makes its own crop)
         return results
 
     def _recheck(self, frame: np.ndarray, target: _Target, located: _Located) -> _Located:
@@ -372,6 +372,7 @@ class SiamFCBase(SequentialTracker):
         that costs more) the search crops go through the network in one batch per crop size (a lost
         target's wider crop has its own size)."""
         features = {}
+        self._shared = None
         sharing = ({obj_id: search for obj_id, search in searches.items()
                     if self._targets[obj_id].last_score >= self.config.shared_min_score}
                    if self.config.shared_pass else {})
