@@ -31,7 +31,7 @@ from trackstudio.trackers.registry import build
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mask_quality import JpegFrames, judged_labels, load_ground_truth, parse_overrides  # noqa: E402
 
-from trackstudio.trackers.mask.sam2_lite.click_train import next_click
+from trackstudio.trackers.mask.sam2_lite.click_train import next_click  # noqa: E402
 from trackstudio.trackers.types import mask_iou as iou  # noqa: E402
 
 CLICK_COUNTS = (1, 3, 5)

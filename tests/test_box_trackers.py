@@ -289,6 +289,8 @@ def test_siamfc_mask_rests_each_target_on_its_own():
         steps[len(objects)] = sorted(worked.count(state) for state in set(worked))
     assert steps[1][0] <= 9 and steps[2][0] <= 9, steps  # the square: the first 5 frames, then one in 5
     assert steps[2][1] == len(frames) - 1, steps  # the doubtful bar: every frame
+
+
 def _paste(frame: np.ndarray, patch: np.ndarray, center: tuple[float, float]) -> None:
     """Paste patch centred at (cx, cy), the part inside the frame only."""
     height, width = patch.shape[:2]

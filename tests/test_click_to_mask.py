@@ -10,9 +10,9 @@ import pytest
 
 from trackstudio.trackers import Prompt
 from trackstudio.trackers.mask.sam2_lite.click_train import next_click
-from trackstudio.trackers.types import mask_iou as iou
 from trackstudio.trackers.mask.sam2_lite.composite import paste_mirrored_copy
 from trackstudio.trackers.registry import build
+from trackstudio.trackers.types import mask_iou as iou
 
 CLIP = "davis2016_train/car-turn"  # validation split of the click and propagation training
 

@@ -8,6 +8,7 @@ import torch
 
 from trackstudio.trackers import Prompt
 from trackstudio.trackers.registry import build, default_name, spec
+from trackstudio.trackers.types import mask_iou as iou
 
 HEIGHT, WIDTH = 176, 256
 SIZE = 44  # object side, px
@@ -68,11 +69,6 @@ class SyntheticClip:
             x1, x2 = self.occluder[2:]
             frame[:, x1:x2] = self.bar[:, x1:x2]
         return frame
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 # The trained network's masks of these 44-px synthetic squares come out 2-3 px short on every side
