@@ -74,10 +74,11 @@ def touched_sides(box: np.ndarray, frame_hw: tuple[int, int], margin: float) -> 
 
 
 @functools.lru_cache(maxsize=8)
-def _hann_window(height: int, width: int) -> np.ndarray:
-    """(height, width) cosine window summing to 1 (read-only: it is shared)."""
+def _hann_window(height: int, width: int, influence: float) -> np.ndarray:
+    """(height, width) float32 cosine window summing to `influence` (read-only: it is shared)."""
     window = np.outer(np.hanning(height), np.hanning(width))
-    window /= window.sum()
+    window *= influence / window.sum()
+    window = window.astype(np.float32)
     window.flags.writeable = False
     return window
 
@@ -614,8 +615,9 @@ class SiamFCBase(SequentialTracker):
         if (target.lost_frames > 0 or suppress_distractors) and target.distractors:
             raw = self._suppress_distractors(target, raw, crop_center, frame_per_cell / cfg.response_up)
         response = raw - raw.min()
-        response /= response.sum() + 1e-16
-        response = (1.0 - cfg.window_influence) * response + cfg.window_influence * _hann_window(up_h, up_w)
+        # in float32 and in place: these full-size maps are a tenth of a target's step
+        response *= (1.0 - cfg.window_influence) / (response.sum() + 1e-16)
+        response += _hann_window(up_h, up_w, cfg.window_influence)
         peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
         disp_response = np.array([peak_x - (up_w - 1) / 2.0, peak_y - (up_h - 1) / 2.0])
         disp_frame = disp_response * frame_per_cell / cfg.response_up
