@@ -615,7 +615,7 @@ class SiamFCBase(SequentialTracker):
         if (target.lost_frames > 0 or suppress_distractors) and target.distractors:
             raw = self._suppress_distractors(target, raw, crop_center, frame_per_cell / cfg.response_up)
         response = raw - raw.min()
-        # in float32 and in place: these full-size maps are a tenth of a target's step
+        # in place, the window in float32: these full-size maps were a tenth of a target's locating time
         response *= (1.0 - cfg.window_influence) / (response.sum() + 1e-16)
         response += _hann_window(up_h, up_w, cfg.window_influence)
         peak_y, peak_x = np.unravel_index(int(np.argmax(response)), response.shape)
