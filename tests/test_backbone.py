@@ -194,6 +194,40 @@ def test_fused_batchnorm_gives_the_same_maps_and_refuses_reloading():
         fused.load_pretrained()
 
 
+def test_a_fused_network_runs_each_conv_and_its_relu6_in_one_onednn_call_with_the_same_maps(monkeypatch):
+    """On a CPU a fused float32 network gives each conv its ReLU6 as a oneDNN post-op: the same maps as the conv
+    followed by the clamp, up to float rounding (odd sizes: stride-2 blocks pad asymmetrically)."""
+    from trackstudio.trackers.backbones import efficientnet_lite
+
+    if efficientnet_lite._ONEDNN_CONV is None:
+        pytest.skip("this torch build has no oneDNN")
+    fused = EfficientNetLite0(out_strides=(8, 16)).fuse_batchnorm()
+    x = normalize_rgb(_textured_image(99, 130))
+    calls, onednn_conv = [], efficientnet_lite._ONEDNN_CONV
+
+    def counted(*args):
+        calls.append(args[7])  # the post-op
+        return onednn_conv(*args)
+
+    monkeypatch.setattr(efficientnet_lite, "_ONEDNN_CONV", counted)
+    with torch.no_grad():
+        got = fused(x)
+        reference = fused._stem(x.contiguous(memory_format=torch.channels_last), False)
+        expected = {}
+        for block_idx, block in enumerate(fused._blocks):
+            reference = block(reference, False)
+            if block_idx == 4:
+                expected[8] = reference.contiguous()
+        expected[16] = reference.contiguous()
+    assert calls.count("hardtanh") == 1 + 2 * len(fused._blocks) - 1 and calls.count("none") == len(fused._blocks)
+    for stride in (8, 16):
+        torch.testing.assert_close(got[stride], expected[stride], rtol=1e-5, atol=1e-4)
+    with torch.enable_grad():  # a network that computes gradients keeps the plain path
+        calls.clear()
+        fused(x)
+    assert not calls
+
+
 def test_bfloat16_backbone_stays_close_to_float32_and_bad_precisions_are_refused():
     from trackstudio.trackers.device import cpu_inference_dtype
 

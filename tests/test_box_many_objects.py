@@ -8,8 +8,8 @@ import torch
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.box.crops import crop_square
-from trackstudio.trackers.box.shared_search import MAP_ALIGN, SearchRegion, SharedPass
-from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures
+from trackstudio.trackers.box.shared_search import MAP_ALIGN, SearchRegion, SharedPass, _beyond_bands, _sample_grid
+from trackstudio.trackers.box.siamfc_models import EffNetSiamFeatures, unit_norm
 from trackstudio.trackers.types import box_iou
 
 HEIGHT, WIDTH = 360, 640
@@ -250,3 +250,43 @@ def test_a_lone_sure_target_searches_one_rectangle_and_a_doubtful_one_its_three_
             assert max(np.prod(shape[:3]) for shape in steps) < 0.6 * crop_pixels, steps
         else:
             assert all(shape[0] == tracker.config.scale_num for shape in steps), steps
+
+
+@pytest.mark.parametrize("low, high", [(-3.0, 20.0), (4.0, 60.0), (-9.5, 70.0), (2.0, 30.0)])
+def test_border_bands_cover_the_cells_past_the_map_once(low, high):
+    """A region's cells past its level map lie in bands along each scale's edges: the bands cover every such cell
+    and no cell twice, so the flat border colour's term is added where it is not 0, once."""
+    size, scales, map_side = 12, 3, 40
+    axes = [np.linspace(low + k, high - k, size) for k in range(scales)]  # cell coordinates in the map, per scale
+    # a bilinear sample's weight on the map's cells along one axis (the rest falls past the map)
+    in_map = [np.clip(np.minimum(a + 1.0, map_side - a), 0.0, 1.0) for a in axes]
+    inside = torch.from_numpy(np.concatenate([np.outer(w, w) for w in in_map])).float()  # (S n, n)
+    outside = inside < 1.0
+    covered = torch.zeros_like(inside)
+    for rows, cols in _beyond_bands(outside, scales):
+        covered[rows, cols] += 1.0
+    assert torch.equal(covered, outside.float()), (covered - outside.float()).abs().sum()
+
+
+def test_the_shared_pass_samples_the_border_term_as_over_the_whole_sample():
+    """The flat border colour's term added on the bands alone equals adding it over the whole sample, up to float
+    rounding (a region at a frame corner, half of it past the map)."""
+    model = EffNetSiamFeatures()
+    frame = _texture(HEIGHT, WIDTH, 10, 7)
+    border = frame.reshape(-1, 3).mean(0)
+    size = model.instance_size
+    region = SearchRegion(np.array([8.0, 13.0]), np.array([0.96, 1.0, 1.04]) * size, size, border)
+    with torch.no_grad():
+        shared = SharedPass(frame, {1: region}, lambda image: model.search(image[None]), model.total_stride,
+                            model.cell_offset, 32)
+        level_map = next(iter(shared.maps.values()))
+        grid = _sample_grid(region, level_map.scale, np.array(level_map.rect[:2], np.float64),
+                            tuple(level_map.features.shape[-2:]), model.total_stride, model.cell_offset)
+        whole = torch.nn.functional.grid_sample(level_map.features, grid, align_corners=False)
+        inside = torch.nn.functional.grid_sample(torch.ones_like(level_map.features[:, :1]), grid,
+                                                 align_corners=False)
+        assert float(inside.min()) < 1.0 and float(inside.max()) == 1.0  # partly past the map
+        whole.addcmul_(1.0 - inside, shared._beyond(level_map))
+        cells = size // model.total_stride
+        expected = unit_norm(whole, dim=1)[0].reshape(whole.shape[1], 3, cells, cells).transpose(0, 1)
+    torch.testing.assert_close(shared.features[1], expected, rtol=0.0, atol=1e-6)

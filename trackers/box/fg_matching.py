@@ -73,15 +73,21 @@ class ForegroundMatcher:
             fg[row, col] = True
         return fg, bg
 
-    def probability(self, features: torch.Tensor) -> np.ndarray:
-        """(C, H, W) search features -> (H, W) float32 foreground probability."""
-        flat = unit_norm(features, dim=0).flatten(1)  # (C, H W)
-        sim = self.memory @ flat  # (F + B, H W): one product for both kinds of cell
+    def probability(self, features: torch.Tensor, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """(C, H, W) search features -> (H, W) float32 foreground probability; of the cells [rows, cols] only,
+        when given."""
+        window = features[:, rows, cols]
+        flat = unit_norm(window, dim=0).flatten(1)  # (C, h w)
+        sim = self.memory @ flat  # (F + B, h w): one product for both kinds of cell
         num_fg = len(self.fg)
         sim_fg = sim[:num_fg].amax(dim=0)
         sim_bg = sim[num_fg:].amax(dim=0) if len(self.bg) else torch.zeros_like(sim_fg)
         prob = torch.sigmoid((sim_fg - sim_bg) / self.temperature)
-        return prob.reshape(features.shape[-2:]).cpu().numpy().astype(np.float32)
+        return prob.reshape(window.shape[-2:]).cpu().numpy().astype(np.float32)
+
+    def evidence(self, features: torch.Tensor, center_in_crop: np.ndarray, reach_cells: int) -> "MatchEvidence":
+        """Presence and extent read from the cells within reach_cells of a crop point first (MatchEvidence)."""
+        return MatchEvidence(self, features, center_in_crop, reach_cells)
 
     def own_cell_probability(self, features: torch.Tensor, top: int, left: int, rows: int, cols: int) -> np.ndarray:
         """Foreground probability of the cells [top:top+rows, left:left+cols] of the prompt frame's
@@ -106,23 +112,92 @@ class ForegroundMatcher:
         """The foreground blob of a probability map at (or nearest to) center_in_crop, in crop pixels;
         None if there is none."""
         size = self.crop_size
+        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
+        blob = self._blob(prob, cx, cy, nearest=True, limit=(size, size))
+        return None if blob is None else self._extent_of(*blob[:2])
+
+    def _blob(self, prob: np.ndarray, cx: int, cy: int, nearest: bool, limit: tuple[int, int]
+              ) -> tuple[np.ndarray, float, tuple[int, int]] | None:
+        """(x1, y1, x2, y2) of the blob of `prob`'s cells (upsampled to pixels, cut at limit (h, w)) under pixel
+        (cx, cy), the share of its pixels that are confidently foreground, and the upsampled map's (h, w); with
+        nearest, the blob closest to it where the pixel is background. None: no blob there."""
+        up_h, up_w = (min(cells * self.stride, side) for cells, side in zip(prob.shape, limit))
+        if not (0 <= cx < up_w and 0 <= cy < up_h):  # (also an empty cut: OpenCV would crash on it)
+            return None
         up = cv2.resize(prob, (prob.shape[1] * self.stride, prob.shape[0] * self.stride),
-                        interpolation=cv2.INTER_LINEAR)[:size, :size]
+                        interpolation=cv2.INTER_LINEAR)[:up_h, :up_w]
         mask = (up > 0.5).astype(np.uint8)
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if count <= 1:
             return None
-        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
         label = labels[cy, cx]
         if label == 0:  # the centre fell on background: take the closest blob
+            if not nearest:
+                return None
             dists = np.linalg.norm(centroids[1:] - np.array([cx, cy]), axis=1)
             label = int(np.argmin(dists)) + 1
         x, y, w, h, area = stats[label]
         fg_fraction = float((up[labels == label] > 0.8).mean())
-        blob = np.array([x, y, x + w, y + h], np.float64)
+        return np.array([x, y, x + w, y + h], np.float64), fg_fraction, up.shape
+
+    def _extent_of(self, blob: np.ndarray, fg_fraction: float) -> Extent | None:
+        w, h = blob[2:] - blob[:2]
         # blob side = true side + bias * true size, so true size = blob size / (1 + far - near bias)
         stretch = 1.0 + self.side_bias[2:] - self.side_bias[:2]
         if np.any(stretch <= 0.2):
             return None
         size = np.array([w, h], np.float64) / stretch
         return Extent(blob - self.side_bias * np.tile(size, 2), fg_fraction)
+
+
+class MatchEvidence:
+    """A search crop's foreground probability as presence and extent read it, computed first on the cells within
+    `reach_cells` of one point: presence reads the 3 x 3 cells at a point, and the blob under a point is the whole
+    map's blob wherever it ends a cell or more inside that window (bilinear upsampling reads a cell's neighbours
+    only, so such a blob and the ring around it have the same values). The whole map (the similarity product is
+    most of a target's step) is computed only when the window does not decide; the answers are the whole map's."""
+
+    def __init__(self, matcher: ForegroundMatcher, features: torch.Tensor, center_in_crop: np.ndarray,
+                 reach_cells: int):
+        self.matcher, self.features = matcher, features
+        self.map_hw = tuple(features.shape[-2:])
+        col, row = self._cell(center_in_crop)
+        self.top, self.left = max(row - reach_cells, 0), max(col - reach_cells, 0)
+        self.bottom, self.right = min(row + reach_cells + 1, self.map_hw[0]), min(col + reach_cells + 1, self.map_hw[1])
+        self.window = matcher.probability(features, slice(self.top, self.bottom), slice(self.left, self.right))
+        self._whole: np.ndarray | None = None
+
+    def whole(self) -> np.ndarray:
+        if self._whole is None:
+            self._whole = self.matcher.probability(self.features)
+        return self._whole
+
+    def presence(self, center_in_crop: np.ndarray) -> float:
+        col, row = self._cell(center_in_crop)
+        rows, cols = slice(max(row - 1, 0), row + 2), slice(max(col - 1, 0), col + 2)
+        if self.top <= rows.start and min(rows.stop, self.map_hw[0]) <= self.bottom \
+                and self.left <= cols.start and min(cols.stop, self.map_hw[1]) <= self.right:
+            return float(self.window[rows.start - self.top:rows.stop - self.top,
+                                     cols.start - self.left:cols.stop - self.left].mean())
+        return self.matcher.presence(self.whole(), center_in_crop)
+
+    def extent(self, center_in_crop: np.ndarray) -> Extent | None:
+        matcher, stride, size = self.matcher, self.matcher.stride, self.matcher.crop_size
+        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
+        origin = np.array([self.left, self.top]) * stride
+        found = matcher._blob(self.window, cx - origin[0], cy - origin[1], nearest=False,
+                              limit=(size - origin[1], size - origin[0]))
+        if found is not None:
+            blob, fg_fraction, (up_h, up_w) = found
+            # a window edge inside the map: the blob must end a cell short of it
+            low_ok = (origin == 0) | (blob[:2] >= stride)
+            at_map_end = np.array([self.right, self.bottom]) == self.map_hw[::-1]
+            high_ok = at_map_end | (blob[2:] <= np.array([up_w, up_h]) - stride)
+            if low_ok.all() and high_ok.all():
+                return matcher._extent_of(blob + np.tile(origin, 2), fg_fraction)
+        return matcher.extent(self.whole(), center_in_crop)
+
+    def _cell(self, center_in_crop: np.ndarray) -> tuple[int, int]:
+        col, row = np.clip((np.asarray(center_in_crop) // self.matcher.stride).astype(int), 0,
+                           np.array(self.map_hw[::-1]) - 1)
+        return int(col), int(row)

@@ -90,6 +90,26 @@ def _sample_grid(region: SearchRegion, scale: float, origin: np.ndarray, map_hw:
     return torch.from_numpy(np.concatenate(grids).astype(np.float32))[None]
 
 
+def _beyond_bands(outside: torch.Tensor, num_scales: int) -> list[tuple[slice, slice]]:
+    """(rows, cols) slices that cover the cells of `outside` (S n, n), True where a sample reaches past the map, and
+    no cell twice. A scale's cells lie on a grid whose rows and columns each run one way, so its cells past the map
+    are bands along its edges: whole rows at its top and bottom, then columns at its left and right."""
+    size = outside.shape[1]
+    rows_out = outside.all(dim=1).view(num_scales, size).tolist()  # rows wholly past the map
+    cols_out = outside.view(num_scales, size, size).all(dim=1).tolist()  # ...and columns, per scale
+    bands = []
+    for scale, (rows, cols) in enumerate(zip(rows_out, cols_out)):
+        top = next((i for i, out in enumerate(rows) if not out), size)
+        bottom = next((i for i, out in enumerate(reversed(rows)) if not out), size - top)
+        left = next((i for i, out in enumerate(cols) if not out), size)
+        right = next((i for i, out in enumerate(reversed(cols)) if not out), size - left)
+        start, end = scale * size, (scale + 1) * size
+        inner, whole = slice(start + top, end - bottom), slice(0, size)
+        bands += [(slice(start, start + top), whole), (slice(end - bottom, end), whole),
+                  (inner, slice(0, left)), (inner, slice(size - right, size))]
+    return [(rows, cols) for rows, cols in bands if rows.stop > rows.start and cols.stop > cols.start]
+
+
 @dataclass
 class _LevelMap:
     scale: float  # level pixels per frame pixel
@@ -169,7 +189,10 @@ class SharedPass:
         inside = F.grid_sample(torch.ones_like(features[:, :1]), grid, mode="bilinear", padding_mode="zeros",
                                align_corners=False)
         if float(inside.min()) < 1.0:  # bilinear between the map's cells and flat border colour's beyond it
-            sampled.addcmul_(1.0 - inside, self._beyond(level_map))  # in place: one pass over the fresh sample
+            beyond = self._beyond(level_map)
+            for rows, cols in _beyond_bands(inside[0, 0] < 1.0, len(region.sides)):
+                # in place, on the bands that reach past the map only (elsewhere the term is 0)
+                sampled[:, :, rows, cols].addcmul_(1.0 - inside[:, :, rows, cols], beyond)
         # normalised before the transpose: the sum over channels is 3x faster on the contiguous sample
         sampled = unit_norm(sampled, dim=1)
         cells = region.size // self.stride

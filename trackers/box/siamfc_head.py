@@ -149,7 +149,7 @@ class SiamFCHeadTracker(SiamFCEffNetTracker):
         target.center = np.clip(located.center, [0.0, 0.0], [width - 1.0, height - 1.0])
         size = target.size * (1.0 - cfg.scale_lr + cfg.scale_lr * located.scale)
         if target.matcher is not None:
-            target.center, size = self._blend_extent(target, located, target.matcher.probability(located.features), size)
+            target.center, size = self._blend_extent(target, located, self._evidence(target, located), size)
         if target.aligner is not None:
             target.center, size = self._blend_alignment(target, self._gray(frame), size)
         refined, presence = self._refine(state, located, cxcywh_to_box(target.center, size).astype(np.float64))
