@@ -219,6 +219,8 @@ def test_a_fused_network_runs_each_conv_and_its_relu6_in_one_onednn_call_with_th
             if block_idx == 4:
                 expected[8] = reference.contiguous()
         expected[16] = reference.contiguous()
+    # ReLU6 after the stem and each block's expansion and depthwise conv (block 0 does not expand); none after the
+    # linear projections
     assert calls.count("hardtanh") == 1 + 2 * len(fused._blocks) - 1 and calls.count("none") == len(fused._blocks)
     for stride in (8, 16):
         torch.testing.assert_close(got[stride], expected[stride], rtol=1e-5, atol=1e-4)
