@@ -105,8 +105,7 @@ class ForegroundMatcher:
 
     def presence(self, prob: np.ndarray, center_in_crop: np.ndarray) -> float:
         """Mean foreground probability of the 3 x 3 cells around a crop point: is the target there?"""
-        col, row = np.clip((np.asarray(center_in_crop) // self.stride).astype(int), 0, np.array(prob.shape[::-1]) - 1)
-        return float(prob[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2].mean())
+        return float(prob[_around(*_cell_at(center_in_crop, self.stride, prob.shape))].mean())
 
     def extent(self, prob: np.ndarray, center_in_crop: np.ndarray) -> Extent | None:
         """The foreground blob of a probability map at (or nearest to) center_in_crop, in crop pixels;
@@ -161,7 +160,7 @@ class MatchEvidence:
                  reach_cells: int):
         self.matcher, self.features = matcher, features
         self.map_hw = tuple(features.shape[-2:])
-        col, row = self._cell(center_in_crop)
+        row, col = _cell_at(center_in_crop, matcher.stride, self.map_hw)
         self.top, self.left = max(row - reach_cells, 0), max(col - reach_cells, 0)
         self.bottom, self.right = min(row + reach_cells + 1, self.map_hw[0]), min(col + reach_cells + 1, self.map_hw[1])
         self.window = matcher.probability(features, slice(self.top, self.bottom), slice(self.left, self.right))
@@ -173,8 +172,7 @@ class MatchEvidence:
         return self._whole
 
     def presence(self, center_in_crop: np.ndarray) -> float:
-        col, row = self._cell(center_in_crop)
-        rows, cols = slice(max(row - 1, 0), row + 2), slice(max(col - 1, 0), col + 2)
+        rows, cols = _around(*_cell_at(center_in_crop, self.matcher.stride, self.map_hw))
         if self.top <= rows.start and min(rows.stop, self.map_hw[0]) <= self.bottom \
                 and self.left <= cols.start and min(cols.stop, self.map_hw[1]) <= self.right:
             return float(self.window[rows.start - self.top:rows.stop - self.top,
@@ -197,7 +195,13 @@ class MatchEvidence:
                 return matcher._extent_of(blob + np.tile(origin, 2), fg_fraction)
         return matcher.extent(self.whole(), center_in_crop)
 
-    def _cell(self, center_in_crop: np.ndarray) -> tuple[int, int]:
-        col, row = np.clip((np.asarray(center_in_crop) // self.matcher.stride).astype(int), 0,
-                           np.array(self.map_hw[::-1]) - 1)
-        return int(col), int(row)
+
+def _cell_at(center_in_crop: np.ndarray, stride: int, map_hw: tuple[int, int]) -> tuple[int, int]:
+    """(row, col) of the map cell under a crop point, clipped to the map."""
+    col, row = np.clip((np.asarray(center_in_crop) // stride).astype(int), 0, np.array(map_hw[::-1]) - 1)
+    return int(row), int(col)
+
+
+def _around(row: int, col: int) -> tuple[slice, slice]:
+    """(rows, cols) of the 3 x 3 cells around a cell (fewer at the map's edge) that presence averages."""
+    return slice(max(row - 1, 0), row + 2), slice(max(col - 1, 0), col + 2)
