@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trackstudio import resources
 from trackstudio.trackers import registry
+from trackstudio.trackers.box.siamfc_mask import SiamFCMaskConfig
 from trackstudio.trackers.checkpoints import (OFFICIAL_WEIGHTS, CheckpointError, WeightsSpec, cache_dir, cached_path,
                                   import_checkpoint, is_cached, load_state_dict_file, remove_checkpoint,
                                   resolve_checkpoint)
@@ -81,7 +82,7 @@ class WeightsRow:
 SHIPPED_BY_TRACKER = {  # the first file of each is what --checkpoint TRACKER=PATH replaces
     "point_transformer": ("point_tracker.pt",),
     "sam2-lite": ("sam2_lite_propagation.pt", "sam2_lite_clicks.pt"),
-    "siamfc-mask": ("sam2_lite_propagation_stage2.pt", "sam2_lite_clicks.pt"),  # SiamFCMaskConfig.mask_weights
+    "siamfc-mask": (SiamFCMaskConfig().mask_weights, "sam2_lite_clicks.pt"),
     "mask-box": ("sam2_lite_propagation.pt", "sam2_lite_clicks.pt"),
     "siamfc-stmixer": ("box_head.pt",),
 }

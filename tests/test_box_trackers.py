@@ -677,7 +677,7 @@ def test_siamfc_mask_runs_sam2_lite_on_the_weights_chosen_for_boxes():
         return all(torch.equal(value, current[key]) for key, value in shipped.items())
 
     default = registry.build("siamfc-mask", device="cpu")
-    assert same(default.masks.network, "sam2_lite_propagation_stage2.pt")
+    assert same(default.masks.network, "sam2_lite_propagation_stage2_stage6_mean.pt")
     assert not same(default.masks.network, "sam2_lite_propagation.pt")  # the mask tracker's own default differs
     own = registry.build("siamfc-mask", config={"mask_weights": ""}, device="cpu")
     assert same(own.masks.network, "sam2_lite_propagation.pt")

@@ -159,3 +159,26 @@ def test_mirrored_copy_is_pasted_beside_the_object_and_is_not_the_object():
     assert copy[12:42, 38:58].all() and copy.sum() == mask.sum()
     assert (out[12:42, 48:58] == 200).all() and (out[12:42, 38:48] == 0).all()
     assert paste_mirrored_copy(frame, mask, gap=8, dy=30) is None  # would leave the frame
+
+
+def test_two_stages_weights_average_into_weights_siamfc_mask_loads(tmp_path):
+    """scripts/average_weights.py's mean of sam2-lite propagation weights (as siamfc-mask's mask weights are made)."""
+    from trackstudio.trackers import registry
+    from trackstudio.trackers.mask.sam2_lite.propagation_net import PropagationNet, PropagationNetConfig
+    from trackstudio.trackers.mask.sam2_lite.trained_propagation import export_weights
+    from trackstudio.trackers.training import average_weights
+
+    torch.manual_seed(0)
+    stages = [PropagationNet(PropagationNetConfig()) for _ in range(2)]
+    for step, stage in zip((1500, 600), stages):
+        export_weights(stage, tmp_path / f"stage{step}.pt", {"step": step, "max_side": 864})
+    average_weights([tmp_path / "stage1500.pt", tmp_path / "stage600.pt"], tmp_path / "mean.pt")
+    model, meta = load_weights(tmp_path / "mean.pt")
+    for key, value in model.state_dict().items():
+        first, second = (stage.state_dict()[key] for stage in stages)
+        if value.is_floating_point():
+            torch.testing.assert_close(value, ((first.double() + second.double()) / 2).to(value.dtype))
+    assert meta["max_side"] == 864 and meta["weights_version"] == 2 and "step" not in meta
+    tracker = registry.build("siamfc-mask", device="cpu", checkpoint=str(tmp_path / "mean.pt"))
+    loaded = tracker.masks.network.state_dict()
+    torch.testing.assert_close(loaded["mask_head.weight"], model.state_dict()["mask_head.weight"])

@@ -294,7 +294,8 @@ def test_continuation_windows_query_their_points_before_the_window(tmp_path):
 
 def test_weights_of_one_network_average_into_weights_the_tracker_loads(tmp_path, capsys):
     from trackstudio.trackers.point.model import PointTrackPredictor, PredictorConfig
-    from trackstudio.trackers.point.train import average_weights, export_weights
+    from trackstudio.trackers.point.train import export_weights
+    from trackstudio.trackers.training import average_weights
 
     torch.manual_seed(0)
     config = PredictorConfig(backbone="small_cnn", hidden_size=32)
@@ -307,13 +308,14 @@ def test_weights_of_one_network_average_into_weights_the_tracker_loads(tmp_path,
         expected = (value.double() + models[1].state_dict()[key].double()) / 2 if value.is_floating_point() else value
         torch.testing.assert_close(mean["state_dict"][key], expected.to(value.dtype))
     assert [m["step"] for m in mean["meta"]["averaged"]] == [100, 200]
+    assert mean["meta"]["image_size"] == [64, 96] and "step" not in mean["meta"]  # what the files agree on
     tracker = registry.build("point_transformer", device="cpu", checkpoint=str(tmp_path / "mean.pt"))
     assert tracker.model.config.hidden_size == 32
     # another network's weights do not average: a clear error from the command, nothing written
     export_weights(PointTrackPredictor(PredictorConfig(backbone="small_cnn", hidden_size=48), pretrained=False),
                    tmp_path / "other.pt", {})
-    script_path = Path(__file__).resolve().parents[1] / "scripts" / "average_point_weights.py"
-    spec = importlib.util.spec_from_file_location("average_point_weights", script_path)
+    script_path = Path(__file__).resolve().parents[1] / "scripts" / "average_weights.py"
+    spec = importlib.util.spec_from_file_location("average_weights", script_path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main([str(tmp_path / "bad.pt"), str(tmp_path / "w0.pt"), str(tmp_path / "other.pt")]) == 2

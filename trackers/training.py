@@ -1,7 +1,7 @@
 """What the project's training commands share (trackers/point/train.py, trackers/mask/sam2_lite/
 train.py and click_train.py, trackers/box/train_head.py): the split by clip, the learning-rate
-schedule, one optimisation step, the running means and per-step scalars they log, and the command's
-error handling."""
+schedule, one optimisation step, the running means and per-step scalars they log, the command's
+error handling, atomic checkpoint saves, and the mean of exported weights (scripts/average_weights.py)."""
 from __future__ import annotations
 
 import math
@@ -12,9 +12,52 @@ from typing import Callable
 
 import torch
 
+from .checkpoints import load_state_dict_file
+
 
 class DataError(ValueError):
     """Training data that does not follow its layout; the message names the file or option."""
+
+
+def normalised_shares(shares: list[float], count: int, what: str) -> list[float]:
+    """shares scaled to sum to 1; what names the option and its items for the error ('--root_share ... --data_root')."""
+    if len(shares) != count or min(shares) < 0 or sum(shares) <= 0:
+        raise DataError(f"{what} ({count}), none negative and not all 0; got {list(shares)}")
+    return [float(v) / sum(shares) for v in shares]
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
+
+
+def average_weights(paths: list[Path], out: Path, shares: list[float] | None = None) -> None:
+    """Write the mean of exported weights of one network ({"config", "state_dict", "meta"}: the point tracker's, or
+    sam2-lite's propagation network's) to `out` in the same format: a weight soup, of checkpoints of one run or of
+    stages trained one from another. shares: each file's weight in the mean (default equal); integer buffers are
+    taken from the first; the meta keeps what all files' metas agree on (a weights version, an image size)."""
+    if len(paths) < 2:
+        raise ValueError("averaging needs at least two weight files")
+    shares = normalised_shares([1.0] * len(paths) if shares is None else shares, len(paths),
+                               "give one share per weight file")
+    files = [load_state_dict_file(path) for path in paths]
+    for path, file in zip(paths, files):
+        if not {"config", "state_dict"} <= file.keys():
+            raise ValueError(f"{path} is no exported network weights (--export of a training command)")
+        if file["config"] != files[0]["config"] or file["state_dict"].keys() != files[0]["state_dict"].keys():
+            raise ValueError(f"{path} is another network than {paths[0]}: only one network's weights average")
+    state = {}
+    for key, first in files[0]["state_dict"].items():
+        if first.is_floating_point():
+            state[key] = sum(share * f["state_dict"][key].double() for share, f in zip(shares, files)).to(first.dtype)
+        else:
+            state[key] = first
+    metas = [file.get("meta", {}) for file in files]
+    agreed = {key: value for key, value in metas[0].items() if all(meta.get(key) == value for meta in metas[1:])}
+    save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
+                          "meta": {**agreed, "averaged": metas, "shares": shares}})
 
 
 def list_davis_clips(data_roots: list[str]) -> list[Path]:

@@ -67,11 +67,12 @@ class SiamFCMaskConfig(TrackerConfig):
     # 0.855 / 0.888 (README)
     mask_config: dict = field(default_factory=lambda: _mask_options(864))
     # sam2-lite propagation weights (a file in resources/weights) used when the mask tracker is sam2-lite and
-    # no checkpoint is given; "" = sam2-lite's own. The stage-2 weights box better than the later stages on
-    # the selection sets (DAVIS held-out / procedural / larger / sprites, AUC): 0.832 / 0.696 / 0.702 / 0.720
-    # against stage 5's 0.826 / 0.683 / 0.685 / 0.706 and stage 6's procedural / larger / sprites 0.683 /
-    # 0.681 / 0.699 (resources/weights/sam2_lite_propagation.md)
-    mask_weights: str = "sam2_lite_propagation_stage2.pt"
+    # no checkpoint is given; "" = sam2-lite's own (stage 6). Session 47, the four selection sets below (DAVIS
+    # held-out / procedural / larger / sprites, AUC): stage 2 (sessions 11-46) 0.8865 / 0.7311 / 0.7045 / 0.7415,
+    # stage 6 0.8947 / 0.7279 / 0.7015 / 0.7446, the mean of both (scripts/average_weights.py) 0.8867 / 0.7304 /
+    # 0.7063 / 0.7542 (resources/weights/sam2_lite_propagation.md). On the tracker of sessions 10-11 (432 px, no
+    # rests) stage 2 had boxed best: 0.832 / 0.696 / 0.702 / 0.720 against stage 5's 0.826 / 0.683 / 0.685 / 0.706
+    mask_weights: str = "sam2_lite_propagation_stage2_stage6_mean.pt"
     # the mask's box is used where the target's side (square root of its area) is at least this many
     # pixels at the mask tracker's internal resolution (the mask network loses small targets)... Chosen at 432 px as
     # 40; at 864 px, 80 keeps the same targets on the mask on 854 px wide video: the larger procedural set (672 px

@@ -42,10 +42,10 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import EfficientNetLite0, normalize_rgb
-from ..point.train import ScalarLog, save_checkpoint
+from ..point.train import ScalarLog
 from ..point.visualize import draw_curves
 from ..training import (DataError, RunningMeans, list_davis_clips, log_train_step, optimizer_step,
-                        resume_training, run_command, split_by_clip, warmup_cosine)
+                        resume_training, run_command, save_checkpoint, split_by_clip, warmup_cosine)
 from ..types import box_iou
 from .crops import crop_square
 from .refine_head import BoxRefineHead, RefineHeadConfig, align_to_crop, save_head

@@ -44,12 +44,11 @@ from .init_flow import lk_chain, to_gray
 from .motion_blur import blur_along, motion_field
 from .metrics import track_metrics
 from ..backbones import normalize_rgb
-from ..checkpoints import load_state_dict_file
 from .model import (BACKBONES, MIN_CORRECTION_PX, EfficientNetFeatures, PointTrackPredictor, PredictorConfig,
                     gate_corrections)
 from .visualize import draw_curves, draw_tracks, overlay_heatmap
-from ..training import (DataError, RunningMeans, initial_weights, log_train_step, optimizer_step,
-                        resume_training, run_command, split_by_clip, warmup_cosine)
+from ..training import (DataError, RunningMeans, initial_weights, log_train_step, normalised_shares, optimizer_step,
+                        resume_training, run_command, save_checkpoint, split_by_clip, warmup_cosine)
 
 CONF_THRESHOLD_PX = 3.0  # a prediction this close to the truth counts as 'confident' for training
 HIDDEN_WEIGHT = 0.2  # coordinate loss weight on frames where the point is hidden
@@ -78,13 +77,6 @@ def list_videos(data_root: str | Path, video_dirs: str | None = None) -> list[Pa
 def list_root_videos(data_roots: list[str], video_dirs: str | None) -> list[list[Path]]:
     """The videos of each root; --video_dirs (names) applies to the first root only."""
     return [list_videos(root, video_dirs if i == 0 else None) for i, root in enumerate(data_roots)]
-
-
-def normalised_shares(shares: list[float], count: int, what: str) -> list[float]:
-    """shares scaled to sum to 1; what names the option and its items for the error ('--root_share ... --data_root')."""
-    if len(shares) != count or min(shares) < 0 or sum(shares) <= 0:
-        raise DataError(f"{what} ({count}), none negative and not all 0; got {list(shares)}")
-    return [float(v) / sum(shares) for v in shares]
 
 
 def root_shares(groups: list[list[Path]], shares: list[float] | None) -> list[float]:
@@ -379,39 +371,6 @@ def compute_losses(coords, vis_logits, conf_logits, gt, gt_vis, image_size, vali
 def export_weights(model: PointTrackPredictor, path: Path, meta: dict) -> None:
     """The file the tracker loads: {"config", "state_dict", "meta"} (weights_only-safe)."""
     save_checkpoint(path, {"config": dataclasses.asdict(model.config), "state_dict": model.state_dict(), "meta": meta})
-
-
-def average_weights(paths: list[Path], out: Path, shares: list[float] | None = None) -> None:
-    """Write the mean of exported predictors of one network (a weight soup: checkpoints of one run
-    averaged) to `out`, in the tracker's format; shares: each file's weight in the mean (default equal);
-    integer buffers are taken from the first."""
-    if len(paths) < 2:
-        raise ValueError("averaging needs at least two weight files")
-    shares = normalised_shares([1.0] * len(paths) if shares is None else shares, len(paths),
-                               "give one share per weight file")
-    files = [load_state_dict_file(path) for path in paths]
-    for path, file in zip(paths, files):
-        if not {"config", "state_dict"} <= file.keys():
-            raise ValueError(f"{path} is no exported point-tracker weights (--export of the training command)")
-        if file["config"] != files[0]["config"] or file["state_dict"].keys() != files[0]["state_dict"].keys():
-            raise ValueError(f"{path} is another network than {paths[0]}: only one network's weights average")
-    state = {}
-    for key, first in files[0]["state_dict"].items():
-        if first.is_floating_point():
-            state[key] = sum(share * f["state_dict"][key].double() for share, f in zip(shares, files)).to(first.dtype)
-        else:
-            state[key] = first
-    metas = [file.get("meta", {}) for file in files]
-    save_checkpoint(out, {"config": files[0]["config"], "state_dict": state,
-                          "meta": {"averaged": metas, "shares": shares,
-                                   "image_size": metas[0].get("image_size")}})
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
 
 # -- validation and pictures -------------------------------------------------------------------------

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from ...alloc import tune_allocator
-from ...point.train import ScalarLog, save_checkpoint
+from ...point.train import ScalarLog
 from ...point.visualize import draw_curves
-from ...training import DataError, RunningMeans, log_train_step, optimizer_step, run_command
+from ...training import DataError, RunningMeans, log_train_step, optimizer_step, run_command, save_checkpoint
 from ...types import mask_iou
 from .click_net import ClickNet, ClickNetConfig, export_click_weights, prompt_maps
 from .propagation_net import normalize_maps

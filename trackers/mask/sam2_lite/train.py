@@ -41,10 +41,10 @@ from PIL import Image
 
 from ...alloc import tune_allocator
 from ...backbones import EfficientNetLite0, FeatureExtractor
-from ...point.train import ScalarLog, save_checkpoint
+from ...point.train import ScalarLog
 from ...point.visualize import draw_curves
 from ...training import (DataError, RunningMeans, initial_weights, list_davis_clips, log_train_step,
-                         optimizer_step, resume_training, run_command, split_by_clip,
+                         optimizer_step, resume_training, run_command, save_checkpoint, split_by_clip,
                          warmup_cosine)
 from .propagation_net import PropagationNet, PropagationNetConfig, normalize_maps
 from .trained_propagation import export_weights, track_walk
