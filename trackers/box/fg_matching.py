@@ -111,7 +111,7 @@ class ForegroundMatcher:
         """The foreground blob of a probability map at (or nearest to) center_in_crop, in crop pixels;
         None if there is none."""
         size = self.crop_size
-        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
+        cx, cy = _pixel_at(center_in_crop, size)
         blob = self._blob(prob, cx, cy, nearest=True, limit=(size, size))
         return None if blob is None else self._extent_of(*blob[:2])
 
@@ -181,7 +181,7 @@ class MatchEvidence:
 
     def extent(self, center_in_crop: np.ndarray) -> Extent | None:
         matcher, stride, size = self.matcher, self.matcher.stride, self.matcher.crop_size
-        cx, cy = np.clip(np.round(center_in_crop).astype(int), 0, size - 1)
+        cx, cy = _pixel_at(center_in_crop, size)
         origin = np.array([self.left, self.top]) * stride
         found = matcher._blob(self.window, cx - origin[0], cy - origin[1], nearest=False,
                               limit=(size - origin[1], size - origin[0]))
@@ -194,6 +194,12 @@ class MatchEvidence:
             if low_ok.all() and high_ok.all():
                 return matcher._extent_of(blob + np.tile(origin, 2), fg_fraction)
         return matcher.extent(self.whole(), center_in_crop)
+
+
+def _pixel_at(center_in_crop: np.ndarray, crop_size: int) -> tuple[int, int]:
+    """(x, y) of the crop pixel nearest a crop point, clipped to the crop."""
+    x, y = np.clip(np.round(center_in_crop).astype(int), 0, crop_size - 1)
+    return int(x), int(y)
 
 
 def _cell_at(center_in_crop: np.ndarray, stride: int, map_hw: tuple[int, int]) -> tuple[int, int]:
