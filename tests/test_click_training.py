@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from trackstudio.trackers.mask.sam2_lite.click_net import load_click_weights
-from trackstudio.trackers.mask.sam2_lite.click_train import boundary_weights, main, next_click
+from trackstudio.trackers.mask.sam2_lite.click_train import boundary_weights, main, next_click, train_step
 from trackstudio.trackers.mask.sam2_lite.prompt_encoder import refines
 from trackstudio.trackers.types import Prompt
 
@@ -39,6 +39,36 @@ def test_boundary_weights_cover_a_thin_part_whole_and_a_large_one_near_its_edge_
     assert np.all(boundary_weights([gt], band=3.0, weight=0.0).numpy() == 1.0)
 
 
+def test_the_first_answer_adds_its_loss_only_where_corrections_followed_it():
+    from trackstudio.trackers.mask.sam2_lite.click_net import ClickNet, ClickNetConfig
+
+    torch.manual_seed(0)
+    model = ClickNet(ClickNetConfig(hidden=16)).eval()  # eval: the same answer for the same prompt
+    feats = {4: torch.randn(2, 24, 16, 28), 8: torch.randn(2, 40, 8, 14), 16: torch.randn(2, 112, 4, 7)}
+    gts = [np.zeros((64, 112), bool) for _ in range(2)]
+    gts[0][10:40, 20:60] = True
+    gts[1][30:60, 50:100] = True
+
+    def step(seed, max_extra, first_weight):
+        return train_step(model, feats, gts, np.random.default_rng(seed), max_extra, 0.0, 0.0, 3.0, 0.0,
+                          first_weight)[0]
+
+    extra_seen = 0
+    for seed in range(6):
+        plain, weighed = step(seed, 3, 0.0), step(seed, 3, 2.0)
+        # the same clicks and last answer either way: only the objective changes
+        assert torch.equal(plain["mask_bce"], weighed["mask_bce"]) and torch.equal(plain["dice"], weighed["dice"])
+        extra = float((weighed["total"] - plain["total"]).detach())
+        assert extra >= 0.0
+        if extra > 0:
+            extra_seen += 1
+            grads = torch.autograd.grad(weighed["total"] - plain["total"], model.mask_head.weight)
+            assert grads[0].abs().sum() > 0  # the first answer is trained, not only counted
+    assert extra_seen >= 2  # rounds followed the first prompt in most draws of 0..3
+    # no correction round: the last answer is the first, counted once
+    assert torch.equal(step(0, 0, 0.0)["total"], step(0, 0, 2.0)["total"])
+
+
 def test_a_prompt_refines_an_earlier_one_only_when_it_keeps_its_box_and_clicks():
     box = np.array([1, 2, 30, 40], np.float32)
     one = Prompt(clicks=[[5, 5, 1]], box=box)
@@ -65,7 +95,8 @@ def test_click_training_runs_two_steps_and_resumes(data_root, tmp_path, capsys):
     assert model.config.hidden == 24
     assert "box" in capsys.readouterr().out  # validation reports the box and click IoUs
 
-    resume = ["--resume", str(tmp_path / "run" / "latest.pth"), "--boundary_weight", "4"]  # weighed edges too
+    resume = ["--resume", str(tmp_path / "run" / "latest.pth"), "--boundary_weight", "4",  # weighed edges too
+              "--first_weight", "1"]  # and the first answer's loss
     assert main(_args(data_root, tmp_path, 3) + resume) == 0
     assert "resumed from" in capsys.readouterr().out
     resumed = torch.load(tmp_path / "run" / "latest.pth", map_location="cpu", weights_only=True)

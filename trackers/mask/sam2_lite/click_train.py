@@ -13,7 +13,8 @@ largest error region at its deepest point (positive on a miss, negative on a fal
 network's own prediction for the clicks so far, which also becomes its "previous mask" input.
 A share of the samples (--lookalike_prob) gets a mirrored copy of the object's features pasted
 beside it that is not the object: a click must select its own instance, not every look-alike.
-Per batch 0..--max_extra_clicks such rounds run without gradients, then one with; a share of the
+Per batch 0..--max_extra_clicks such rounds run without gradients (the first with them where
+--first_weight adds its answer to the loss), then one with; a share of the
 samples (--box_share) starts from a jittered box. Loss: BCE + Dice. Validation runs the
 benchmark's protocol on frames of the validation clips: IoU after the box, and after 1 / 3 / 5
 clicks placed deterministically at the deepest error point.
@@ -205,10 +206,13 @@ def boundary_weights(gts: list[np.ndarray], band: float, weight: float) -> torch
 
 def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.ndarray], rng: np.random.Generator,
                max_extra: int, box_share: float, drop_previous: float, boundary_band: float,
-               boundary_weight: float) -> tuple[dict, torch.Tensor]:
+               boundary_weight: float, first_weight: float = 0.0) -> tuple[dict, torch.Tensor]:
     """Simulate 0..max_extra correction rounds without gradients, then the loss of one more prediction
     (where a share `drop_previous` of the prompts forget their previous answer: clicks reloaded from a
-    saved project come without it). BCE is weighed by `boundary_weights`."""
+    saved project come without it). BCE is weighed by `boundary_weights`. With `first_weight`, the answer
+    to the first prompt (one click or a box) is computed with gradients too, and where rounds followed it its
+    loss is added at that weight: the more rounds are simulated, the less the last answer alone asks of
+    the first click (session 45: more rounds made the first click take a look-alike beside the object)."""
     feats = normalize_maps(feats)
     size = gts[0].shape
     prompts = []
@@ -219,21 +223,35 @@ def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.nda
             prompt = ClickPrompt()
             prompt.clicks.append(next_click(np.zeros_like(gt), gt, rng, depth_share=0.5))
             prompts.append(prompt)
-    for _ in range(int(rng.integers(0, max_extra + 1))):
-        with torch.no_grad():
+    target = torch.from_numpy(np.stack(gts))[:, None].float()
+    weights = boundary_weights(gts, boundary_band, boundary_weight)
+    rounds = int(rng.integers(0, max_extra + 1))
+    first_losses = None
+    for round_idx in range(rounds):
+        if round_idx == 0 and first_weight > 0:
             logits4 = run_prompts(model, feats, prompts)
-            preds = (to_pixels(logits4, size)[:, 0] > 0).numpy()
+            first_losses = mask_losses(to_pixels(logits4, size), target, weights)
+            logits4 = logits4.detach()
+        else:
+            with torch.no_grad():
+                logits4 = run_prompts(model, feats, prompts)
+        preds = (to_pixels(logits4, size)[:, 0] > 0).numpy()
         for prompt, pred, gt, logit in zip(prompts, preds, gts, logits4):
             prompt.clicks.append(next_click(pred, gt, rng, depth_share=0.8))
             prompt.previous = torch.sigmoid(logit[0]) if rng.random() >= drop_previous else None
     logits = to_pixels(run_prompts(model, feats, prompts), size)
-    target = torch.from_numpy(np.stack(gts))[:, None].float()
-    weights = boundary_weights(gts, boundary_band, boundary_weight)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    losses = {"mask_bce": (bce * weights).sum() / weights.sum(),
-              "dice": dice_loss(logits, target, torch.ones(len(gts)))}
+    losses = mask_losses(logits, target, weights)
     losses["total"] = losses["mask_bce"] + losses["dice"]
+    if first_losses is not None:  # the logged total is the objective: it holds the first answer's share
+        losses["total"] = losses["total"] + first_weight * (first_losses["mask_bce"] + first_losses["dice"])
     return losses, logits.detach()
+
+
+def mask_losses(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(B, 1, H, W) logits against targets: BCE weighed per pixel and Dice."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return {"mask_bce": (bce * weights).sum() / weights.sum(),
+            "dice": dice_loss(logits, target, torch.ones(len(target)))}
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -321,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boundary_weight", type=float, default=0.0,
                    help="extra BCE weight on pixels within --boundary_band of an object's boundary (0: none)")
     p.add_argument("--boundary_band", type=float, default=3.0, help="that band's half width, in pixels")
+    p.add_argument("--first_weight", type=float, default=0.0,
+                   help="weight of the first prompt's answer in the loss where correction rounds follow it (0: none)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max_steps", type=int, default=1500)
     p.add_argument("--val_every", type=int, default=100)
@@ -371,7 +391,8 @@ def train(args) -> int:
     while step < args.max_steps:
         feats, gts = sampler.batch(args.batch_size)
         losses, logits = train_step(model, feats, gts, rng, args.max_extra_clicks, args.box_share,
-                                    args.drop_previous, args.boundary_band, args.boundary_weight)
+                                    args.drop_previous, args.boundary_band, args.boundary_weight,
+                                    args.first_weight)
         grad_norm = optimizer_step(losses, model.parameters(), optimizer, scheduler)
         step += 1
         running.add(losses)
