@@ -1,4 +1,4 @@
-"""Average exported weights of one network: the point tracker's, or sam2-lite's propagation network's
+"""Average exported weights of one network: the point tracker's, sam2-lite's propagation or click network's
 (checkpoints of one training run, or stages trained one from another):
 
     python scripts/average_weights.py OUT.pt IN1.pt IN2.pt [...] [--shares 3 1 ...]
@@ -6,7 +6,8 @@
 The mean of several checkpoints along a run often generalises better than either (weight averaging,
 as in SWA and model soups); session 39 shipped the mean of long3's steps 4,800 and 6,000, session 40 that
 mean and long5 with shares 3 and 1 (point card); session 47 the mean of sam2-lite's stages 2 and 6 as
-siamfc-mask's mask weights (resources/weights/sam2_lite_propagation.md)."""
+siamfc-mask's mask weights (resources/weights/sam2_lite_propagation.md); session 48 tried click-network
+means (resources/weights/sam2_lite_clicks.md)."""
 import argparse
 import sys
 from pathlib import Path
