@@ -182,3 +182,18 @@ def test_two_stages_weights_average_into_weights_siamfc_mask_loads(tmp_path):
     tracker = registry.build("siamfc-mask", device="cpu", checkpoint=str(tmp_path / "mean.pt"))
     loaded = tracker.masks.network.state_dict()
     torch.testing.assert_close(loaded["mask_head.weight"], model.state_dict()["mask_head.weight"])
+
+
+def test_another_seed_keeps_the_split_that_split_seed_names(data_root, tmp_path):
+    from trackstudio.trackers.mask.sam2_lite.train import build_parser, cached_clips
+
+    def split(*extra):
+        args = build_parser().parse_args(_args(data_root, tmp_path, 1) + list(extra))
+        train, val, _, _ = cached_clips(args)
+        return sorted(train), sorted(val)
+
+    clips = list_clips([str(data_root)])
+    seeds = [s for s in range(20) if split_by_clip(clips, 0.2, s) != split_by_clip(clips, 0.2, 0)]
+    assert seeds, "no seed draws another split of the three clips"
+    assert split("--seed", str(seeds[0])) != split()  # the seed draws the split by default
+    assert split("--seed", str(seeds[0]), "--split_seed", "0") == split()

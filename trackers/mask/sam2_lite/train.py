@@ -316,6 +316,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", default=None, help="write the best model in the tracker's format here")
     p.add_argument("--max_side", type=int, default=864, help="internal resolution, as the tracker runs")
     p.add_argument("--val_fraction", type=float, default=0.2)
+    p.add_argument("--split_seed", type=int, default=None,
+                   help="seed of the train / validation split (default: --seed); another --seed with the same "
+                        "split trains a sibling run on the same clips")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,9 +359,10 @@ def parse_crop(text: str) -> tuple[int, int]:
 
 def cached_clips(args) -> tuple[list[Path], list[Path], list[Path], dict[Path, ClipCache]]:
     """(training clips, validation clips, extra training clips, their caches) from --data_root,
-    --extra_train_root, --val_fraction and --seed; the maps of a clip are computed on its first use."""
+    --extra_train_root, --val_fraction and --split_seed (or --seed); the maps of a clip are computed on its first use."""
     clips = list_clips(args.data_root)
-    train_clips, val_clips = split_by_clip(clips, args.val_fraction, args.seed)
+    train_clips, val_clips = split_by_clip(clips, args.val_fraction,
+                                           args.seed if args.split_seed is None else args.split_seed)
     extra = list_clips(args.extra_train_root) if args.extra_train_root else []
     extractors: dict = {}
     started = time.time()
