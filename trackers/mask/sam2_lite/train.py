@@ -359,7 +359,8 @@ def parse_crop(text: str) -> tuple[int, int]:
 
 def cached_clips(args) -> tuple[list[Path], list[Path], list[Path], dict[Path, ClipCache]]:
     """(training clips, validation clips, extra training clips, their caches) from --data_root,
-    --extra_train_root, --val_fraction and --split_seed (or --seed); the maps of a clip are computed on its first use."""
+    --extra_train_root, --val_fraction and --split_seed (or --seed); the maps of a clip are computed on its
+    first use."""
     clips = list_clips(args.data_root)
     train_clips, val_clips = split_by_clip(clips, args.val_fraction,
                                            args.seed if args.split_seed is None else args.split_seed)
