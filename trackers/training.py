@@ -35,8 +35,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def average_weights(paths: list[Path], out: Path, shares: list[float] | None = None) -> None:
     """Write the mean of exported weights of one network ({"config", "state_dict", "meta"}: the point tracker's,
-    sam2-lite's propagation or click network's) to `out` in the same format: a weight soup, of checkpoints of one run or of
-    stages trained one from another. shares: each file's weight in the mean (default equal); integer buffers are
+    sam2-lite's propagation or click network's) to `out` in the same format: a weight soup, of checkpoints of one run
+    or of stages trained one from another. shares: each file's weight in the mean (default equal); integer buffers are
     taken from the first; the meta keeps what all files' metas agree on (a weights version, an image size)."""
     if len(paths) < 2:
         raise ValueError("averaging needs at least two weight files")

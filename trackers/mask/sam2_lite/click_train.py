@@ -231,12 +231,14 @@ def train_step(model: ClickNet, feats: dict[int, torch.Tensor], gts: list[np.nda
     for round_idx in range(rounds):
         if round_idx == 0 and first_weight > 0:
             logits4 = run_prompts(model, feats, prompts)
-            first_losses = mask_losses(to_pixels(logits4, size), target, weights)
-            logits4 = logits4.detach()
+            pixels = to_pixels(logits4, size)
+            first_losses = mask_losses(pixels, target, weights)
+            logits4, pixels = logits4.detach(), pixels.detach()
         else:
             with torch.no_grad():
                 logits4 = run_prompts(model, feats, prompts)
-        preds = (to_pixels(logits4, size)[:, 0] > 0).numpy()
+                pixels = to_pixels(logits4, size)
+        preds = (pixels[:, 0] > 0).numpy()
         for prompt, pred, gt, logit in zip(prompts, preds, gts, logits4):
             prompt.clicks.append(next_click(pred, gt, rng, depth_share=0.8))
             prompt.previous = torch.sigmoid(logit[0]) if rng.random() >= drop_previous else None
