@@ -290,3 +290,28 @@ def test_the_shared_pass_samples_the_border_term_as_over_the_whole_sample():
         cells = size // model.total_stride
         expected = unit_norm(whole, dim=1)[0].reshape(whole.shape[1], 3, cells, cells).transpose(0, 1)
     torch.testing.assert_close(shared.features[1], expected, rtol=0.0, atol=1e-6)
+
+
+def test_the_border_colours_cell_is_computed_once_for_every_frame_that_shares_it():
+    """A caller that keeps `beyond_cells` across frames runs the network on the flat border colour once; each frame's
+    features stay what a pass of its own gives."""
+    model = EffNetSiamFeatures()
+    frames = [_texture(HEIGHT, WIDTH, seed, 7) for seed in (10, 11)]
+    border = frames[0].reshape(-1, 3).mean(0)
+    size = model.instance_size
+    region = SearchRegion(np.array([8.0, 13.0]), np.array([0.96, 1.0, 1.04]) * size, size, border)
+    flat_passes = []
+
+    def features(image):
+        if (image == image[:1, :1]).all():
+            flat_passes.append(image.shape)
+        return model.search(image[None])
+
+    cells: dict = {}
+    with torch.no_grad():
+        for frame in frames:
+            kept = SharedPass(frame, {1: region}, features, model.total_stride, model.cell_offset, 32, cells)
+            own = SharedPass(frame, {1: region}, lambda image: model.search(image[None]), model.total_stride,
+                             model.cell_offset, 32)
+            assert torch.equal(kept.features[1], own.features[1])
+    assert len(flat_passes) == 1 and len(cells) == 1

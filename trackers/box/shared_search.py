@@ -116,7 +116,6 @@ class _LevelMap:
     rect: tuple[int, int, int, int]  # (x0, y0, x1, y1) level pixels the map covers
     features: torch.Tensor  # (1, C, h, w) the network's map of that rectangle, channels last
     border: np.ndarray  # (3,) the colour beyond the frame
-    beyond: torch.Tensor | None = None  # (1, C, 1, 1) the network's cell on flat border colour, once asked for
 
 
 class SharedPass:
@@ -125,14 +124,16 @@ class SharedPass:
 
     def __init__(self, frame: np.ndarray, regions: dict[int, SearchRegion],
                  features: Callable[[np.ndarray], torch.Tensor], stride: int, cell_offset: float,
-                 frame_margin: int | None = None):
+                 frame_margin: int | None = None, beyond_cells: dict[tuple, torch.Tensor] | None = None):
         """features: uint8 image (H, W, 3), sides multiples of MAP_ALIGN -> (1, C, H / stride, W / stride).
         Regions left out of `features` are cheaper as crops (their level's rectangle has more pixels than
         their crops). frame_margin: level pixels the passes may stop beyond the frame (None: where the
-        regions end)."""
+        regions end). beyond_cells: the network's cell on each flat border colour, filled as asked for; it
+        depends on the colour alone, so a caller that keeps it across frames computes each colour's once."""
         self.frame_hw = frame.shape[:2]
         self.frame_margin = frame_margin
         self._features = features
+        self._beyond_cells = {} if beyond_cells is None else beyond_cells
         self.stride, self.cell_offset = stride, cell_offset
         self.maps: dict[int, _LevelMap] = {}
         self.features: dict[int, torch.Tensor] = {}  # search features (S, C, n, n), unit-norm per cell
@@ -172,13 +173,15 @@ class SharedPass:
         return self._sampled(level_map, region) if covered.all() else None
 
     def _beyond(self, level_map: _LevelMap) -> torch.Tensor:
-        if level_map.beyond is None:
+        """(1, C, 1, 1) the network's cell on flat border colour (its central cell on a flat image)."""
+        colour = tuple(np.round(level_map.border).astype(np.uint8).tolist())
+        if colour not in self._beyond_cells:
             flat = np.empty((FLAT_SIDE, FLAT_SIDE, 3), np.uint8)
-            flat[:] = np.round(level_map.border).astype(np.uint8)
+            flat[:] = colour
             cells = self._features(flat)
             middle = cells.shape[-1] // 2
-            level_map.beyond = cells[:, :, middle:middle + 1, middle:middle + 1]
-        return level_map.beyond
+            self._beyond_cells[colour] = cells[:, :, middle:middle + 1, middle:middle + 1]
+        return self._beyond_cells[colour]
 
     def _sampled(self, level_map: _LevelMap, region: SearchRegion) -> torch.Tensor:
         features = level_map.features

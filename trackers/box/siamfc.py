@@ -249,6 +249,7 @@ class SiamFCBase(SequentialTracker):
         self._gray_frame: np.ndarray | None = None
         self._confirmed: set[int] = set()  # objects the caller confirmed on the frame before (Tracker.confirm)
         self._shared: SharedPass | None = None  # the stepping frame's shared backbone passes, if any
+        self._beyond_cells: dict[tuple, torch.Tensor] = {}  # SharedPass's cell on each border colour, for every frame
 
     def confirm(self, obj_ids: set[int]) -> None:
         self._confirmed = set(obj_ids)
@@ -381,7 +382,8 @@ class SiamFCBase(SequentialTracker):
             regions = {obj_id: self._region(self._targets[obj_id], search) for obj_id, search in sharing.items()}
             margin = self.config.shared_frame_margin
             self._shared = SharedPass(frame, regions, lambda image: self.model.search(image[None]),
-                                      self.model.total_stride, self.model.cell_offset, None if margin < 0 else margin)
+                                      self.model.total_stride, self.model.cell_offset, None if margin < 0 else margin,
+                                      self._beyond_cells)
             features = {obj_id: (maps, []) for obj_id, maps in self._shared.features.items()}
         by_size: dict[int, list[int]] = {}
         for obj_id, search in searches.items():
