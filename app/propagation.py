@@ -49,6 +49,8 @@ class FrameUpdate:
     done: int  # frames walked so far over all passes
     total: int
     tracker_key: str = ""  # the pass's `tracker_key`
+    # obj_id -> the mask the tracker made from this frame's mask keyframe given as clicks or a box alone
+    keyframe_masks: dict[int, MaskRLE] = field(default_factory=dict)
 
 
 def state_to_prompt(state: FrameState) -> Prompt | None:
@@ -316,16 +318,17 @@ def run_passes(passes: list[Pass], trackers: dict[str, Tracker], frames: FrameSe
                     del walks[kind]
                     continue
                 walked[kind] += 1
-                tracker_key, frame_idx, states = step
-                yield FrameUpdate(kind, frame_idx, states, max(walked.values()), total, tracker_key)
+                tracker_key, frame_idx, states, keyframe_masks = step
+                yield FrameUpdate(kind, frame_idx, states, max(walked.values()), total, tracker_key, keyframe_masks)
     finally:
         for walk in walks.values():
             walk.close()
 
 
 def _walk_passes(passes: list[Pass], trackers: dict[str, Tracker],
-                 frames: FrameSequence) -> Iterator[tuple[str, int, dict]]:
-    """One kind's passes, each on its tracker: (tracker_key, frame_idx, {obj_id: state}) per frame walked."""
+                 frames: FrameSequence) -> Iterator[tuple[str, int, dict, dict]]:
+    """One kind's passes, each on its tracker: (tracker_key, frame_idx, {obj_id: state}, {obj_id: keyframe mask})
+    per frame walked."""
     attached: set[int] = set()
     for p in passes:
         tracker = trackers[p.tracker_key]
@@ -333,20 +336,25 @@ def _walk_passes(passes: list[Pass], trackers: dict[str, Tracker],
             tracker.set_video(frames)
             attached.add(id(tracker))
         tracker.reset()
+        keyframe_masks: dict[int, dict[int, MaskRLE]] = {}  # frame_idx -> obj_id -> mask made from clicks / a box
         for frame_idx, objs in p.prompts.items():
             for obj_id, prompt in objs.items():
-                tracker.add_prompt(frame_idx, obj_id, prompt)
+                answer = tracker.add_prompt(frame_idx, obj_id, prompt)
+                if p.kind == "mask" and prompt.mask is None and answer.mask is not None and answer.mask.any():
+                    keyframe_masks.setdefault(frame_idx, {})[obj_id] = MaskRLE.encode(answer.mask)
         for result in tracker.propagate(p.start_frame_idx, reverse=p.reverse, end_frame_idx=p.end_frame_idx):
             states = {}
             for obj_id, obj_result in result.objects.items():
                 lo, hi = p.write_ranges.get(obj_id, (result.frame_idx, result.frame_idx))
                 if lo <= result.frame_idx <= hi:
                     states[obj_id] = result_to_state(obj_result)
-            yield p.tracker_key, result.frame_idx, states
+            yield p.tracker_key, result.frame_idx, states, keyframe_masks.pop(result.frame_idx, {})
 
 
 def apply_update(store: AnnotationStore, update: FrameUpdate, step: MacroCommand | None = None) -> int:
-    """Write an update into the store (keyframes stay untouched), into undo `step` when given;
-    returns how many states were written."""
-    return sum(store.apply_tracked(obj_id, update.frame_idx, state, step) for obj_id, state in update.states.items()
-               if obj_id in store)
+    """Write an update into the store, into undo `step` when given: the tracked states (keyframes stay untouched)
+    and the masks made from mask keyframes given as clicks or a box alone; returns how many states were written."""
+    completed = sum(store.complete_keyframe(obj_id, update.frame_idx, mask, step)
+                    for obj_id, mask in update.keyframe_masks.items() if obj_id in store)
+    return completed + sum(store.apply_tracked(obj_id, update.frame_idx, state, step)
+                           for obj_id, state in update.states.items() if obj_id in store)

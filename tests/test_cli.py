@@ -74,6 +74,25 @@ def test_track_npz_output(tmp_path, clip_with_prompts):
     assert data["masks"].shape == (12, 120, 160) and data["masks"].max() >= 1
 
 
+def test_a_mask_prompted_by_clicks_is_in_the_result_on_its_keyframe_too(tmp_path):
+    """The clicks of a prompt file make the mask on their frame, which the result and its exports carry as they carry
+    a tracked frame's (not the clicks alone)."""
+    frames, boxes = moving_square_clip(num_frames=6)
+    folder = write_frames(frames, tmp_path / "frames")
+    store = AnnotationStore()
+    blob = store.add_object("mask", name="square").obj_id
+    x1, y1, x2, y2 = boxes[2]
+    store.set_state(blob, 2, FrameState(clicks=np.array([[(x1 + x2) / 2, (y1 + y2) / 2, 1]], np.float32),
+                                        keyframe=True))
+    prompts = tmp_path / "prompts.json"
+    save_json(store, VideoInfo(str(folder), len(frames), 160, 120, 30.0), prompts)
+    out = tmp_path / "result.npz"
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet"]) == 0
+    masks = np.load(out, allow_pickle=False)["masks"]  # (T, H, W) object ids
+    assert (masks[2] == blob).sum() > 100  # the keyframe's mask, made from its click
+    assert (masks[3] == blob).sum() > 100  # tracked on from it
+
+
 @pytest.mark.parametrize("content, needle", [
     ("{not json", "JSON"),
     ('{"format": "trackstudio", "version": 1, "video": {"path": "v", "num_frames": 12, "width": 160, '

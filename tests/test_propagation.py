@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from synthetic import moving_square_clip
 
-from trackstudio.app.model import AnnotationStore, FrameState
+from trackstudio.app.model import AnnotationStore, FrameState, MaskRLE
 from trackstudio.app.propagation import apply_update, plan_from_frame, plan_whole_video, run_passes
-from trackstudio.trackers import registry
+from trackstudio.trackers import Prompt, registry
 
 
 def _iou(a, b):
@@ -180,3 +180,31 @@ def test_an_accepted_box_with_a_mask_prompts_box_trackers_with_the_box(clip):
     for update in run_passes(plan_whole_video(store, len(frames)), trackers, frames):
         apply_update(store, update)
     assert _iou(store.get_state(obj_id, 10).box, boxes[10]) > 0.7  # followed the square, not the corner
+
+
+def test_a_mask_keyframe_given_as_clicks_gets_the_mask_made_from_them_and_keeps_its_clicks(clip):
+    """A prompt file may give a mask keyframe as clicks alone (as `trackstudio track` reads it); the window stores a
+    click's answer beside its clicks, and so does a propagation: the keyframe gets the tracker's mask, keeps its
+    clicks and stays a keyframe. A keyframe with a mask of its own is left as it is."""
+    frames, boxes = clip
+    store = AnnotationStore()
+    clicked, drawn = store.add_object("mask").obj_id, store.add_object("mask").obj_id
+    x1, y1, x2, y2 = boxes[3]
+    clicks = np.array([[(x1 + x2) / 2, (y1 + y2) / 2, 1]], np.float32)
+    store.set_state(clicked, 3, FrameState(clicks=clicks, keyframe=True))
+    own = np.zeros(frames[0].shape[:2], bool)
+    own[:12, :12] = True  # not the square: a mask the tracker would not make
+    store.set_state(drawn, 3, FrameState(mask=MaskRLE.encode(own), keyframe=True))
+    assert store.get_state(clicked, 3).mask is None
+    with store.macro("Propagate") as step:
+        for update in run_passes(plan_whole_video(store, len(frames)), {"mask": registry.build("sam2-lite")}, frames):
+            apply_update(store, update, step)
+    state = store.get_state(clicked, 3)
+    assert state.keyframe and np.array_equal(state.clicks, clicks)
+    alone = registry.build("sam2-lite")
+    alone.set_video(frames)
+    answer = alone.add_prompt(3, 1, Prompt(clicks=clicks)).mask  # what the window would store for the click
+    assert answer.sum() > 100 and np.array_equal(state.mask.decode(), answer)
+    assert np.array_equal(store.get_state(drawn, 3).mask.decode(), own)
+    store.undo_stack.undo()  # one undo step takes the propagation back, the keyframe's mask with it
+    assert store.get_state(clicked, 3).mask is None and store.frames(clicked) == [3]

@@ -433,3 +433,26 @@ def test_imported_keyframes_off_the_frame_stop_a_run_with_a_message(qtbot, windo
     assert "Cannot track lost" in win.last_message and "frame 2" in win.last_message
     assert "entirely outside the 160x120 frame" in win.last_message
     assert not win.tracking.running and win.session.store.frames(box) == [2]
+
+
+def test_imported_click_keyframes_show_their_mask_after_tracking(qtbot, window, clip, tmp_path):
+    """A prompt file that gives a mask keyframe as clicks alone: after Track > Track whole video the keyframe
+    holds the mask made from its clicks (as a click in the window stores it), and keeps its clicks."""
+    win = window
+    assert win.tracker_panel.set_tracker("mask", "sam2-lite")
+    open_clip(win, clip)
+    store = win.session.store
+    blob = store.add_object("mask", name="square").obj_id
+    clicks = np.array([[42.0 + 2 * 3, 52.0, 1]], np.float32)  # the square's middle on frame 3
+    store.set_state(blob, 3, FrameState(clicks=clicks, keyframe=True))
+    save_json(store, win.session.video.info, tmp_path / "clicks.json")
+    store.remove_object(blob)
+    assert win.import_from(tmp_path / "clicks.json"), win.last_error
+    blob = next(o.obj_id for o in win.session.store.objects if o.name == "square")
+    assert win.session.store.get_state(blob, 3).mask is None
+    with qtbot.waitSignal(win.tracking.finished, timeout=RUN_TIMEOUT_MS):
+        win.actions["track_all"].trigger()
+    state = win.session.store.get_state(blob, 3)
+    assert state.keyframe and np.array_equal(state.clicks, clicks)
+    mask = state.mask.decode()
+    assert mask[52, 48] and mask.sum() > 200  # the 24x24 square, not a speck

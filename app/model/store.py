@@ -10,6 +10,7 @@ import numpy as np
 from .colors import next_color
 from .events import EventEmitter, MetaChanged, ObjectsChanged, StatesChanged
 from .objects import FrameState, TrackObject, state_problem
+from .rle import MaskRLE
 from .undo import MacroCommand, UndoStack
 
 _EDITABLE_FIELDS = ("name", "color", "label", "hidden")
@@ -122,6 +123,20 @@ class AnnotationStore:
             return False
         if state.keyframe:
             state = dataclasses.replace(state, keyframe=False)
+        self._push_states(f"Track {self._objects[obj_id].name}", obj_id, {frame_idx: state}, step)
+        return True
+
+    def complete_keyframe(self, obj_id: int, frame_idx: int, mask: MaskRLE,
+                          step: MacroCommand | None = None) -> bool:
+        """The mask a tracker made from a mask keyframe given as clicks or a box alone (a prompt file's, as the
+        window stores a click's answer beside its clicks); the keyframe keeps its clicks and box. Only a mask
+        object's keyframe without a mask takes one. Returns whether it was written."""
+        current = self._states_of(obj_id).get(frame_idx)
+        if (current is None or not current.keyframe or current.mask is not None or not current.visible
+                or self._objects[obj_id].kind != "mask"):
+            return False
+        state = dataclasses.replace(current, mask=mask)
+        frame_idx = self._check_state(obj_id, frame_idx, state)
         self._push_states(f"Track {self._objects[obj_id].name}", obj_id, {frame_idx: state}, step)
         return True
 
