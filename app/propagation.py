@@ -178,7 +178,23 @@ def plan_whole_video(store: AnnotationStore, num_frames: int, obj_ids: Iterable[
         prompts = _invert({w.obj_id: w.prompts for w in walks})
         passes.append(Pass(kind, max(seeds) if reverse else min(seeds), end, reverse, prompts,
                            {w.obj_id: w.write_range for w in walks}))
-    return passes
+    return passes + _keyframe_mask_passes(store, passes, obj_ids)
+
+
+def _keyframe_mask_passes(store: AnnotationStore, passes: list[Pass], obj_ids: Iterable[int] | None) -> list[Pass]:
+    """One-frame passes that make the masks of mask keyframes given as clicks or a box alone where no walk
+    prompts them (every frame around them is tracked or keyframed already, or the video is one frame long);
+    their write range is the keyframe itself, which a tracked state never replaces."""
+    prompted = {(frame_idx, obj_id) for p in passes for frame_idx, objs in p.prompts.items() for obj_id in objs}
+    wanted: dict[int, dict[int, Prompt]] = {}
+    for obj in store.objects:
+        if obj.kind != "mask" or (obj_ids is not None and obj.obj_id not in obj_ids):
+            continue
+        for frame_idx, prompt in _keyframe_prompts(store, obj.obj_id).items():
+            if prompt.mask is None and (frame_idx, obj.obj_id) not in prompted:
+                wanted.setdefault(frame_idx, {})[obj.obj_id] = prompt
+    return [Pass("mask", frame_idx, frame_idx, False, {frame_idx: objs}, dict.fromkeys(objs, (frame_idx, frame_idx)))
+            for frame_idx, objs in sorted(wanted.items())]
 
 
 def plan_from_frame(store: AnnotationStore, num_frames: int, obj_ids: Iterable[int], frame_idx: int,

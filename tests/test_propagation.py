@@ -208,3 +208,25 @@ def test_a_mask_keyframe_given_as_clicks_gets_the_mask_made_from_them_and_keeps_
     assert np.array_equal(store.get_state(drawn, 3).mask.decode(), own)
     store.undo_stack.undo()  # one undo step takes the propagation back, the keyframe's mask with it
     assert store.get_state(clicked, 3).mask is None and store.frames(clicked) == [3]
+
+
+def test_a_clicked_keyframe_with_nothing_to_track_around_it_gets_its_mask_too(clip):
+    """No walk prompts a keyframe whose neighbours are all keyframed, or on a one-frame video: a pass of its own
+    frame makes its mask, and writes nothing else."""
+    frames, boxes = clip
+    alone = registry.build("sam2-lite")
+    alone.set_video(frames[:1])
+    answer = alone.add_prompt(0, 1, Prompt(box=boxes[0])).mask  # what the window would store for the box
+    for video in (frames[:1], frames[:2]):
+        store = AnnotationStore()
+        obj_id = store.add_object("mask").obj_id
+        store.set_state(obj_id, 0, FrameState(box=boxes[0], keyframe=True))
+        if len(video) == 2:  # its other frame is keyframed already
+            store.set_state(obj_id, 1, FrameState(mask=MaskRLE.encode(np.ones(video[0].shape[:2], bool)),
+                                                  keyframe=True))
+        passes = plan_whole_video(store, len(video))
+        assert [(p.start_frame_idx, p.end_frame_idx) for p in passes] == [(0, 0)]
+        for update in run_passes(passes, {"mask": registry.build("sam2-lite")}, video):
+            apply_update(store, update)
+        assert answer.any() and np.array_equal(store.get_state(obj_id, 0).mask.decode(), answer)
+        assert store.keyframes(obj_id) == list(range(len(video))) and store.frames(obj_id) == list(range(len(video)))
