@@ -2,7 +2,9 @@
 
 Planning reads the store (call it on the thread that owns the store); running drives the trackers'
 generators and only yields updates, so a GUI worker thread can run it while the GUI thread applies
-the updates. Keyframes are ground truth: they are the trackers' prompts and are never written.
+the updates. Keyframes are ground truth: they are the trackers' prompts and are never replaced; a mask
+keyframe given as clicks or a box alone only gains the mask the tracker makes from them (as the window stores a
+click's answer beside its clicks).
 """
 from __future__ import annotations
 
