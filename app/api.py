@@ -108,7 +108,8 @@ def track(video: str | os.PathLike | VideoSource, prompts, *, box_tracker: str |
     `video`: a video file, a folder of frames, or an open VideoSource. `prompts`: a TrackStudio
     JSON file or project, `Annotations`, an `AnnotationStore`, or a list of objects as in the JSON
     format (`[{"id": 1, "kind": "box", "frames": {"0": {"box": [x1, y1, x2, y2], "keyframe": true}}}]`).
-    Keyframes are the prompts and stay untouched; the input is never modified. Trackers default to
+    Keyframes are the prompts and stay as given (a mask keyframe given as clicks or a box alone gains the mask
+    the tracker makes from them); the input is never modified. Trackers default to
     the best built-in of each kind; `checkpoints` and `configs` map a tracker name to a local
     weights file and to option overrides. `trackers` reuses models across calls; `should_stop` is
     asked between frames (True raises Cancelled). ValueError (and its FormatError) or VideoError
@@ -142,7 +143,8 @@ def track(video: str | os.PathLike | VideoSource, prompts, *, box_tracker: str |
 
 def track_store(store: AnnotationStore, video, trackers: dict, progress: bool = True, desc: str = "tracking",
                 position: int | None = None, should_stop: Callable[[], bool] | None = None) -> None:
-    """Track every object of `store` through `video` in place (keyframes stay untouched; one undo step)."""
+    """Track every object of `store` through `video` in place (keyframes stay as given, clicked or boxed mask
+    keyframes gain their masks; one undo step)."""
     from tqdm import tqdm
 
     from .propagation import apply_update, plan_whole_video, run_passes
