@@ -192,9 +192,12 @@ def _keyframe_mask_passes(store: AnnotationStore, passes: list[Pass], obj_ids: I
     for obj in store.objects:
         if obj.kind != "mask" or (obj_ids is not None and obj.obj_id not in obj_ids):
             continue
-        for frame_idx, prompt in _keyframe_prompts(store, obj.obj_id).items():
-            if prompt.mask is None and (frame_idx, obj.obj_id) not in prompted:
-                wanted.setdefault(frame_idx, {})[obj.obj_id] = prompt
+        for frame_idx, state in store.states(obj.obj_id).items():
+            # the keyframes without a mask only: a stored mask is never decoded here (planning runs on the GUI thread)
+            if state.keyframe and state.mask is None and (frame_idx, obj.obj_id) not in prompted:
+                prompt = state_to_prompt(state)
+                if prompt is not None:
+                    wanted.setdefault(frame_idx, {})[obj.obj_id] = prompt
     return [Pass("mask", frame_idx, frame_idx, False, {frame_idx: objs}, dict.fromkeys(objs, (frame_idx, frame_idx)))
             for frame_idx, objs in sorted(wanted.items())]
 
