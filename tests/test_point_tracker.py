@@ -161,6 +161,27 @@ def test_backward_and_memory_window():
     assert np.linalg.norm(backward[2].point - (track[2] + (-25, -25))) < 3.0
 
 
+@needs_weights
+def test_a_portrait_video_is_seen_as_finely_as_the_same_video_upright():
+    """The clip turned a quarter clockwise (400x240 -> 240x400): the model sees it at the same pixel density
+    (its attention map is the landscape one's turned), and the point on the square is followed as closely."""
+    frames, track, _ = occlusion_clip()
+    corner = track + (-25, -25)  # never goes behind the occluder before frame 12
+    turned = [np.ascontiguousarray(np.rot90(frame, -1)) for frame in frames]  # (x, y) -> (H - 1 - y, x)
+    corner_turned = np.stack([H - 1 - corner[:, 1], corner[:, 0]], axis=1)
+    maps = {}
+    for name, video, truth in (("upright", frames, corner), ("portrait", turned, corner_turned)):
+        tracker = registry.build("point_transformer", {"return_attention": True}, device="cpu")
+        tracker.set_video(video)
+        tracker.add_prompt(0, 1, Prompt(point=truth[0]))
+        results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0, end_frame_idx=11)}
+        maps[name] = results[5].attention.shape
+        for t in range(1, 12):
+            assert results[t].visible, f"{name}, frame {t}: the point is in plain view"
+            assert np.linalg.norm(results[t].point - truth[t]) < 3.0, f"{name}, frame {t}: {results[t].point}"
+    assert maps["portrait"] == maps["upright"][::-1]
+
+
 def test_generator_writes_a_valid_layout(tmp_path):
     spec = ClipSpec(num_frames=6, height=64, width=96, object_radius=(8, 20), points_per_object=8,
                     background_points=16)
