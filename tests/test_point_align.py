@@ -55,6 +55,20 @@ def test_occluded_flat_and_border_points_keep_their_estimate():
         PatchAligner(half_size=2, min_correlation=0.75, max_shift_px=12.0)
 
 
+def test_a_point_that_left_the_frame_never_fits_on_the_sliver_of_its_patch_still_inside():
+    image = _texture(4)
+    aligners = [PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0) for _ in range(2)]
+    for aligner in aligners:
+        aligner.set_template(0, image, np.array([150.0, 100.0]))
+    inside, moved = aligners[0].align(image, np.array([[151.0, 100.5]], np.float32))  # in the frame it fits
+    assert moved[0] and np.linalg.norm(inside[0] - (150.0, 100.0)) < 0.05
+    # the frame cut 4 px left of the point: its estimate beyond the edge, 8 of its patch's 25 columns still inside
+    # (they correlate perfectly: before, that was a fit, and the point outside the frame counted as seen)
+    cut = np.ascontiguousarray(image[:, :146])
+    _, moved = aligners[1].align(cut, np.array([[150.0, 100.0]], np.float32))
+    assert not moved[0]
+
+
 def test_a_fit_afresh_finds_the_patch_that_a_distorted_last_warp_misses():
     # as a point passes behind a still bar, the fit can slide onto the bar's edge with a sheared, shrunk warp;
     # when the point is found again beyond the bar, a fit from that warp fails and one from the query patch fits

@@ -106,8 +106,14 @@ def exit_clip(num_frames: int = 40, speed: int = 8):
 
 
 @needs_weights
-def test_point_that_leaves_the_frame_is_hidden_within_three_frames_and_stays_hidden():
+@pytest.mark.parametrize("scale", [1.0, 1.5])
+def test_point_that_leaves_the_frame_is_hidden_within_three_frames_and_stays_hidden(scale):
+    """Also with the clip enlarged 1.5x, where a point's estimate stopped just beyond the right edge and the sliver of
+    its patch still inside the frame kept fitting there."""
     frames, queries, in_frame = exit_clip()
+    if scale != 1.0:
+        frames = [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
+        queries = (queries + 0.5) * scale - 0.5
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for obj_id, query in enumerate(queries):

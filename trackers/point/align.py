@@ -262,7 +262,9 @@ class PatchAligner:
             return None
         warp[:, 2] += origin
         aligned = warp[:, :2] @ centre + warp[:, 2]
-        if (correlation >= min_correlation and np.linalg.norm(aligned - point) < self.max_shift_px
+        # a point outside the frame is out of view, however well the sliver of its patch still inside correlates
+        inside = 0 <= aligned[0] <= gray.shape[1] - 1 and 0 <= aligned[1] <= gray.shape[0] - 1
+        if (inside and correlation >= min_correlation and np.linalg.norm(aligned - point) < self.max_shift_px
                 and _plausible(start, warp[:, :2])):
             return aligned, warp[:, :2].copy()
         return None
