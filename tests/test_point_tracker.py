@@ -188,6 +188,19 @@ def test_a_portrait_video_is_seen_as_finely_as_the_same_video_upright():
     assert maps["portrait"] == maps["upright"][::-1]
 
 
+@needs_weights
+def test_a_strip_of_video_is_tracked_on_a_frame_of_bounded_size():
+    """A 2000x40 strip: its short side at 256 would make the model's frame 12,800 px long; it is capped at 1,024."""
+    texture = make_texture(np.random.default_rng(0), 40, 2400, "noise")
+    frames = [np.ascontiguousarray(texture[:, 2 * t:2 * t + 2000]) for t in range(4)]  # the scene moves 2 px left
+    tracker = registry.build("point_transformer", {"return_attention": True}, device="cpu")
+    tracker.set_video(frames)
+    tracker.add_prompt(0, 1, Prompt(point=np.array([1000.0, 20.0], np.float32)))
+    results = {r.frame_idx: r.objects[1] for r in tracker.propagate(0)}
+    assert results[3].attention.shape[1] <= 1024 // 4  # feature cells along the long side
+    assert np.linalg.norm(results[3].point - (994.0, 20.0)) < 1.0
+
+
 def test_generator_writes_a_valid_layout(tmp_path):
     spec = ClipSpec(num_frames=6, height=64, width=96, object_radius=(8, 20), points_per_object=8,
                     background_points=16)

@@ -129,6 +129,10 @@ SEARCH_HIDDEN_AFTER, SEARCH_SHOWN_AFTER = 2, 6
 # left the view (further back, the extrapolation says too little).
 OUT_OF_VIEW_STEPS = 3
 
+# The model's frames are never longer than this (internal pixels): a panorama or a strip of video keeps a frame of
+# a few times the trained 256x455 instead of growing with its aspect ratio.
+MAX_INTERNAL_SIDE = 1024
+
 
 def load_predictor(path: str | Path, device: torch.device) -> PointTrackPredictor:
     """The predictor saved by trackers.point.train (--export): {"config", "state_dict", "meta"}."""
@@ -188,9 +192,9 @@ class TransformerPointTracker(Tracker):
     # -- per-frame inputs ------------------------------------------------------------------------
     def _scale(self) -> tuple[float, float, tuple[int, int]]:
         height, width = self.frames[0].shape[:2]
-        short, shortest = self.config.internal_short_side, min(height, width)
-        internal_h = max(16, int(round(height * short / shortest)))
-        internal_w = max(16, int(round(width * short / shortest)))
+        factor = min(self.config.internal_short_side / min(height, width), MAX_INTERNAL_SIDE / max(height, width))
+        internal_h = max(16, int(round(height * factor)))
+        internal_w = max(16, int(round(width * factor)))
         return internal_w / width, internal_h / height, (internal_h, internal_w)
 
     @torch.no_grad()
