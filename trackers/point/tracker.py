@@ -130,7 +130,7 @@ SEARCH_HIDDEN_AFTER, SEARCH_SHOWN_AFTER = 2, 6
 OUT_OF_VIEW_STEPS = 3
 
 # The model's frames are never longer than this (internal pixels): a panorama or a strip of video keeps a frame of
-# a few times the trained 256x455 instead of growing with its aspect ratio.
+# a few times the usual 256x455 (a 16:9 video) instead of growing with its aspect ratio.
 MAX_INTERNAL_SIDE = 1024
 
 
