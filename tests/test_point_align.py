@@ -107,6 +107,25 @@ def test_fits_on_the_region_the_patch_can_reach_match_fits_on_the_whole_frame():
         np.testing.assert_allclose(aligned[index], whole[:, :2] @ (12.0, 12.0) + whole[:, 2], atol=0.02)
 
 
+def test_a_faint_texture_is_aligned_as_well_as_a_strong_one():
+    """ECC's correlation ignores contrast: a texture spread over a few grey levels (std 0.7) gets a patch and
+    fits as the same texture at full contrast does."""
+    strong = _texture(1).astype(np.float32)
+    faint = np.round(100.0 + (strong - strong.mean()) * 0.7 / strong[108:133, 108:133].std()).astype(np.uint8)
+    point = np.array([120.0, 120.0], np.float32)
+    assert faint[108:133, 108:133].std() < 1.0
+    matrix = _similarity(4.0, 1.02, (110, 125), (3.0, -2.0))
+    truth = matrix[:, :2] @ point + matrix[:, 2]
+    for image in (strong.astype(np.uint8), faint):
+        aligner = PatchAligner(half_size=12, min_correlation=0.75, max_shift_px=12.0)
+        aligner.set_template(0, image, point)
+        assert aligner.has_template(0)
+        frame = cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_CUBIC)
+        aligned, moved = aligner.align(frame, (truth + (2.0, -1.5))[None])
+        assert moved[0]
+        assert np.linalg.norm(aligned[0] - truth) < 0.3, f"{aligned[0]} vs {truth}"
+
+
 def test_closed_form_singular_values_match_numpy():
     from trackstudio.trackers.point.align import _singular_values
 
@@ -116,11 +135,13 @@ def test_closed_form_singular_values_match_numpy():
 
 
 @pytest.mark.skipif(not default_weights().is_file(), reason="trained point tracker weights are missing")
-@pytest.mark.parametrize(("degrees_per_frame", "num_frames", "tolerance_px"), [(1.5, 30, 1.0), (3.0, 31, 2.0)])
-def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames, tolerance_px):
+@pytest.mark.parametrize(("degrees_per_frame", "num_frames", "tolerance_px", "scale"),
+                         [(1.5, 30, 1.0, 1.0), (3.0, 31, 2.0, 1.0), (3.0, 31, 2.0, 1.5)])
+def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames, tolerance_px, scale):
     """A textured disc turning (by 43.5 and by 90 degrees in all) and drifting right: chained
     frame-to-frame estimates would drift, and the learned features are not rotation invariant;
-    aligned to the query patch, every point stays visible and within the tolerance."""
+    aligned to the query patch, every point stays visible and within the tolerance (in the clip's pixels
+    before it is enlarged by `scale`: larger video spreads the same texture over more pixels)."""
     torch.set_num_threads(2)
     rng = np.random.default_rng(5)
     background = make_texture(rng, 240, 400, "photo")
@@ -139,6 +160,9 @@ def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames,
         to_disc = cv2.invertAffineTransform(_similarity(0.0, 1.0, (80, 80), (70, 40)))
         disc_points = queries @ to_disc[:, :2].T + to_disc[:, 2]
         tracks.append(disc_points @ matrix[:, :2].T + matrix[:, 2])
+    if scale != 1.0:  # pixel centres scale about the image's corner: x -> (x + 0.5) * scale - 0.5
+        frames = [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
+        queries, tracks = (queries + 0.5) * scale - 0.5, [(track + 0.5) * scale - 0.5 for track in tracks]
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for obj_id, query in enumerate(queries):
@@ -147,7 +171,8 @@ def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames,
         for obj_id, obj in result.objects.items():
             truth = tracks[result.frame_idx][obj_id]
             assert obj.visible, f"frame {result.frame_idx}, point {obj_id} is in plain view"
-            assert np.linalg.norm(obj.point - truth) < tolerance_px, f"frame {result.frame_idx}, point {obj_id}: {obj.point} vs {truth}"
+            error = np.linalg.norm(obj.point - truth) / scale
+            assert error < tolerance_px, f"frame {result.frame_idx}, point {obj_id}: {obj.point} vs {truth}"
 
 
 def _square_over_background(shift_square: float, shift_background: float) -> np.ndarray:

@@ -38,6 +38,10 @@ SEARCH_RADIUS_PX = 96
 SEARCH_MIN_CORRELATION = 0.8
 SEARCH_MARGIN = 0.1
 SEARCH_DISTINCT_PX = 6
+# A patch whose grey levels spread less than this (standard deviation, uint8 levels) is flat: nothing to align to.
+# ECC's correlation ignores contrast, so a faint texture aligns as well as a strong one: at 1.0 (before session 52)
+# a point on a faint stretch of the tests' turning disc, enlarged 1.5x, had a std of 0.87 and no patch at all
+MIN_PATCH_STD = 0.5
 CROP_MARGIN_PX = 16  # beyond the patch's reach, so ECC's iterations and its 3x3 filters see the pixels they would in the frame
 
 
@@ -127,7 +131,7 @@ class PatchAligner:
             self._templates[index] = None
             return
         patch = gray[y0:y0 + size, x0:x0 + size].astype(np.float32)
-        if patch.std() < 1.0:  # a flat patch has nothing to align to
+        if patch.std() < MIN_PATCH_STD:  # a flat patch has nothing to align to
             self._templates[index] = None
             return
         inner = self.half_size - self.half_size // 2
