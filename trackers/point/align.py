@@ -145,7 +145,7 @@ class PatchAligner:
 
     def align(self, gray: np.ndarray, points: np.ndarray, indices=None, afresh: bool = False, step: int = 0
               ) -> tuple[np.ndarray, np.ndarray]:
-        """points (N, 2) estimates on `gray` (full-resolution pixels, at walk position `step`) -> (N, 2) aligned
+        """points (N, 2) estimates on `gray` (its pixels, at walk position `step`) -> (N, 2) aligned
         points and (N,) bool: which were moved. Only the tracks in `indices` (all: None) are aligned; tracks
         without a template keep their estimate. `afresh` starts the fits from the query patch as it was
         (no rotation or scale) instead of the last accepted warp: for a point found again far from where it was,

@@ -12,7 +12,8 @@ visibility), so visibility does not flicker.
 A frame is reported once it leaves the overlap, so only one window of feature maps is ever held:
 memory does not grow with the video's length.
 Frames are resized so their short side is `internal_short_side` (the scale the model was trained at, on
-landscape frames, so a portrait video is seen as finely as a landscape one); results come back in
+landscape frames, so a portrait video is seen as finely as a landscape one); Lucas-Kanade and the patch
+fits work on the grayscale frame, shrunk on large video (`max_work_short_side`); results come back in
 original pixels.
 """
 from __future__ import annotations
@@ -51,6 +52,11 @@ class PointTrackerConfig(TrackerConfig):
     # the width of a portrait one (by the height, a 360x640 portrait frame came to 144 px wide: AJ 0.620 against
     # 0.686 for the same clips upright, session 51)
     internal_short_side: int = 256
+    # Lucas-Kanade and the patch fits work on the grayscale frame shrunk so its short side is at most this (never
+    # enlarged; None: the video's own pixels). Their pixel sizes (LK's window, the patch, its reach) were chosen on
+    # 360-480 px video; on larger video a frame's motion outgrows them and the patch covers too little texture
+    # (session 52, see the point card)
+    max_work_short_side: int | None = 720
     # A point whose patch does not fit is seen where its visibility probability is at least this and its confidence at
     # least that (the same test picks the hidden points to look for and the frames that give a trusted feature).
     # Session 35, five-set mean of AJ and OA (see the point card): visibility 0.5 (before) 0.66612, 0.6 0.66622,
@@ -198,16 +204,30 @@ class TransformerPointTracker(Tracker):
         return internal_w / width, internal_h / height, (internal_h, internal_w)
 
     @torch.no_grad()
-    def _frame_inputs(self, frame_idx: int, size: tuple[int, int]) -> tuple[list[torch.Tensor], np.ndarray]:
-        """The frame's correlation pyramid [(1, h_l, w_l, C)] and its full-size grayscale image
-        (Lucas-Kanade guesses at full resolution: sub-pixel there, which the gate then keeps)."""
+    def _work_size(self) -> tuple[int, int]:
+        """(h, w) of the grayscale frame that Lucas-Kanade and the patch fits work on."""
+        height, width = self.frames[0].shape[:2]
+        cap = self.config.max_work_short_side
+        if cap is None or min(height, width) <= cap:
+            return height, width
+        factor = cap / min(height, width)
+        return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
+
+    @torch.no_grad()
+    def _frame_inputs(self, frame_idx: int, size: tuple[int, int], work_size: tuple[int, int]
+                      ) -> tuple[list[torch.Tensor], np.ndarray]:
+        """The frame's correlation pyramid [(1, h_l, w_l, C)] and its grayscale image at `work_size` (h, w)
+        (Lucas-Kanade guesses finer than the model's frame: sub-pixel there, which the gate then keeps)."""
         frame = np.asarray(self.frames[frame_idx])
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame_idx}: expected an (H, W, 3) uint8 RGB image, got "
                              f"{frame.shape} {frame.dtype}")
         small = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         fmaps = self.model.encode_frames(torch.from_numpy(small)[None].to(self.device))
-        return self.model.pyramid(fmaps), to_gray(frame)
+        gray = to_gray(frame)
+        if gray.shape != work_size:
+            gray = cv2.resize(gray, (work_size[1], work_size[0]), interpolation=cv2.INTER_AREA)
+        return self.model.pyramid(fmaps), gray
 
     # -- propagation -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -215,7 +235,10 @@ class TransformerPointTracker(Tracker):
                   end_frame_idx: int | None = None) -> Iterator[FrameResult]:
         walk = list(self._frame_range(start_frame_idx, reverse, end_frame_idx))
         sx, sy, size = self._scale()
-        scale = np.array([sx, sy], np.float32)
+        scale = np.array([sx, sy], np.float32)  # internal pixels per video pixel
+        work_size = self._work_size()
+        work = np.array([work_size[1] / self.frames[0].shape[1], work_size[0] / self.frames[0].shape[0]], np.float32)
+        work_scale = scale / work  # internal pixels per pixel of the frames Lucas-Kanade and the fits work on
         window, stride = self.config.window, self.config.window // 2
         inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
         tracks: list[_Track] = []
@@ -232,16 +255,16 @@ class TransformerPointTracker(Tracker):
             end = min(pos + window, len(walk))
             for p in range(pos, end):
                 if p not in inputs:
-                    inputs[p] = self._frame_inputs(walk[p], size)
+                    inputs[p] = self._frame_inputs(walk[p], size, work_size)
             for p in range(seen, end):  # frames entering for the first time: joins and guesses
-                self._guess(p, walk[p], tracks, coords, aligned, anchors, inputs, scale, aligner)
+                self._guess(p, walk[p], tracks, coords, aligned, anchors, inputs, work_scale, work, aligner)
             seen = end
             positions = list(range(pos, end))
             last_window = end == len(walk)
             report_until = end if last_window else pos + stride
             if tracks:
-                refined, vis, conf, feats = self._refine(positions, tracks, coords, aligned, anchors, inputs, scale,
-                                                         aligner)
+                refined, vis, conf, feats = self._refine(positions, tracks, coords, aligned, anchors, inputs,
+                                                         work_scale, aligner)
                 for i, p in enumerate(positions):
                     coords[p] = refined[i]
                 if pos in judged:  # the window's first frame is pinned: its visibility is the last window's
@@ -327,9 +350,10 @@ class TransformerPointTracker(Tracker):
         return {obj_id: prompt for obj_id, prompt in self.prompts.get(frame_idx, {}).items()
                 if prompt.point is not None}
 
-    def _guess(self, p, frame_idx, tracks, coords, aligned, anchors, inputs, scale, aligner) -> None:
+    def _guess(self, p, frame_idx, tracks, coords, aligned, anchors, inputs, scale, work, aligner) -> None:
         """First guess for walk position p (new to the walk): move the known points on from p - 1
-        (and align them to their query patches), then (re)start the objects prompted on this frame."""
+        (and align them to their query patches), then (re)start the objects prompted on this frame.
+        `scale`: internal pixels per pixel of the grayscale frames; `work`: their pixels per video pixel."""
         if p > 0 and (p - 1) in coords and len(coords[p - 1]):
             prev = coords[p - 1] / scale
             guess = (lk_step(inputs[p - 1][1], inputs[p][1], prev, LK_TRACKING_PARAMS) if self.config.init == "lk"
@@ -351,7 +375,8 @@ class TransformerPointTracker(Tracker):
             aligned[p] = np.zeros(len(tracks), bool)
         level0 = inputs[p][0][0]  # (1, h, w, C)
         for obj_id, prompt in self._prompts_at(frame_idx).items():
-            point = prompt.point * scale
+            work_point = prompt.point * work
+            point = work_point * scale
             if not prompt.visible:
                 continue  # nothing to take a feature from; the prompt's state is reported as given
             query_feat = self.model.query_features(level0, torch.from_numpy(point)[None, None].to(level0))[0, 0]
@@ -365,7 +390,7 @@ class TransformerPointTracker(Tracker):
             else:  # re-anchored: the latest keyframe's feature is the best description
                 tracks[index].query_feat = tracks[index].trusted_feat = query_feat
             if aligner is not None:
-                aligner.set_template(index, inputs[p][1], prompt.point, step=p)
+                aligner.set_template(index, inputs[p][1], work_point, step=p)
             coords[p][index] = point
             aligned[p][index] = True  # the prompt itself
             anchors.setdefault(p, {})[index] = point
@@ -383,7 +408,8 @@ class TransformerPointTracker(Tracker):
             guess[fits_there], fits[fits_there] = realigned[fits_there], True
 
     def _refine(self, positions, tracks, coords, aligned, anchors, inputs, scale, aligner):
-        """Run the predictor on one window -> coords (T, N, 2), vis (T, N), conf (T, N), feats (T, N, C)."""
+        """Run the predictor on one window -> coords (T, N, 2), vis (T, N), conf (T, N), feats (T, N, C).
+        `scale`: internal pixels per pixel of the grayscale frames."""
         T, N = len(positions), len(tracks)
         device = self.device
         pyramid = [torch.cat([inputs[p][0][level] for p in positions]) for level in range(len(inputs[positions[0]][0]))]
