@@ -188,11 +188,11 @@ def test_a_portrait_video_is_seen_as_finely_as_the_same_video_upright():
     assert maps["portrait"] == maps["upright"][::-1]
 
 
-def _share_within_2px(frames, clip, scale: float, config: dict) -> float:
+def _share_within_2px(frames, clip, scale: float) -> float:
     """Share of the clip's visible point-frames (after the query frame) tracked within 2 px of the truth, in the
     clip's own pixels, with the frames enlarged by `scale` (pixel centres scale about the image's corner)."""
     queried = np.flatnonzero(clip.visibs[0])
-    tracker = registry.build("point_transformer", config, device="cpu")
+    tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for n in queried:
         tracker.add_prompt(0, int(n), Prompt(point=(clip.trajs_2d[0, n] + 0.5) * scale - 0.5))
@@ -213,8 +213,8 @@ def test_video_three_times_as_large_is_tracked_about_as_well_as_the_video_itself
     clip = generate_clip(np.random.default_rng(0), ClipSpec(num_frames=24, height=360, width=640,
                                                              points_per_object=6, background_points=12))
     enlarged = [cv2.resize(frame, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR) for frame in clip.frames]
-    itself = _share_within_2px(list(clip.frames), clip, 1.0, {})
-    assert _share_within_2px(enlarged, clip, 3.0, {}) > itself - 0.05
+    itself = _share_within_2px(list(clip.frames), clip, 1.0)
+    assert _share_within_2px(enlarged, clip, 3.0) > itself - 0.05
 
 
 @needs_weights

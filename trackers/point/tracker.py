@@ -203,7 +203,6 @@ class TransformerPointTracker(Tracker):
         internal_w = max(16, int(round(width * factor)))
         return internal_w / width, internal_h / height, (internal_h, internal_w)
 
-    @torch.no_grad()
     def _work_size(self) -> tuple[int, int]:
         """(h, w) of the grayscale frame that Lucas-Kanade and the patch fits work on."""
         height, width = self.frames[0].shape[:2]
