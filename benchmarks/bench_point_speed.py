@@ -46,11 +46,12 @@ class PanningVideo:
 
 def run(name: str, num_frames: int, num_points: int, size: tuple[int, int] = (854, 480), config: dict | None = None
         ) -> dict:
-    """Track num_points points through a fresh video of `size` (w, h); returns fps and the peak RSS."""
+    """Track num_points points through a fresh video of `size` (w, h), `config` set on point_transformer; returns
+    fps and the peak RSS."""
     from trackstudio.trackers import Prompt, registry
 
     video = PanningVideo(num_frames, height=size[1], width=size[0])
-    tracker = registry.build(name, config or None, device="cpu")
+    tracker = registry.build(name, config if name == "point_transformer" and config else None, device="cpu")
     tracker.set_video(video)
     rng = np.random.default_rng(1)
     for obj_id in range(num_points):
@@ -98,12 +99,11 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     if args.child:  # one measurement in a fresh process, printed as JSON
-        settings = config if args.child == "point_transformer" else None
-        print(json.dumps(run(args.child, args.frames, args.points, size, settings)))
+        print(json.dumps(run(args.child, args.frames, args.points, size, config)))
         return 0
     rows = []
     for name in args.trackers.split(","):
-        row = run(name, args.frames, args.points, size, config if name == "point_transformer" else None)
+        row = run(name, args.frames, args.points, size, config)
         print(json.dumps(row), flush=True)
         rows.append(row)
         if args.memory:

@@ -16,6 +16,16 @@ def texture(h: int, w: int, seed: int) -> np.ndarray:
     return np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8)
 
 
+def enlarge_frames(frames, scale: float) -> list[np.ndarray]:
+    """Frames resized by `scale` (bilinear), as a larger video of the same scene."""
+    return [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
+
+
+def enlarge_points(points: np.ndarray, scale: float) -> np.ndarray:
+    """Points (..., 2) on frames resized by `scale`: pixel centres scale about the image's corner."""
+    return (np.asarray(points) + 0.5) * scale - 0.5
+
+
 def moving_square_clip(num_frames: int = 20, size: tuple[int, int] = (120, 160), side: int = 32,
                        start=(20, 30), velocity=(4, 2)) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames (RGB) and the square's true boxes (T, 4) [x1, y1, x2, y2]."""

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from synthetic import enlarge_frames, enlarge_points
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.point.align import _CRITERIA, OPENCV_SINGLE_THREADED, PatchAligner
@@ -160,9 +161,9 @@ def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames,
         to_disc = cv2.invertAffineTransform(_similarity(0.0, 1.0, (80, 80), (70, 40)))
         disc_points = queries @ to_disc[:, :2].T + to_disc[:, 2]
         tracks.append(disc_points @ matrix[:, :2].T + matrix[:, 2])
-    if scale != 1.0:  # pixel centres scale about the image's corner: x -> (x + 0.5) * scale - 0.5
-        frames = [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
-        queries, tracks = (queries + 0.5) * scale - 0.5, [(track + 0.5) * scale - 0.5 for track in tracks]
+    if scale != 1.0:
+        frames, queries, tracks = enlarge_frames(frames, scale), enlarge_points(queries, scale), \
+            [enlarge_points(track, scale) for track in tracks]
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for obj_id, query in enumerate(queries):

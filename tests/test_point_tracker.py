@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from synthetic import enlarge_frames, enlarge_points
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.point.synthetic import ClipSpec, Footage, generate_clip, generate_dataset, make_texture
@@ -112,8 +113,7 @@ def test_point_that_leaves_the_frame_is_hidden_within_three_frames_and_stays_hid
     its patch still inside the frame kept fitting there."""
     frames, queries, in_frame = exit_clip()
     if scale != 1.0:
-        frames = [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
-        queries = (queries + 0.5) * scale - 0.5
+        frames, queries = enlarge_frames(frames, scale), enlarge_points(queries, scale)
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for obj_id, query in enumerate(queries):
@@ -195,11 +195,11 @@ def _share_within_2px(frames, clip, scale: float) -> float:
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for n in queried:
-        tracker.add_prompt(0, int(n), Prompt(point=(clip.trajs_2d[0, n] + 0.5) * scale - 0.5))
+        tracker.add_prompt(0, int(n), Prompt(point=enlarge_points(clip.trajs_2d[0, n], scale)))
     close = []
     for result in tracker.propagate(0):
         t = result.frame_idx
-        close += [np.linalg.norm((obj.point + 0.5) / scale - 0.5 - clip.trajs_2d[t, n]) < 2.0
+        close += [np.linalg.norm(enlarge_points(obj.point, 1 / scale) - clip.trajs_2d[t, n]) < 2.0
                   for n, obj in result.objects.items() if t > 0 and clip.visibs[t, n]]
     return float(np.mean(close))
 
@@ -212,9 +212,8 @@ def test_video_three_times_as_large_is_tracked_about_as_well_as_the_video_itself
     torch.set_num_threads(2)
     clip = generate_clip(np.random.default_rng(0), ClipSpec(num_frames=24, height=360, width=640,
                                                              points_per_object=6, background_points=12))
-    enlarged = [cv2.resize(frame, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR) for frame in clip.frames]
     itself = _share_within_2px(list(clip.frames), clip, 1.0)
-    assert _share_within_2px(enlarged, clip, 3.0) > itself - 0.05
+    assert _share_within_2px(enlarge_frames(clip.frames, 3.0), clip, 3.0) > itself - 0.05
 
 
 @needs_weights
