@@ -110,6 +110,24 @@ def test_mask_follows_moving_object(tracker):
         assert iou(r.objects[1].mask, clip.masks(r.frame_idx)[0]) > min_iou(tracker, 0.8), r.frame_idx
 
 
+@pytest.mark.parametrize("propagation", ["trained", "readout"])
+def test_only_the_readout_walk_computes_the_imagenet_keys_of_its_frames(monkeypatch, propagation):
+    """The trained network makes its own keys from the backbone's maps: a frame it walks never pays for the
+    ImageNet keys (5 ms a frame at 864 px), which the training-free readout matches with."""
+    from trackstudio.trackers.mask.sam2_lite import image_encoder
+
+    asked = []
+    made = image_encoder.EncodedFrame.keys.func
+    monkeypatch.setattr(image_encoder.EncodedFrame, "keys", property(lambda frame: asked.append(1) or made(frame)))
+    tracker = build("sam2-lite", config={"propagation": propagation}, device="cpu")
+    clip = SyntheticClip(6, starts=[(20, 40)], velocities=[(9, 3)])
+    tracker.set_video(clip)
+    tracker.add_prompt(0, 1, Prompt(mask=clip.masks(0)[0]))
+    results = list(tracker.propagate(0))
+    assert iou(results[-1].objects[1].mask, clip.masks(5)[0]) > min_iou(tracker, 0.8)
+    assert (len(asked) > 0) == (propagation == "readout")
+
+
 def test_backward_propagation_follows_object(tracker):
     clip = SyntheticClip(12, starts=[(20, 40)], velocities=[(9, 3)])
     tracker.set_video(clip)

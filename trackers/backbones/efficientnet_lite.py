@@ -135,8 +135,8 @@ class _MBConv(nn.Module):
         self.residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor, onednn: bool = False) -> torch.Tensor:
-        """onednn: the batch norms are folded and x is a float32 CPU tensor: each conv and its ReLU6 in one oneDNN
-        call (_conv_act)."""
+        """onednn: the batch norms are folded and x is a CPU tensor in the network's CPU dtype: each conv and its
+        ReLU6 in one oneDNN call (_conv_act)."""
         # in place: each activation's input is a fresh tensor nothing else reads (8-14 % faster on a CPU)
         # training: batch norm's statistics must not see padding; with gradients: the padding's zeroing would
         # overwrite what the activation's backward needs
@@ -187,13 +187,16 @@ def _conv_act(conv: _SameConv2d, bn: nn.Module, x: torch.Tensor, relu6: bool, on
     """relu6(bn(conv(x))) (or bn(conv(x))); pad: give x its 'same' padding first (else x carries it, or the conv
     pads itself). onednn: bn is folded into the conv (an Identity), and the ReLU6 runs as the convolution's
     post-op: the same values (bit for bit at 912x544; oneDNN may pick another kernel for small maps, equal up to
-    float rounding) without a second pass over the map (912x544 to stride 16: about 5-10 % faster)."""
+    float rounding) without a second pass over the map (912x544 to stride 16: about 5-10 % faster). In bfloat16 the
+    weights are those cast once by fuse_batchnorm, and the maps are the same bit for bit as autocast's conv followed
+    by the clamp, which reads and writes the map a second time (864x480 to stride 16: 27 -> 16 ms, session 53)."""
     if pad:
         padding = conv.same_padding(x.shape[-2:])
         x = F.pad(x, padding) if any(padding) else x
     if onednn:
-        return _ONEDNN_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
-                            conv.groups, "hardtanh" if relu6 else "none", [0.0, 6.0] if relu6 else [], "")
+        weight, bias = (conv.weight, conv.bias) if x.dtype == torch.float32 else (conv.cpu_weight, conv.cpu_bias)
+        return _ONEDNN_CONV(x, weight, bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
+                            "hardtanh" if relu6 else "none", [0.0, 6.0] if relu6 else [], "")
     out = bn(conv.unpadded(x))
     return F.relu6(out, inplace=True) if relu6 else out
 
@@ -271,6 +274,9 @@ class EfficientNetLite0(nn.Module):
                 conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
                 conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
                 setattr(owner, bn_name, nn.Identity())
+                if self.cpu_dtype != torch.float32:  # the oneDNN path's weights, cast once (_conv_act)
+                    conv.register_buffer("cpu_weight", conv.weight.detach().to(self.cpu_dtype), persistent=False)
+                    conv.register_buffer("cpu_bias", conv.bias.detach().to(self.cpu_dtype), persistent=False)
         self.fused = True
         # oneDNN's depthwise convolutions run 20-30 % faster in NHWC on a CPU (forward converts the input)
         return self.to(memory_format=torch.channels_last).eval()
@@ -308,10 +314,13 @@ class EfficientNetLite0(nn.Module):
         features = {}
         nhwc = self.fused and x.device.type == "cpu"  # see fuse_batchnorm
         # a fused network only infers: on a CPU it may compute in bfloat16 (fuse_batchnorm's cpu_precision)
-        onednn = (nhwc and self.cpu_dtype == torch.float32 and x.dtype == torch.float32 and _ONEDNN_CONV is not None
-                  and not torch.is_grad_enabled())
+        onednn = nhwc and x.dtype == torch.float32 and _ONEDNN_CONV is not None and not torch.is_grad_enabled()
+        if onednn:  # oneDNN computes in the dtype of its input, where autocast would cast each conv's
+            x = x.to(self.cpu_dtype, memory_format=torch.channels_last)
+        elif nhwc:
+            x = x.contiguous(memory_format=torch.channels_last)
         with cpu_autocast(self.cpu_dtype if nhwc else torch.float32):
-            x = self._stem(x.contiguous(memory_format=torch.channels_last) if nhwc else x, onednn)
+            x = self._stem(x, onednn)
             for block_idx, block in enumerate(self._blocks):
                 x = block(x, onednn)
                 if block_idx in self._feature_at_block:

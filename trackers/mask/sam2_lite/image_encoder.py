@@ -11,6 +11,7 @@ are the trained propagation network's input.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -28,12 +29,20 @@ STRIDE = 8  # the key grid's cell size in internal pixels
 class EncodedFrame:
     image: np.ndarray  # (h, w, 3) uint8 RGB at the internal resolution
     gray: np.ndarray  # (h, w) uint8, for optical flow
-    keys: torch.Tensor  # (C, h / 8, w / 8) float32, unit length along C
     maps: dict[int, torch.Tensor]  # stride -> (1, C, h / stride, w / stride) raw backbone maps (4, 8, 16)
     # a part of the frame (ImageEncoder.part): where its top-left lies in the frame (internal px), and the
     # whole frame's (h, w); the fields above then cover that part only
     origin: tuple[int, int] = (0, 0)
     whole_hw: tuple[int, int] | None = None
+
+    @functools.cached_property
+    def keys(self) -> torch.Tensor:
+        """(C, h / 8, w / 8) float32, unit length along C. Made when first asked for: the trained propagation
+        network makes its own keys from the maps, so with it a frame never needs these (5 ms a frame at 864 px)."""
+        with torch.inference_mode():
+            fine = F.normalize(self.maps[8][0], dim=0)  # (40, h/8, w/8)
+            coarse = F.interpolate(self.maps[16], size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
+            return F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -108,10 +117,6 @@ class ImageEncoder:
 
 def _encoded(image: np.ndarray, maps: dict[int, torch.Tensor], origin: tuple[int, int] = (0, 0),
              whole_hw: tuple[int, int] | None = None) -> EncodedFrame:
-    """An RGB image (a frame or a part of one) and its raw backbone maps -> EncodedFrame with its keys."""
-    with torch.inference_mode():
-        fine = F.normalize(maps[8][0].float(), dim=0)  # (40, h/8, w/8)
-        coarse = F.interpolate(maps[16].float(), size=fine.shape[1:], mode="bilinear", align_corners=False)[0]
-        keys = F.normalize(torch.cat([fine, F.normalize(coarse, dim=0)], 0), dim=0).cpu().contiguous()
-    return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), keys=keys,
+    """An RGB image (a frame or a part of one) and its raw backbone maps -> EncodedFrame."""
+    return EncodedFrame(image=image, gray=cv2.cvtColor(image, cv2.COLOR_RGB2GRAY),
                         maps={s: m.float() for s, m in maps.items()}, origin=origin, whole_hw=whole_hw)
