@@ -16,12 +16,14 @@ def texture(h: int, w: int, seed: int) -> np.ndarray:
     return np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8)
 
 
-def enlarge_frames(frames, scale: float) -> list[np.ndarray]:
-    """Frames resized by `scale` (bilinear), as a larger video of the same scene."""
-    return [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) for frame in frames]
+def rescale_frames(frames, scale: float) -> list[np.ndarray]:
+    """Frames resized by `scale`, as a larger (bilinear) or smaller (pixel areas averaged) video of the same
+    scene."""
+    interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    return [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=interpolation) for frame in frames]
 
 
-def enlarge_points(points: np.ndarray, scale: float) -> np.ndarray:
+def rescale_points(points: np.ndarray, scale: float) -> np.ndarray:
     """Points (..., 2) on frames resized by `scale`: pixel centres scale about the image's corner."""
     return (np.asarray(points) + 0.5) * scale - 0.5
 

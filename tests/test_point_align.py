@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from synthetic import enlarge_frames, enlarge_points
+from synthetic import rescale_frames, rescale_points
 
 from trackstudio.trackers import Prompt, registry
 from trackstudio.trackers.point.align import _CRITERIA, OPENCV_SINGLE_THREADED, PatchAligner
@@ -162,8 +162,8 @@ def test_tracker_holds_points_on_a_turning_object(degrees_per_frame, num_frames,
         disc_points = queries @ to_disc[:, :2].T + to_disc[:, 2]
         tracks.append(disc_points @ matrix[:, :2].T + matrix[:, 2])
     if scale != 1.0:
-        frames, queries, tracks = enlarge_frames(frames, scale), enlarge_points(queries, scale), \
-            [enlarge_points(track, scale) for track in tracks]
+        frames, queries, tracks = rescale_frames(frames, scale), rescale_points(queries, scale), \
+            [rescale_points(track, scale) for track in tracks]
     tracker = registry.build("point_transformer", device="cpu")
     tracker.set_video(frames)
     for obj_id, query in enumerate(queries):

@@ -13,7 +13,8 @@ A frame is reported once it leaves the overlap, so only one window of feature ma
 memory does not grow with the video's length.
 Frames are resized so their short side is `internal_short_side` (the scale the model was trained at, on
 landscape frames, so a portrait video is seen as finely as a landscape one); Lucas-Kanade and the patch
-fits work on the grayscale frame, shrunk on large video (`max_work_short_side`); results come back in
+fits work on the grayscale frame, shrunk on large video and enlarged on small video (`max_work_short_side`,
+`min_work_short_side`); results come back in
 original pixels.
 """
 from __future__ import annotations
@@ -57,6 +58,10 @@ class PointTrackerConfig(TrackerConfig):
     # 360-480 px video; on larger video a frame's motion outgrows them and the patch covers too little texture
     # (session 52, see the point card)
     max_work_short_side: int | None = 720
+    # ... and enlarged (pixels repeated, INTER_AREA) so its short side is at least this, its long side at most
+    # MAX_WORK_LONG_SIDE (None: never enlarged). On small video a 25-px patch and LK's window cover too much of the
+    # frame (session 53, see the point card)
+    min_work_short_side: int | None = 360
     # A point whose patch does not fit is seen where its visibility probability is at least this and its confidence at
     # least that (the same test picks the hidden points to look for and the frames that give a trusted feature).
     # Session 35, five-set mean of AJ and OA (see the point card): visibility 0.5 (before) 0.66612, 0.6 0.66622,
@@ -121,6 +126,11 @@ class PointTrackerConfig(TrackerConfig):
     def __post_init__(self):
         if self.reenter_fits < 1:
             raise ValueError(f"reenter_fits must be at least 1 (frames), got {self.reenter_fits}")
+        low, high = self.min_work_short_side, self.max_work_short_side
+        if any(side is not None and side < 16 for side in (low, high)) or (
+                low is not None and high is not None and low > high):
+            raise ValueError(f"min_work_short_side ({low}) and max_work_short_side ({high}) must be at least 16 px, "
+                             "the first at most the second")
 
 
 # A re-detected point must match there better, by `redetect_margin`, than anywhere further than this many
@@ -134,6 +144,9 @@ SEARCH_HIDDEN_AFTER, SEARCH_SHOWN_AFTER = 2, 6
 # A point last seen at most this many frames ago whose motion then carries it out of the frame has
 # left the view (further back, the extrapolation says too little).
 OUT_OF_VIEW_STEPS = 3
+
+# An enlarged work frame (min_work_short_side) is never longer than this: a 16:9 frame at the 720-px cap
+MAX_WORK_LONG_SIDE = 1280
 
 # The model's frames are never longer than this (internal pixels): a panorama or a strip of video keeps a frame of
 # a few times the usual 256x455 (a 16:9 video) instead of growing with its aspect ratio.
@@ -206,10 +219,14 @@ class TransformerPointTracker(Tracker):
     def _work_size(self) -> tuple[int, int]:
         """(h, w) of the grayscale frame that Lucas-Kanade and the patch fits work on."""
         height, width = self.frames[0].shape[:2]
-        cap = self.config.max_work_short_side
-        if cap is None or min(height, width) <= cap:
+        short, long = min(height, width), max(height, width)
+        cap, floor = self.config.max_work_short_side, self.config.min_work_short_side
+        if cap is not None and short > cap:
+            factor = cap / short
+        elif floor is not None and short < floor:
+            factor = max(1.0, min(floor / short, MAX_WORK_LONG_SIDE / long))
+        else:
             return height, width
-        factor = cap / min(height, width)
         return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
 
     @torch.no_grad()
