@@ -14,8 +14,7 @@ memory does not grow with the video's length.
 Frames are resized so their short side is `internal_short_side` (the scale the model was trained at, on
 landscape frames, so a portrait video is seen as finely as a landscape one); Lucas-Kanade and the patch
 fits work on the grayscale frame, shrunk on large video and enlarged on small video (`max_work_short_side`,
-`min_work_short_side`); results come back in
-original pixels.
+`min_work_short_side`); results come back in original pixels.
 """
 from __future__ import annotations
 
@@ -53,8 +52,8 @@ class PointTrackerConfig(TrackerConfig):
     # the width of a portrait one (by the height, a 360x640 portrait frame came to 144 px wide: AJ 0.620 against
     # 0.686 for the same clips upright, session 51)
     internal_short_side: int = 256
-    # Lucas-Kanade and the patch fits work on the grayscale frame shrunk so its short side is at most this (never
-    # enlarged; None: the video's own pixels). Their pixel sizes (LK's window, the patch, its reach) were chosen on
+    # Lucas-Kanade and the patch fits work on the grayscale frame shrunk so its short side is at most this (None:
+    # never shrunk). Their pixel sizes (LK's window, the patch, its reach) were chosen on
     # 360-480 px video; on larger video a frame's motion outgrows them and the patch covers too little texture
     # (session 52, see the point card)
     max_work_short_side: int | None = 720
