@@ -103,9 +103,9 @@ class PointTrackerConfig(TrackerConfig):
     redetect_margin: float | None = 0.15
     redetect_shown_similarity: float = 0.8  # ... and at least this (the query patch must fit there as well)
     redetect_shown_radius_px: float = 160.0  # ... within this (internal pixels)
-    # Every first guess is re-aligned to the patch (2 * align_half_size + 1 original pixels) around
-    # its query point (align.py) when the fit correlates at least this well and moves it less than
-    # align_max_shift_px original pixels. None: no alignment.
+    # Every first guess is re-aligned to the patch (2 * align_half_size + 1 pixels of the grayscale work frame)
+    # around its query point (align.py) when the fit correlates at least this well and moves it less than
+    # align_max_shift_px (work-frame pixels). None: no alignment.
     align_half_size: int | None = 12
     align_min_correlation: float = 0.75
     align_max_shift_px: float = 12.0
