@@ -11,8 +11,8 @@ import numpy as np
 # Training guesses (cheap, on the small training frames) ...
 LK_PARAMS = dict(winSize=(15, 15), maxLevel=3,
                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
-# ... and the tracker's, on its grayscale work frames (the video's own pixels, shrunk on large video): a
-# larger window and more iterations cost little for a few hundred points and hold on longer.
+# ... and the tracker's, on its grayscale work frames (the video's own pixels, shrunk on large video, enlarged on
+# small video): a larger window and more iterations cost little for a few hundred points and hold on longer.
 LK_TRACKING_PARAMS = dict(winSize=(21, 21), maxLevel=3,
                           criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
 FB_THRESHOLD = 2.0  # px: forward-backward error above this counts as a failure
