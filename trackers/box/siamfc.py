@@ -615,15 +615,16 @@ class SiamFCBase(SequentialTracker):
         factors, side, crop_center, instance = search.factors, search.side, search.crop_center, search.instance
         responses = self._responses(target, features)  # (S, h, w)
         up_h, up_w = responses.shape[1] * cfg.response_up, responses.shape[2] * cfg.response_up
-        # every scale in one resize, the scales as channels (a third of the time of a call per scale), then split
-        # into contiguous planes (numpy's reductions over an (H, W, S) array's channels are slow)
+        # every scale in one resize, the scales as channels (a third of the time of a call per scale); each scale's
+        # peak from the maxima down the columns of the (H, W S) view first: a reduction along contiguous rows, where
+        # numpy's over the channels and cv2.split into planes are each over 15x slower (0.85 -> 0.05 ms at 272x272x3)
         upsampled = cv2.resize(np.ascontiguousarray(responses.transpose(1, 2, 0)), (up_w, up_h),
-                               interpolation=cv2.INTER_CUBIC)
-        planes = cv2.split(upsampled) if upsampled.ndim == 3 else [upsampled]  # S x (H, W)
+                               interpolation=cv2.INTER_CUBIC).reshape(up_h, up_w, len(factors))
+        peaks = upsampled.reshape(up_h, -1).max(axis=0).reshape(up_w, len(factors)).max(axis=0)  # (S,)
         penalties = np.full(len(factors), cfg.scale_penalty)
         penalties[len(factors) // 2] = 1.0
-        scale_id = int(np.argmax(np.array([plane.max() for plane in planes]) * penalties))
-        raw = planes[scale_id]
+        scale_id = int(np.argmax(peaks * penalties))
+        raw = np.ascontiguousarray(upsampled[:, :, scale_id])
         frame_per_cell = model.total_stride * side * factors[scale_id] / instance
         if (target.lost_frames > 0 or suppress_distractors) and target.distractors:
             raw = self._suppress_distractors(target, raw, crop_center, frame_per_cell / cfg.response_up)
