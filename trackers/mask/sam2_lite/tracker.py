@@ -489,8 +489,9 @@ class Sam2LiteTracker(Tracker):
         """Soft aggregation: each pixel goes to the most likely object, the others' probabilities there drop to at
         most 0.49; prompts own their pixels.
 
-        Only a pixel where some map is over 0.49 can change, so the contest runs on those alone (about the objects'
-        masks, not the frame: ten objects' maps at 864x480 7 -> 1.5 ms). The most likely object is found one map at a
+        Only a pixel where some map is over 0.49 can change, so the contest runs on those alone, about the objects'
+        masks rather than the frame (ten maps at 864x480 with 100-px masks 17.6 -> 5.8 ms; where the masks cover the
+        frame many times over, as 50 such maps do, about 12 % slower). The most likely object is found one map at a
         time (first one on ties, as np.argmax), so memory does not grow by a stack of every object's map; a map that
         loses nowhere is kept as it is."""
         if len(probs) > 1:
