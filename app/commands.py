@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -70,6 +71,59 @@ def _checkpoint_paths(args, names: dict[str, str] | None = None) -> dict[str, st
     return checkpoints
 
 
+def _tracker_options(args, names: dict[str, str]) -> dict[str, dict]:
+    """--set TRACKER.OPTION=VALUE options -> {tracker: {option: value}}, each naming one of this run's trackers and
+    an option of its config; VALUE is read as JSON (640, 0.5, true, "fast"), else taken as a string."""
+    from trackstudio.trackers import registry
+
+    options: dict[str, dict] = {}
+    for item in args.options:
+        target, sep, text = item.partition("=")
+        name, dot, option = target.rpartition(".")
+        if not sep or not dot or not name or not option:
+            raise CliError(f"--set expects TRACKER.OPTION=VALUE, got {item!r}")
+        if name not in names.values():
+            used = ", ".join(f"{kind}: {n}" for kind, n in names.items()) or "none"
+            raise CliError(f"--set {item}: {name!r} is not a tracker of this run (trackers: {used})")
+        options.setdefault(name, {})[option] = _option_value(item, registry.spec(name).cls.config_cls, option, text)
+    for name, overrides in options.items():  # ranges and combinations, as the tracker itself checks them
+        try:
+            registry.make_config(registry.spec(name).cls, overrides)
+        except (TypeError, ValueError) as exc:
+            raise CliError(f"--set: {name}: {exc}") from None
+    return options
+
+
+def _option_value(item: str, config_cls, option: str, text: str):
+    """One --set value, read as JSON (else a string) and checked against the option's default: an integer may stand
+    for a float, a list for a tuple, null for an option that may be None."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if option not in fields:
+        raise CliError(f"--set {item}: no option {option!r}; the options: {', '.join(sorted(fields))}")
+    field = fields[option]
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if isinstance(default, tuple) and isinstance(value, list):
+        value = tuple(value)  # JSON has arrays only
+    if value is None and "None" in str(field.type):  # annotated "float | None"
+        return value
+    if isinstance(default, bool) or isinstance(value, bool):
+        fits = isinstance(default, bool) and isinstance(value, bool)
+    elif isinstance(default, float):
+        fits = isinstance(value, (int, float))
+    else:
+        fits = default is None or isinstance(value, type(default))
+    if not fits:
+        raise CliError(f"--set {item}: {option} takes {type(default).__name__} values (its default is "
+                       f"{json.dumps(default)}), got {json.dumps(value)}")
+    return value
+
+
 def _loads_weights(name: str) -> bool:
     from trackstudio.trackers import registry
 
@@ -105,12 +159,14 @@ def _check_writable(out: Path, option: str = "--out") -> None:
         raise CliError(f"{option} {out}: cannot write in {folder}: {os_reason(exc)}") from None
 
 
-def _check_tracker_options(args, kinds) -> tuple[dict[str, str], dict[str, str]]:
-    """Tracker names, --checkpoint files and --device, checked before any work: (names, checkpoints)."""
+def _check_tracker_options(args, kinds) -> tuple[dict[str, str], dict[str, str], dict[str, dict]]:
+    """Tracker names, --checkpoint files, --set options and --device, checked before any work: (names, checkpoints,
+    options)."""
     names = _tracker_names(args, kinds)
     checkpoints = _checkpoint_paths(args, names)
+    options = _tracker_options(args, names)
     _check_device(args.device)
-    return names, checkpoints
+    return names, checkpoints, options
 
 
 
@@ -177,11 +233,11 @@ def cmd_track(args) -> int:
         except FormatError as exc:
             raise exc.in_file(args.prompts) from None
         kinds = sorted({obj.kind for obj in store.objects if store.keyframes(obj.obj_id)})
-        _, checkpoints = _check_tracker_options(args, kinds)  # names, --checkpoint and --device, before any work
+        _, checkpoints, options = _check_tracker_options(args, kinds)  # all before any work
         try:
             result = track(video, store, box_tracker=args.box_tracker, mask_tracker=args.mask_tracker,
                            point_tracker=args.point_tracker, device=args.device, checkpoints=checkpoints,
-                           progress=not args.quiet)
+                           configs=options, progress=not args.quiet)
         except VideoError as exc:  # e.g. a truncated video: keep what was tracked up to there
             partial = partial_path(out)
             export(exc.partial, partial)

@@ -223,6 +223,15 @@ CASES = {
     "checkpoint-corrupt-box-mask-weights": _corrupt_checkpoint(
         ["--box-tracker", "siamfc-mask", "--mask-tracker", "dis-flow", "--point-tracker", "lk"], "siamfc-mask",
         "sam2_lite_propagation.pt", "sam2_lite_propagation.pt is not a readable PyTorch checkpoint"),
+    "set-no-option": Case([*TRACK, "--set", "window=15"], "--set", _prompts(lambda d: None)),
+    "set-other-tracker": Case([*TRACK, "--set", "sam2-lite.min_side=640"], "--set sam2-lite",
+                              _prompts(lambda d: None)),
+    "set-unknown-option": Case([*TRACK, "--set", "lk.windw=15"], "windw", _prompts(lambda d: None)),
+    "set-wrong-type": Case([*TRACK, "--set", "lk.window=wide"], "lk.window", _prompts(lambda d: None)),
+    # a value of the right type that the tracker refuses (its config's own check)
+    "set-out-of-range": Case([*TRACK[:6], "--quiet", "--box-tracker", "csrt", "--point-tracker", "point_transformer",
+                              "--device", "cpu", "--set", "point_transformer.reenter_fits=0"],
+                             "point_transformer", _prompts(lambda d: None)),
     # -- export
     "export-src-missing": Case(["export", "{case}/nope.json", "--out", "{out}"], "nope.json"),
     "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.docx"], "--out"),
