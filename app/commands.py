@@ -99,6 +99,8 @@ def _option_value(item: str, config_cls, option: str, text: str):
     for a float, a list for a tuple, null for an option that may be None."""
     import dataclasses
 
+    from trackstudio.trackers import registry
+
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     if option not in fields:
         raise CliError(f"--set {item}: no option {option!r}; the options: {', '.join(sorted(fields))}")
@@ -112,13 +114,7 @@ def _option_value(item: str, config_cls, option: str, text: str):
         value = tuple(value)  # JSON has arrays only
     if value is None and "None" in str(field.type):  # annotated "float | None"
         return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        fits = isinstance(default, bool) and isinstance(value, bool)
-    elif isinstance(default, float):
-        fits = isinstance(value, (int, float))
-    else:
-        fits = default is None or isinstance(value, type(default))
-    if not fits:
+    if not registry.value_fits(value, default):
         raise CliError(f"--set {item}: {option} takes {type(default).__name__} values (its default is "
                        f"{json.dumps(default)}), got {json.dumps(value)}")
     return value

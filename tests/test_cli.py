@@ -276,7 +276,7 @@ def _small_davis_clip(shared_train, tmp_path, name: str, num_frames: int, size: 
 
 def test_set_passes_a_tracker_option_and_low_resolution_video_tracks_better_scaled_up(tmp_path, shared_train):
     # mallard-water at 320x180: the mask network at the video's own size loses the duck's outline on the ripples
-    # (J&F 0.42 over 40 frames); scaled up to 640 px (sam2-lite's min_side) it holds it (0.81; README)
+    # (J&F 0.42 over 40 frames); scaled up to 640 px (sam2-lite's min_side) it holds it (0.81)
     folder, prompts, truth = _small_davis_clip(shared_train, tmp_path, "mallard-water", 16, (320, 180))
     ious = {}
     for label, extra in (("native", []), ("scaled", ["--set", "sam2-lite.min_side=640"])):

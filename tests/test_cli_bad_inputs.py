@@ -231,7 +231,7 @@ CASES = {
     # a value of the right type that the tracker refuses (its config's own check)
     "set-out-of-range": Case([*TRACK[:6], "--quiet", "--box-tracker", "csrt", "--point-tracker", "point_transformer",
                               "--device", "cpu", "--set", "point_transformer.reenter_fits=0"],
-                             "point_transformer", _prompts(lambda d: None)),
+                             "reenter_fits", _prompts(lambda d: None)),
     # -- export
     "export-src-missing": Case(["export", "{case}/nope.json", "--out", "{out}"], "nope.json"),
     "export-unknown-type": Case(["export", "{prompts}", "--out", "{case}/r.docx"], "--out"),

@@ -131,6 +131,18 @@ def make_config(cls: type[Tracker], config: TrackerConfig | dict[str, Any] | Non
     return config_cls(**config)
 
 
+def value_fits(value: Any, default: Any) -> bool:
+    """Whether `value` can stand for an option whose default is `default`: of its type, an int for a float, a bool
+    only for a bool; anything where the default is None."""
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
 def build(name: str, config: TrackerConfig | dict[str, Any] | None = None, device: str = "auto",
           checkpoint: str | None = None) -> Tracker:
     """A ready tracker. `checkpoint` is a local path or None for the tracker's default weights."""

@@ -792,7 +792,7 @@ class MainWindow(QMainWindow):
         name = self.tracker_panel.tracker_name(kind)
         if not name or missing_weights_text(name):
             return None
-        return TrackerChoice(name, self.tracker_panel.device.currentText(), attention=True)
+        return self.tracker_panel.choice(name, attention=True)
 
     def _locked(self) -> bool:
         if self.tracking.running:
@@ -868,7 +868,7 @@ class MainWindow(QMainWindow):
     # ---- click-to-mask -------------------------------------------------------------------
     def _prompt_choice(self) -> TrackerChoice | None:
         name = self.tracker_panel.tracker_name("mask")
-        return TrackerChoice(name, self.tracker_panel.device.currentText()) if name else None
+        return self.tracker_panel.choice(name) if name else None
 
     def _prepare_click_frame(self) -> None:
         """With the click-to-mask tool on, encode the current frame in the background before the click."""

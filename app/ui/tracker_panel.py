@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from trackstudio.app import models_cli
 from trackstudio.trackers import registry
 
+from .tracker_options import TrackerOptionsDialog, checked_options
 from .workers import TrackerChoice
 
 DIRECTIONS = ("forward", "backward", "both")
@@ -48,6 +49,8 @@ class TrackerPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tracker_boxes: dict[str, QComboBox] = {}
+        self.option_buttons: dict[str, QToolButton] = {}
+        self.options: dict[str, dict] = {}  # tracker name -> the options the user set (Options…)
         self._experimental: set[str] = set()
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -66,8 +69,17 @@ class TrackerPanel(QWidget):
                 self.problem = f"Some trackers failed to load: {exc}"
             combo.setToolTip(f"Tracker for {kind} objects (best first)")
             combo.currentIndexChanged.connect(lambda _i: self.refresh_weights())
+            combo.currentIndexChanged.connect(lambda _i, kind=kind: self._show_options(kind))
             self.tracker_boxes[kind] = combo
-            form.addRow(f"{kind.capitalize()}:", combo)
+            options = QToolButton()
+            options.setText("Options…")
+            options.clicked.connect(lambda _checked=False, kind=kind: self.edit_options(kind))
+            self.option_buttons[kind] = options
+            row = QHBoxLayout()
+            row.addWidget(combo, 1)
+            row.addWidget(options)
+            form.addRow(f"{kind.capitalize()}:", row)
+            self._show_options(kind)
         # what the chosen trackers lack, with the way to get it, before anything tries the network
         self.weights_notice = QFrame()
         self.weights_notice.setStyleSheet("QFrame { background: #5c4813; border-radius: 3px; }")
@@ -162,6 +174,35 @@ class TrackerPanel(QWidget):
         self.here_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
+    # ---- options -------------------------------------------------------------------------
+    def edit_options(self, kind: str) -> None:
+        """The chosen tracker's options in a dialog; OK keeps those that differ from the defaults."""
+        name = self.tracker_name(kind)
+        if not name:
+            return
+        dialog = TrackerOptionsDialog(name, self.options.get(name, {}), self)
+        if dialog.exec() == TrackerOptionsDialog.DialogCode.Accepted:
+            self.options[name] = dialog.values()
+            if not self.options[name]:
+                del self.options[name]
+            for each in self.tracker_boxes:
+                self._show_options(each)
+
+    def _show_options(self, kind: str) -> None:
+        """The Options… button says how many options of the chosen tracker differ from its defaults."""
+        button = self.option_buttons.get(kind)
+        if button is None:
+            return
+        options = self.options.get(self.tracker_name(kind) or "", {})
+        button.setText(f"Options ({len(options)})…" if options else "Options…")
+        shown = ", ".join(f"{option}={value!r}" for option, value in options.items())
+        button.setToolTip(f"Set: {shown}" if options else "The tracker's options (all at their defaults)")
+
+    def choice(self, name: str, attention: bool = False) -> TrackerChoice:
+        """How to build tracker `name` now: the panel's device and the options set for it."""
+        options = tuple(sorted(self.options.get(name, {}).items()))
+        return TrackerChoice(name, self.device.currentText(), attention, options)
+
     def tracker_name(self, kind: str) -> str | None:
         return self.tracker_boxes[kind].currentData()
 
@@ -174,16 +215,15 @@ class TrackerPanel(QWidget):
 
     def choices(self, attention: bool = False, object_trackers=()) -> dict[str, TrackerChoice]:
         """Kind -> the panel's tracker; plus name -> that tracker for trackers chosen per object."""
-        device = self.device.currentText()
-        choices = {kind: TrackerChoice(name, device, attention)
+        choices = {kind: self.choice(name, attention)
                    for kind in self.tracker_boxes if (name := self.tracker_name(kind))}
-        choices.update((name, TrackerChoice(name, device, attention)) for name in object_trackers)
+        choices.update((name, self.choice(name, attention)) for name in object_trackers)
         return choices
 
     def settings(self) -> dict:
         return {"trackers": {k: self.tracker_name(k) for k in self.tracker_boxes}, "device": self.device.currentText(),
                 "direction": self.direction.currentText(), "range": self.range_mode.currentText(),
-                "num_frames": self.num_frames.value()}
+                "num_frames": self.num_frames.value(), "options": self.options}
 
     def apply_settings(self, settings: dict) -> None:
         for kind, name in (settings.get("trackers") or {}).items():
@@ -195,3 +235,12 @@ class TrackerPanel(QWidget):
                 combo.setCurrentIndex(index)
         if isinstance(settings.get("num_frames"), int):
             self.num_frames.setValue(settings["num_frames"])
+        self.options = {}
+        saved = settings.get("options")
+        for name, options in (saved.items() if isinstance(saved, dict) else ()):
+            try:
+                self.options[name] = checked_options(name, options)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # another version's tracker or option: its defaults, as for a tracker that went away
+        for kind in self.tracker_boxes:
+            self._show_options(kind)

@@ -36,9 +36,10 @@ class TrackerChoice:
     name: str
     device: str = "auto"
     attention: bool = False
+    options: tuple[tuple[str, object], ...] = ()  # (option, value) the user set (Tracker panel > Options…)
 
     def config(self) -> dict:
-        return {"return_attention": True} if self.attention else {}
+        return {**dict(self.options), **({"return_attention": True} if self.attention else {})}
 
 
 class TrackerPool:
