@@ -67,3 +67,14 @@ def test_options_come_back_with_the_settings_and_foreign_ones_are_dropped(qtbot,
     assert panel.set_tracker("mask", "sam2-lite")
     assert panel.option_buttons["mask"].text() == "Options (1)…"
     assert panel.choices()["mask"].config() == {"min_side": 640}
+
+
+def test_the_pool_lets_go_of_a_tracker_whose_options_changed():
+    from trackstudio.app.ui.workers import TrackerChoice, TrackerPool
+
+    pool = TrackerPool()
+    default = pool.get(TrackerChoice("lk", "cpu"))
+    tight = pool.get(TrackerChoice("lk", "cpu", options=(("window", 9),)))
+    assert tight is not default and tight.config.window == 9 and default.config.window == 21
+    assert pool.get(TrackerChoice("lk", "cpu", options=(("window", 9),))) is tight  # kept while asked for
+    assert pool.get(TrackerChoice("lk", "cpu")) is not default  # built again: the first was let go

@@ -223,7 +223,8 @@ class TrackerPanel(QWidget):
     def settings(self) -> dict:
         return {"trackers": {k: self.tracker_name(k) for k in self.tracker_boxes}, "device": self.device.currentText(),
                 "direction": self.direction.currentText(), "range": self.range_mode.currentText(),
-                "num_frames": self.num_frames.value(), "options": self.options}
+                "num_frames": self.num_frames.value(),
+                "options": {name: dict(options) for name, options in self.options.items()}}
 
     def apply_settings(self, settings: dict) -> None:
         for kind, name in (settings.get("trackers") or {}).items():

@@ -54,6 +54,9 @@ class TrackerPool:
     def get(self, choice: TrackerChoice):
         tracker = self._trackers.get(choice)
         if tracker is None:
+            # the same tracker with options the user has since changed is not asked for again: let it go
+            for kept in [c for c in self._trackers if c.name == choice.name and c.options != choice.options]:
+                del self._trackers[kept]
             tracker = registry.build(choice.name, choice.config(), device=choice.device)
             self._trackers[choice] = tracker
         return tracker
