@@ -36,6 +36,7 @@ class BatchSettings:
     device: str = "auto"
     checkpoints: dict[str, str] = field(default_factory=dict)  # tracker name -> weights file
     frame_progress: bool = True
+    configs: dict[str, dict] = field(default_factory=dict)  # tracker name -> options (--set); a job's own win
 
 
 @dataclass
@@ -71,9 +72,11 @@ def run_job(job: VideoJob, settings: BatchSettings) -> JobResult:
     started = time.perf_counter()
     try:
         trackers = {**settings.trackers, **job.trackers}
+        configs = {name: {**settings.configs.get(name, {}), **job.configs.get(name, {})}
+                   for name in {*settings.configs, *job.configs}}
         result = track(job.video, job.prompts, box_tracker=trackers.get("box"), mask_tracker=trackers.get("mask"),
                        point_tracker=trackers.get("point"), device=job.device or settings.device,
-                       checkpoints=settings.checkpoints, configs=job.configs, progress=settings.frame_progress,
+                       checkpoints=settings.checkpoints, configs=configs, progress=settings.frame_progress,
                        trackers=_pool, desc=job.name[:24], position=_position, should_stop=_should_stop)
         _write_atomically(result, result_path(job, settings), settings.fmt, export)
     except Cancelled:

@@ -34,7 +34,7 @@ def add_parser(sub, add_tracker_options) -> None:
     add_tracker_options(p)
 
 
-def run(args, checkpoints: dict[str, str]) -> int:
+def run(args, checkpoints: dict[str, str], configs: dict[str, dict] | None = None) -> int:
     """Raises ValueError for bad arguments or input; failing videos are reported, not raised."""
     from tqdm import tqdm
 
@@ -54,7 +54,7 @@ def run(args, checkpoints: dict[str, str]) -> int:
     tracker_names(trackers, **{f"{kind}_tracker": name for kind, name in trackers.items()})  # fail now, not 20 times
     jobs = read_jobs(args.input)
     settings = BatchSettings(str(Path(args.out).resolve()), args.format, trackers, args.device, checkpoints,
-                             frame_progress=not args.quiet)
+                             frame_progress=not args.quiet, configs=configs or {})
     todo, skipped = plan(jobs, settings, args.overwrite)
     order = {job.name: i for i, job in enumerate(jobs)}
     results = list(skipped)

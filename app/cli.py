@@ -32,6 +32,9 @@ def _add_tracker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     p.add_argument("--checkpoint", action="append", default=[], metavar="TRACKER=PATH",
                    help="use a local checkpoint file for a tracker (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="TRACKER.OPTION=VALUE", dest="options",
+                   help="a tracker option, VALUE in JSON (repeatable), e.g. sam2-lite.min_side=640 to track "
+                        "video under 640 px scaled up (README: low-resolution video)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-empty", action="store_true",
                    help="write the result even when the prompts hold no object or no keyframe to track")
     _add_tracker_options(p)
-    p.add_argument("--set", action="append", default=[], metavar="TRACKER.OPTION=VALUE", dest="options",
-                   help="a tracker option, VALUE in JSON (repeatable), e.g. sam2-lite.min_side=640 to track "
-                        "video under 640 px scaled up (README: low-resolution video)")
 
     from .batch_cli import add_parser as add_batch_parser
 

@@ -71,9 +71,10 @@ def _checkpoint_paths(args, names: dict[str, str] | None = None) -> dict[str, st
     return checkpoints
 
 
-def _tracker_options(args, names: dict[str, str]) -> dict[str, dict]:
-    """--set TRACKER.OPTION=VALUE options -> {tracker: {option: value}}, each naming one of this run's trackers and
-    an option of its config; VALUE is read as JSON (640, 0.5, true, "fast"), else taken as a string."""
+def _tracker_options(args, names: dict[str, str] | None = None) -> dict[str, dict]:
+    """--set TRACKER.OPTION=VALUE options -> {tracker: {option: value}}, each naming a tracker (one of this run's,
+    when `names` is given) and an option of its config; VALUE is read as JSON (640, 0.5, true, "fast"), else taken
+    as a string."""
     from trackstudio.trackers import registry
 
     options: dict[str, dict] = {}
@@ -82,10 +83,14 @@ def _tracker_options(args, names: dict[str, str]) -> dict[str, dict]:
         name, dot, option = target.rpartition(".")
         if not sep or not dot or not name or not option:
             raise CliError(f"--set expects TRACKER.OPTION=VALUE, got {item!r}")
-        if name not in names.values():
+        if names is not None and name not in names.values():
             used = ", ".join(f"{kind}: {n}" for kind, n in names.items()) or "none"
             raise CliError(f"--set {item}: {name!r} is not a tracker of this run (trackers: {used})")
-        options.setdefault(name, {})[option] = _option_value(item, registry.spec(name).cls.config_cls, option, text)
+        try:
+            config_cls = registry.spec(name).cls.config_cls
+        except KeyError as exc:
+            raise CliError(f"--set {item}: {exc.args[0]}") from None
+        options.setdefault(name, {})[option] = _option_value(item, config_cls, option, text)
     for name, overrides in options.items():  # ranges and combinations, as the tracker itself checks them
         try:
             registry.make_config(registry.spec(name).cls, overrides)
@@ -249,7 +254,7 @@ def cmd_batch(args) -> int:
     from .batch_cli import run
 
     try:
-        return run(args, _checkpoint_paths(args))
+        return run(args, _checkpoint_paths(args), _tracker_options(args))
     except ValueError as exc:
         raise CliError(str(exc)) from None
 

@@ -170,7 +170,9 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path):
     for args, message in (([manifest], "line 2: unknown column(s) 'colour'"),
                           ([tmp_path / "nothing.csv"], "nothing.csv: no such file or folder"),
                           ([manifest, "--format", "gif"], "unknown format 'gif'"),
-                          ([manifest, "--jobs", "2", "--ray", "auto"], "--jobs is for local processes")):
+                          ([manifest, "--jobs", "2", "--ray", "auto"], "--jobs is for local processes"),
+                          ([manifest, "--set", "csrt.return_attention=yes"], "return_attention takes bool values"),
+                          ([manifest, "--set", "nope.window=3"], "no tracker named 'nope'")):
         r = subprocess.run([sys.executable, "-m", "trackstudio", "batch", *map(str, args), "--out", str(tmp_path / "o")],
                            capture_output=True, text=True)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
@@ -215,6 +217,29 @@ def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path,
     assert [r.status for r in results] == [batch.DONE] * 3 + [batch.FAILED]
     assert "cannot build tracker 'csrt'" in results[3].error and "padding" in results[3].error
     assert built == [("csrt", None), ("csrt", {"padding": 2})]  # one model for three videos
+
+
+def test_set_options_apply_to_every_video_and_a_jobs_own_config_wins(tmp_path, monkeypatch):
+    from trackstudio.app import batch
+    from trackstudio.app.batch_jobs import VideoJob
+    from trackstudio.trackers import registry
+
+    built, real_build = [], registry.build
+
+    def counting_build(name, **kwargs):
+        built.append((name, kwargs.get("config")))
+        return real_build(name, **kwargs)
+
+    monkeypatch.setattr(registry, "build", counting_build)
+    monkeypatch.setattr(batch, "_pool", None)  # a fresh worker
+    clips = write_batch_clips(tmp_path / "clips", 3, num_frames=5)
+    jobs = [VideoJob(c["name"], str(c["video"]), str(c["prompts"])) for c in clips[:2]]
+    jobs.append(VideoJob("own", str(clips[2]["video"]), str(clips[2]["prompts"]),
+                         configs={"csrt": {"return_attention": False}}))
+    settings = batch.BatchSettings(str(tmp_path / "out"), trackers={"box": "csrt"}, device="cpu",
+                                   frame_progress=False, configs={"csrt": {"return_attention": True}})
+    assert [r.status for r in batch.run_local(jobs, settings)] == [batch.DONE] * 3
+    assert built == [("csrt", {"return_attention": True}), ("csrt", {"return_attention": False})]
 
 
 def _pool_workers(parent_pid: int) -> list[int]:
