@@ -195,9 +195,10 @@ def test_png_results_are_folders_moved_into_place(tmp_path):
     assert len(list((tmp_path / "out" / "clip00").glob("*.png"))) == 5
 
 
-def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path, monkeypatch):
+@pytest.fixture()
+def built_models(monkeypatch) -> list[tuple[str, dict | None]]:
+    """(tracker name, config) of every model a fresh batch worker builds, in order."""
     from trackstudio.app import batch
-    from trackstudio.app.batch_jobs import VideoJob
     from trackstudio.trackers import registry
 
     built, real_build = [], registry.build
@@ -208,6 +209,14 @@ def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path,
 
     monkeypatch.setattr(registry, "build", counting_build)
     monkeypatch.setattr(batch, "_pool", None)  # a fresh worker
+    return built
+
+
+def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path, built_models):
+    from trackstudio.app import batch
+    from trackstudio.app.batch_jobs import VideoJob
+
+    built = built_models
     clips = write_batch_clips(tmp_path / "clips", 4, num_frames=5)
     jobs = [VideoJob(c["name"], str(c["video"]), str(c["prompts"])) for c in clips[:3]]
     jobs.append(VideoJob("odd", str(clips[3]["video"]), str(clips[3]["prompts"]), configs={"csrt": {"padding": 2}}))
@@ -219,19 +228,10 @@ def test_models_are_built_once_per_worker_and_per_video_settings_apply(tmp_path,
     assert built == [("csrt", None), ("csrt", {"padding": 2})]  # one model for three videos
 
 
-def test_set_options_apply_to_every_video_and_a_jobs_own_config_wins(tmp_path, monkeypatch):
+def test_set_options_apply_to_every_video_and_a_jobs_own_config_wins(tmp_path, built_models):
     from trackstudio.app import batch
     from trackstudio.app.batch_jobs import VideoJob
-    from trackstudio.trackers import registry
 
-    built, real_build = [], registry.build
-
-    def counting_build(name, **kwargs):
-        built.append((name, kwargs.get("config")))
-        return real_build(name, **kwargs)
-
-    monkeypatch.setattr(registry, "build", counting_build)
-    monkeypatch.setattr(batch, "_pool", None)  # a fresh worker
     clips = write_batch_clips(tmp_path / "clips", 3, num_frames=5)
     jobs = [VideoJob(c["name"], str(c["video"]), str(c["prompts"])) for c in clips[:2]]
     jobs.append(VideoJob("own", str(clips[2]["video"]), str(clips[2]["prompts"]),
@@ -239,7 +239,7 @@ def test_set_options_apply_to_every_video_and_a_jobs_own_config_wins(tmp_path, m
     settings = batch.BatchSettings(str(tmp_path / "out"), trackers={"box": "csrt"}, device="cpu",
                                    frame_progress=False, configs={"csrt": {"return_attention": True}})
     assert [r.status for r in batch.run_local(jobs, settings)] == [batch.DONE] * 3
-    assert built == [("csrt", {"return_attention": True}), ("csrt", {"return_attention": False})]
+    assert built_models == [("csrt", {"return_attention": True}), ("csrt", {"return_attention": False})]
 
 
 def _pool_workers(parent_pid: int) -> list[int]:
