@@ -9,7 +9,7 @@
     trackstudio render VIDEO ANNOTATIONS --out OUT.mp4 [--side-by-side]
     trackstudio info VIDEO                     describe a video
     trackstudio eval SEQ_DIR...                metrics on sequences with ground truth
-    trackstudio models [list|download|remove|import]
+    trackstudio models [list|options|download|remove|import]
 
 Bad input ends with a one-line message on stderr naming the file or option and exit code 2, never
 a traceback; a bug prints one line and where its traceback was logged (cli_errors.py).
@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", default="box,mask,point")
     _add_tracker_options(p)
 
-    p = sub.add_parser("models", help="list, download, import or remove tracker weights")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "download", "remove", "import"])
+    p = sub.add_parser("models", help="list, download, import or remove tracker weights; a tracker's options")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "options", "download", "remove", "import"],
+                   help="options NAME: the tracker's options and defaults, as --set takes them")
     p.add_argument("name", nargs="?", help="tracker or weights file name")
     p.add_argument("file", nargs="?", help="local file, for import")
     return ap

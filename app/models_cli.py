@@ -210,6 +210,25 @@ def format_table(rows: list[WeightsRow]) -> str:
                      for line in lines)
 
 
+def format_options(name: str) -> str:
+    """A tracker's options with their defaults, one `TRACKER.OPTION=VALUE` line each (VALUE in JSON), as `track`
+    and `batch` take them with --set."""
+    import dataclasses
+    import json
+
+    if not name:
+        raise CliError(f"name a tracker: {', '.join(registry.names())}")
+    try:
+        config_cls = registry.spec(name).cls.config_cls
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    lines = []
+    for field in dataclasses.fields(config_cls):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        lines.append(f"{name}.{field.name}={json.dumps(default, separators=(',', ':'))}")
+    return "\n".join(lines)
+
+
 def run_models(action: str, name: str | None, file: str | None) -> int:
     """The `trackstudio models` sub-command; user errors raise CliError (one line, exit 2)."""
     if action == "list":
@@ -225,6 +244,9 @@ def run_models(action: str, name: str | None, file: str | None) -> int:
         return 0
     if file and action != "import":
         raise CliError(f"`models {action}` takes one name, got an extra argument {file!r}")
+    if action == "options":
+        print(format_options(name or ""))
+        return 0
     weights = find_weights(name or "")
     if action == "download":
         already = is_cached(weights)
@@ -239,5 +261,5 @@ def run_models(action: str, name: str | None, file: str | None) -> int:
         path = import_file(weights, file)
         print(f"{weights.filename}: imported into the cache: {path}")
     else:  # argparse restricts the choices; this guards direct callers
-        raise CliError(f"unknown action {action!r}; use list, download, remove or import")
+        raise CliError(f"unknown action {action!r}; use list, options, download, remove or import")
     return 0

@@ -184,6 +184,30 @@ def test_names_resolve_and_bad_names_are_one_line_errors(cache, capsys):
     assert main(["models", "remove", "test_net.pt", "extra"]) == 2
 
 
+def test_options_lists_each_option_with_its_default_as_set_takes_it(tmp_path, capsys):
+    assert main(["models", "options", "lk"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines == ["lk.return_attention=false", "lk.window=21", "lk.levels=3", "lk.fb_threshold=1.5"]
+    # a line, edited, is what `track --set` takes
+    from synthetic import moving_square_clip, write_frames
+
+    from trackstudio.app.model import AnnotationStore, FrameState
+    from trackstudio.app.model.formats import save_json
+    from trackstudio.app.video import VideoInfo
+
+    frames, boxes = moving_square_clip(num_frames=4)
+    folder = write_frames(frames, tmp_path / "frames")
+    store = AnnotationStore()
+    store.set_state(store.add_object("point").obj_id, 0, FrameState(point=boxes[0][:2] + 6, keyframe=True))
+    save_json(store, VideoInfo(str(folder), 4, 160, 120, 30.0), tmp_path / "p.json")
+    assert main(["track", str(folder), "--prompts", str(tmp_path / "p.json"), "--out", str(tmp_path / "r.json"),
+                 "--quiet", "--point-tracker", "lk", "--set", lines[1].replace("21", "15")]) == 0
+    for bad in (["models", "options", "no-such-tracker"], ["models", "options"]):
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "lk" in err  # the trackers there are
+
+
 def test_format_size():
     assert models_cli.format_size(None) == "?"
     assert models_cli.format_size(512) == "512 B"
