@@ -73,8 +73,8 @@ def _checkpoint_paths(args, names: dict[str, str] | None = None) -> dict[str, st
 
 def _tracker_options(args, names: dict[str, str] | None = None) -> dict[str, dict]:
     """--set TRACKER.OPTION=VALUE options -> {tracker: {option: value}}, each naming a tracker (one of this run's,
-    when `names` is given) and an option of its config; VALUE is read as JSON (640, 0.5, true, "fast"), else taken
-    as a string."""
+    when `names` is given) and an option of its config, checked as the tracker checks them (registry.checked_options);
+    VALUE is read as JSON (640, 0.5, true, "fast"), else taken as a string."""
     from trackstudio.trackers import registry
 
     options: dict[str, dict] = {}
@@ -87,42 +87,16 @@ def _tracker_options(args, names: dict[str, str] | None = None) -> dict[str, dic
             used = ", ".join(f"{kind}: {n}" for kind, n in names.items()) or "none"
             raise CliError(f"--set {item}: {name!r} is not a tracker of this run (trackers: {used})")
         try:
-            config_cls = registry.spec(name).cls.config_cls
-        except KeyError as exc:
-            raise CliError(f"--set {item}: {exc.args[0]}") from None
-        options.setdefault(name, {})[option] = _option_value(item, config_cls, option, text)
-    for name, overrides in options.items():  # ranges and combinations, as the tracker itself checks them
-        try:
-            registry.make_config(registry.spec(name).cls, overrides)
-        except (TypeError, ValueError) as exc:
-            raise CliError(f"--set: {name}: {exc}") from None
-    return options
-
-
-def _option_value(item: str, config_cls, option: str, text: str):
-    """One --set value, read as JSON (else a string) and checked against the option's default: an integer may stand
-    for a float, a list for a tuple, null for an option that may be None."""
-    import dataclasses
-
-    from trackstudio.trackers import registry
-
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    if option not in fields:
-        raise CliError(f"--set {item}: no option {option!r}; the options: {', '.join(sorted(fields))}")
-    field = fields[option]
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        options.setdefault(name, {})[option] = value
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    if isinstance(default, tuple) and isinstance(value, list):
-        value = tuple(value)  # JSON has arrays only
-    if value is None and "None" in str(field.type):  # annotated "float | None"
-        return value
-    if not registry.value_fits(value, default):
-        raise CliError(f"--set {item}: {option} takes {type(default).__name__} values (its default is "
-                       f"{json.dumps(default)}), got {json.dumps(value)}")
-    return value
+        return {name: registry.checked_options(name, overrides) for name, overrides in options.items()}
+    except KeyError as exc:
+        raise CliError(f"--set: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise CliError(f"--set: {exc}") from None
 
 
 def _loads_weights(name: str) -> bool:

@@ -213,20 +213,16 @@ def format_table(rows: list[WeightsRow]) -> str:
 def format_options(name: str) -> str:
     """A tracker's options with their defaults, one `TRACKER.OPTION=VALUE` line each (VALUE in JSON), as `track`
     and `batch` take them with --set."""
-    import dataclasses
     import json
 
     if not name:
         raise CliError(f"name a tracker: {', '.join(registry.names())}")
     try:
-        config_cls = registry.spec(name).cls.config_cls
+        defaults = registry.config_defaults(name)
     except KeyError as exc:
         raise CliError(str(exc.args[0])) from None
-    lines = []
-    for field in dataclasses.fields(config_cls):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        lines.append(f"{name}.{field.name}={json.dumps(default, separators=(',', ':'))}")
-    return "\n".join(lines)
+    return "\n".join(f"{name}.{option}={json.dumps(default, separators=(',', ':'))}"
+                     for option, default in defaults.items())
 
 
 def run_models(action: str, name: str | None, file: str | None) -> int:

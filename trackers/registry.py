@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
+import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -131,7 +132,38 @@ def make_config(cls: type[Tracker], config: TrackerConfig | dict[str, Any] | Non
     return config_cls(**config)
 
 
-def value_fits(value: Any, default: Any) -> bool:
+def config_defaults(name: str) -> dict[str, Any]:
+    """Option -> default of tracker `name`'s config."""
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(spec(name).cls.config_cls)}
+
+
+def checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Option overrides for tracker `name`, checked as a user gives them (command line, window, saved settings): each
+    an option of its config, of its default's type (an int for a float, a list for a tuple, null where the option is
+    annotated `| None`), and all of them together accepted by the config's own checks. -> the overrides (lists as
+    tuples); KeyError for an unknown tracker, ValueError naming the option otherwise."""
+    fields = {f.name: f for f in dataclasses.fields(spec(name).cls.config_cls)}
+    defaults = config_defaults(name)
+    checked = {}
+    for option, value in options.items():
+        if option not in fields:
+            raise ValueError(f"{name} has no option {option!r}; its options: {', '.join(sorted(fields))}")
+        default = defaults[option]
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)  # JSON has arrays only
+        if not (value is None and "None" in str(fields[option].type)) and not _value_fits(value, default):
+            raise ValueError(f"{name}.{option} takes {type(default).__name__} values (its default is "
+                             f"{json.dumps(default)}), got {json.dumps(value)}")
+        checked[option] = value
+    try:
+        make_config(spec(name).cls, checked)  # ranges and combinations, as the tracker checks them
+    except (TypeError, ValueError) as exc:  # TypeError: a check comparing a value it did not expect
+        raise ValueError(f"{name}: {exc}") from None
+    return checked
+
+
+def _value_fits(value: Any, default: Any) -> bool:
     """Whether `value` can stand for an option whose default is `default`: of its type, an int for a float, a bool
     only for a bool; anything where the default is None."""
     if default is None:

@@ -5,8 +5,6 @@ at their defaults here and remain reachable through the command line and the Pyt
 """
 from __future__ import annotations
 
-import dataclasses
-
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
@@ -18,23 +16,17 @@ SPIN_LIMIT = 1_000_000_000
 
 def editable_defaults(name: str) -> dict:
     """Option -> default of the tracker's options that the form edits (bool, int, float or str defaults)."""
-    fields = dataclasses.fields(registry.spec(name).cls.config_cls)
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory() for f in fields}
-    return {option: value for option, value in defaults.items()
+    return {option: value for option, value in registry.config_defaults(name).items()
             if option not in HIDDEN and isinstance(value, (bool, int, float, str))}
 
 
 def checked_options(name: str, options: dict) -> dict:
-    """The options of `options` the tracker has, of its defaults' types, and that its config accepts together;
-    ValueError says what is wrong. (A saved project may hold options of another version's trackers.)"""
-    defaults = editable_defaults(name)
-    for option, value in options.items():
-        if option not in defaults:
-            raise ValueError(f"{name} has no option {option!r}")
-        if not registry.value_fits(value, defaults[option]):
-            raise ValueError(f"{name}.{option} takes {type(defaults[option]).__name__} values, got {value!r}")
-    registry.make_config(registry.spec(name).cls, options)  # the config's own range checks
-    return dict(options)
+    """Options the form edits, checked as the tracker checks them (registry.checked_options); ValueError says what is
+    wrong. (A saved project may hold options of another version's trackers.)"""
+    others = set(options) - set(editable_defaults(name))
+    if others:
+        raise ValueError(f"{name}: not options the window sets: {', '.join(sorted(others))}")
+    return registry.checked_options(name, options)
 
 
 class TrackerOptionsDialog(QDialog):
