@@ -98,6 +98,20 @@ def test_normalize_rgb_accepts_numpy_and_tensors():
         normalize_rgb(torch.zeros(1, 4, 8, 8))
 
 
+def test_a_read_only_frame_is_normalised_without_a_warning():
+    # the frame cache hands out read-only frames; torch.from_numpy warns on those, which reached users of
+    # `trackstudio track` on video at or under the trackers' working size
+    import warnings
+
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[..., 2] = 200
+    expected = normalize_rgb(image)
+    image.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(normalize_rgb(image), expected)
+
+
 def test_bad_out_strides_are_refused():
     with pytest.raises(ValueError, match="out_strides"):
         EfficientNetLite0(pretrained=False, out_strides=(64,))

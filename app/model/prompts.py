@@ -2,7 +2,7 @@
 
 The file formats accept any finite geometry, since tracked results may lie partly or wholly
 outside the frame; a *prompt* must show the tracker something: a box with an area that overlaps
-the frame, a visible point or click on the image, a mask with at least one pixel.
+the frame, a visible point or click on the image (in either pixel convention), a mask with at least one pixel.
 """
 from __future__ import annotations
 
@@ -29,20 +29,25 @@ def prompt_problem(state: FrameState, width: int, height: int) -> tuple[str, str
             return "box", f"the box {_show(state.box)} has no area (x2 must exceed x1, y2 exceed y1)"
         if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
             return "box", f"the box {_show(state.box)} lies entirely outside {frame}"
-    if state.point is not None and not on_image(state.point, width, height):
+    if state.point is not None and not on_image(state.point, width, height, from_corner=True):
         return "point", f"the point {_show(state.point)} lies outside {frame}"
     if state.clicks is not None:
         for i, click in enumerate(state.clicks):
-            if not on_image(click[:2], width, height):
+            if not on_image(click[:2], width, height, from_corner=True):
                 return f"clicks[{i}]", f"the click {_show(click[:2])} lies outside {frame}"
     if state.mask is not None and state.mask.area() == 0:
         return "mask", "the mask is empty (no pixel set)"
     return None
 
 
-def on_image(xy, width: int, height: int) -> bool:
-    """Whether pixel-index coordinates fall on a pixel (pixel 0 spans -0.5..0.5)."""
+def on_image(xy, width: int, height: int, from_corner: bool = False) -> bool:
+    """Whether pixel-index coordinates fall on a pixel (pixel 0 spans -0.5..0.5). from_corner: also where
+    coordinates measured from the image's corner (pixel 0 spans 0..1, as TAP-Vid's and COCO keypoints' do) fall
+    on the image, up to width and height: a file's points may use either convention, and a point on the last
+    pixel must not stop a run."""
     x, y = float(xy[0]), float(xy[1])
+    if from_corner:
+        return -0.5 <= x <= width and -0.5 <= y <= height
     return -0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5
 
 

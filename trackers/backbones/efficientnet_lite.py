@@ -77,7 +77,10 @@ def normalize_rgb(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(rgb, np.ndarray):
         if rgb.ndim not in (3, 4) or rgb.shape[-1] != 3:
             raise ValueError(f"expected RGB image(s) of shape (H, W, 3) or (B, H, W, 3), got {rgb.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(rgb))
+        array = np.ascontiguousarray(rgb)
+        if not array.flags.writeable:  # a cached frame is read-only, which torch.from_numpy warns about to the user
+            array = array.copy()
+        tensor = torch.from_numpy(array)
         tensor = tensor.unsqueeze(0) if tensor.ndim == 3 else tensor
         tensor = tensor.permute(0, 3, 1, 2)
     elif isinstance(rgb, torch.Tensor):
