@@ -196,7 +196,7 @@ def cmd_track(args) -> int:
         raise CliError(f"--out must end in .json or .npz, got {out.name!r}")
     store, ref = _load_annotations(args.prompts)
     _check_writable(out)
-    _check_something_to_track(store, args.prompts, args.allow_empty)
+    _check_something_to_track(store, args.prompts, args.allow_empty, out)
     with _open_video(args.video) as video:
         info = video.info
         if ref is not None and ref.width and ref.height and (ref.width, ref.height) != (info.width, info.height):
@@ -233,12 +233,18 @@ def cmd_batch(args) -> int:
         raise CliError(str(exc)) from None
 
 
-def _check_something_to_track(store, source: str, allow_empty: bool) -> None:
-    """Prompts that would track nothing are refused (a run would overwrite --out with nothing new)."""
+def _check_something_to_track(store, source: str, allow_empty: bool, out: Path) -> None:
+    """Prompts that would track nothing are refused where the run would overwrite `out` with nothing new. A file
+    with no objects at all is a video with nothing to label, which a scripted run over a data set meets: its empty
+    result is written where no file is there yet. Objects without a keyframe are a mistake (entries not marked
+    "keyframe": true) and refused either way."""
     if allow_empty:
         return
     if not store.objects:
-        raise CliError(f"{source}: no objects, so nothing to track (--allow-empty writes the result anyway)")
+        if not out.exists():
+            return
+        raise CliError(f"{source}: no objects, so nothing to track, and {out} would be overwritten with an empty "
+                       "result (--allow-empty writes it anyway)")
     lacking = [obj for obj in store.objects if not store.keyframes(obj.obj_id)]
     if lacking:
         shown = ", ".join(f"{obj.obj_id} ({obj.name})" for obj in lacking[:3]) + (" ..." if len(lacking) > 3 else "")

