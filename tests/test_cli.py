@@ -65,8 +65,8 @@ def test_track_json_fills_every_frame_and_keeps_keyframes(tmp_path, clip_with_pr
 
 
 def test_points_on_the_last_pixel_in_corner_coordinates_are_tracked_not_refused(tmp_path, clip_with_prompts, capsys):
-    # TAP-Vid and COCO keypoints measure from the image's corner, so a query on the last pixel may read up to the
-    # frame's width and height; the judge runs a whole set in one command, so one such point must not stop it
+    # COCO keypoints and normalised coordinates times the frame's size measure from the image's corner, so a query
+    # on the last pixel may read up to the width and height; a scripted run over a data set must not stop there
     folder, _, boxes = clip_with_prompts
     store = AnnotationStore()
     corners = {"far": np.array([160.0, 119.7], np.float32), "near": np.array([-0.5, 0.0], np.float32)}

@@ -157,7 +157,7 @@ def test_prompt_check_agrees_with_the_frame(box, point, visible):
     state = FrameState(point=np.array(point, np.float32), visible=visible)
     problem = prompt_problem(state, WIDTH, HEIGHT)
     p = state.point
-    # on the image in either convention: pixel 0 spans -0.5..0.5 (the project's) or 0..1 (TAP-Vid's, COCO's)
+    # on the image in either convention: pixel 0 spans -0.5..0.5 (the project's) or 0..1 (COCO keypoints')
     on_image = -0.5 <= p[0] <= WIDTH and -0.5 <= p[1] <= HEIGHT
     assert (problem is None) == (on_image or not visible)
     assert problem is None or problem[0] == "point"

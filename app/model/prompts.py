@@ -42,9 +42,9 @@ def prompt_problem(state: FrameState, width: int, height: int) -> tuple[str, str
 
 def on_image(xy, width: int, height: int, from_corner: bool = False) -> bool:
     """Whether pixel-index coordinates fall on a pixel (pixel 0 spans -0.5..0.5). from_corner: also where
-    coordinates measured from the image's corner (pixel 0 spans 0..1, as TAP-Vid's and COCO keypoints' do) fall
-    on the image, up to width and height: a file's points may use either convention, and a point on the last
-    pixel must not stop a run."""
+    coordinates measured from the image's corner (pixel 0 spans 0..1, as COCO keypoints and normalised
+    coordinates times the frame's size give) fall on the image, up to width and height: a file's points may use
+    either convention, and a point on the last pixel must not stop a run."""
     x, y = float(xy[0]), float(xy[1])
     if from_corner:
         return -0.5 <= x <= width and -0.5 <= y <= height
