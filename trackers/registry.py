@@ -134,8 +134,11 @@ def make_config(cls: type[Tracker], config: TrackerConfig | dict[str, Any] | Non
 
 def config_defaults(name: str) -> dict[str, Any]:
     """Option -> default of tracker `name`'s config."""
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(spec(name).cls.config_cls)}
+    return {f.name: _default(f) for f in dataclasses.fields(spec(name).cls.config_cls)}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 def checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -143,13 +146,13 @@ def checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     an option of its config, of its default's type (an int for a float, a list for a tuple, null where the option is
     annotated `| None`), and all of them together accepted by the config's own checks. -> the overrides (lists as
     tuples); KeyError for an unknown tracker, ValueError naming the option otherwise."""
-    fields = {f.name: f for f in dataclasses.fields(spec(name).cls.config_cls)}
-    defaults = config_defaults(name)
+    cls = spec(name).cls
+    fields = {f.name: f for f in dataclasses.fields(cls.config_cls)}
     checked = {}
     for option, value in options.items():
         if option not in fields:
             raise ValueError(f"{name} has no option {option!r}; its options: {', '.join(sorted(fields))}")
-        default = defaults[option]
+        default = _default(fields[option])
         if isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)  # JSON has arrays only
         if not (value is None and "None" in str(fields[option].type)) and not _value_fits(value, default):
@@ -157,7 +160,7 @@ def checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
                              f"{json.dumps(default)}), got {json.dumps(value)}")
         checked[option] = value
     try:
-        make_config(spec(name).cls, checked)  # ranges and combinations, as the tracker checks them
+        make_config(cls, checked)  # ranges and combinations, as the tracker checks them
     except (TypeError, ValueError) as exc:  # TypeError: a check comparing a value it did not expect
         raise ValueError(f"{name}: {exc}") from None
     return checked
