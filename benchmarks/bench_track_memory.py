@@ -1,7 +1,7 @@
 """Peak RAM of the command users run, `trackstudio track`, against clip length and object count.
 
     .venv/bin/python benchmarks/bench_track_memory.py [--lengths 100,1000] [--objects 1,10,100,300]
-        [--video] [--mask-tracker sam2-lite] [--keep DIR]
+        [--kind mask|box|point] [--video] [--mask-tracker sam2-lite] [--keep DIR]
 
 Each figure is one child process `python -m trackstudio track CLIP --prompts P.json --out R.json
 --device cpu --quiet`; its peak resident size comes from the kernel (`os.wait4`'s ru_maxrss of
@@ -10,7 +10,7 @@ that child alone), so the figures do not depend on how busy the machine is.
 - length: the DAVIS-2016 training clip `bear` (854x480) played back and forth to each length as a
   folder of links to its JPEGs (`--video`: also as an mp4 file read through PyAV), one mask prompt
   (its ground truth) on frame 0. Flat in length means the 1,000-frame figure is within 1.3x of the
-  100-frame one.
+  100-frame one. `--kind box` prompts the mask's tight box instead, `--kind point` 16 points on the mask.
 - objects: a 2-frame clip (bear's first two frames) with N mask objects prompted on frame 0, cells
   of a 20 x 15 grid (300 cells); MB per extra object is the slope against the 1-object run.
 """
@@ -29,9 +29,12 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from trackstudio.trackers import mask_to_box
+
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "train" / "davis2016_train" / "bear"
 GRID_COLS, GRID_ROWS = 20, 15
+POINTS_PER_MASK = 16
 
 
 def rle(mask: np.ndarray) -> dict:
@@ -39,10 +42,21 @@ def rle(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
 
 
-def write_prompts(path: Path, masks: list[np.ndarray], num_frames: int) -> None:
+def write_prompts(path: Path, masks: list[np.ndarray], num_frames: int, kind: str = "mask") -> None:
+    """One object a mask (its mask, its tight box, or POINTS_PER_MASK points on it for kind "point")."""
     height, width = masks[0].shape
-    objects = [{"id": i + 1, "name": f"mask{i + 1}", "kind": "mask",
-                "frames": {"0": {"mask": rle(m), "keyframe": True}}} for i, m in enumerate(masks)]
+    objects = []
+    for m in masks:
+        if kind == "point":
+            ys, xs = np.nonzero(m)
+            picks = np.linspace(0, len(xs) - 1, POINTS_PER_MASK).astype(int)
+            entries = [{"point": [float(xs[i]), float(ys[i])], "keyframe": True} for i in picks]
+        elif kind == "box":
+            entries = [{"box": [float(v) for v in mask_to_box(m)], "keyframe": True}]
+        else:
+            entries = [{"mask": rle(m), "keyframe": True}]
+        objects += [{"id": obj_id, "name": f"{kind}{obj_id}", "kind": kind, "frames": {"0": e}}
+                    for obj_id, e in enumerate(entries, len(objects) + 1)]
     path.write_text(json.dumps({"format": "trackstudio", "version": 1,
                                 "video": {"num_frames": num_frames, "width": width, "height": height},
                                 "objects": objects}))
@@ -102,6 +116,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="100,1000", help="clip lengths in frames; empty: skip")
     ap.add_argument("--objects", default="1,10,100,300", help="object counts on a 2-frame clip; empty: skip")
+    ap.add_argument("--kind", choices=("mask", "box", "point"), default="mask", help="what the length runs prompt")
     ap.add_argument("--video", action="store_true", help="also time the lengths as mp4 files")
     ap.add_argument("--mask-tracker", default=None)
     ap.add_argument("--keep", help="write the clips and results here (kept) instead of a temporary folder")
@@ -120,7 +135,7 @@ def main() -> None:
         for n in lengths:
             folder = make_folder(root, n)
             prompts = root / f"prompts_{n}.json"
-            write_prompts(prompts, [first], n)
+            write_prompts(prompts, [first], n, args.kind)
             clips = [("folder", folder)] + ([("mp4", make_video(root, folder))] if args.video else [])
             for kind, clip in clips:
                 mb, seconds = peak_rss_mb(clip, prompts, root / f"result_{kind}_{n}.json", extra)
