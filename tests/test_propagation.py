@@ -232,7 +232,7 @@ def test_a_clicked_keyframe_with_nothing_to_track_around_it_gets_its_mask_too(cl
         assert store.keyframes(obj_id) == list(range(len(video))) and store.frames(obj_id) == list(range(len(video)))
 
 
-def test_a_walk_hands_the_heaps_free_pages_back_every_release_every_steps(clip, monkeypatch):
+def test_a_walk_hands_free_heap_pages_back_at_a_fixed_step_interval(clip, monkeypatch):
     # the results kept while walking fragment the heap that trackers/alloc.py never trims: one box on 854x480 video
     # held 1,021 MB at 3,000 frames against 727 at 300 before the walk released the free pages now and then
     from trackstudio.app import propagation
