@@ -18,7 +18,7 @@ from pathlib import Path
 from trackstudio.app.model import Project
 from trackstudio.app.model.schema import objects_to_json
 from trackstudio.app.video import VIDEO_EXTENSIONS
-from trackstudio.app.video.folders import list_images
+from trackstudio.app.video.folders import holds_images
 
 MANIFEST_COLUMNS = ("video", "prompts", "name", "box_tracker", "mask_tracker", "point_tracker", "device", "config")
 PROMPT_SUFFIXES = (".json", ".tsproj")
@@ -112,7 +112,7 @@ def _folder_jobs(folder: Path) -> list[VideoJob]:
         if path.name.startswith("."):
             continue
         is_video = path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
-        if is_video or (path.is_dir() and list_images(path)):
+        if is_video or (path.is_dir() and holds_images(path)):
             name = _stem(str(path))
             prompts = next((folder / f"{name}{s}" for s in PROMPT_SUFFIXES if (folder / f"{name}{s}").exists()),
                            folder / f"{name}.json")  # missing: that video fails with "no such file"

@@ -175,6 +175,21 @@ def test_image_folder_in_natural_order(tmp_path):
     assert sorted(["f10.jpg", "f2.jpg", "F1.jpg"], key=natural_key) == ["F1.jpg", "f2.jpg", "f10.jpg"]
 
 
+def test_an_image_folder_s_frames_are_its_images_of_the_most_common_format(tmp_path):
+    # a preview in another format beside the frames is not read as a frame among them (natural order would put
+    # cover.png between frame1.jpg and frame2.jpeg otherwise); .jpg and .jpeg are one format
+    for frame_idx, ext in ((0, "jpg"), (1, "jpg"), (2, "jpeg")):
+        cv2.imwrite(str(tmp_path / f"frame{frame_idx}.{ext}"), coded_frame(frame_idx))
+    cv2.imwrite(str(tmp_path / "frame1_cover.png"), coded_frame(7))
+    with open_video(tmp_path) as src:
+        assert len(src) == 3 and [frame_index(src[i]) for i in range(3)] == [0, 1, 2]
+    # a mask beside each frame: as many of each format, so which are the frames is not guessed
+    for frame_idx in (0, 2):
+        cv2.imwrite(str(tmp_path / f"frame{frame_idx}_mask.png"), coded_frame(frame_idx))
+    with pytest.raises(VideoError, match=r"as many \.(jpg|png) as \.(jpg|png) images \(3 each\)"):
+        open_video(tmp_path)
+
+
 def test_image_folder_errors_name_the_file(tmp_path):
     with pytest.raises(VideoError, match="holds no images"):
         open_video(tmp_path)

@@ -17,13 +17,34 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def holds_images(folder: Path) -> bool:
+    """Whether the folder holds any image file (then it is a video, or a clear error when opened)."""
+    return next(_image_files(folder), None) is not None
+
+
+def _image_files(folder: Path):
+    return (p for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file())
+
+
+# extensions of one image format: a folder's frames are of one format (see list_images)
+_FORMAT_OF = {".jpeg": ".jpg", ".tiff": ".tif"}
+
+
 def list_images(folder: Path) -> list[Path]:
-    """The folder's image files in natural order, skipping hidden files (.DS_Store, ._frame.jpg)."""
-    images = [
-        p for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    ]
-    return sorted(images, key=lambda p: natural_key(p.name))
+    """The folder's frames in natural order: its image files of the format most of them have, skipping hidden files
+    (.DS_Store, ._frame.jpg): a preview or cover image beside the frames in another format would otherwise be read
+    as a frame among them. Where two formats are equally many (a mask beside each frame: 00000.jpg, 00000.png, ...),
+    which are the frames cannot be told, and that is an error."""
+    by_format: dict[str, list[Path]] = {}
+    for path in _image_files(folder):
+        by_format.setdefault(_FORMAT_OF.get(path.suffix.lower(), path.suffix.lower()), []).append(path)
+    counts = sorted(((len(paths), ext) for ext, paths in by_format.items()), reverse=True)
+    if len(counts) > 1 and counts[0][0] == counts[1][0]:
+        raise VideoError(f"{folder}: the folder holds as many {counts[0][1]} as {counts[1][1]} images "
+                         f"({counts[0][0]} each), so which are the frames is unclear; move one kind elsewhere")
+    frames = by_format[counts[0][1]] if counts else []
+    return sorted(frames, key=lambda p: natural_key(p.name))
 
 
 def read_image(path: Path) -> np.ndarray:
