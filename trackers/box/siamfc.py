@@ -434,12 +434,7 @@ class SiamFCBase(SequentialTracker):
             if target.aligner is not None:
                 target.center, size = self._blend_alignment(target, self._gray(frame), size)
             self._set_size(target, size, (height, width))
-            target.lost_frames = 0
-            # the part of the target inside the frame is what a box can show
-            self._boxes[obj_id] = np.clip(cxcywh_to_box(target.center, target.size), 0,
-                                          [width, height, width, height]).astype(np.float32)
-            if target.bank.wants_update(self.update_policy, located.confidence):
-                target.bank.add(self._template(frame, target), self.update_policy)
+            self._found(obj_id, target, frame, located.confidence)
         else:
             if not lost_before and cfg.reentry_reach > 0.0:
                 target.exit_sides = touched_sides(self._boxes[obj_id], frame.shape[:2], cfg.exit_margin)
@@ -466,6 +461,16 @@ class SiamFCBase(SequentialTracker):
             return True
         gaps = edge_gaps(np.concatenate([center, center]), frame_hw)[list(target.exit_sides)]
         return bool(gaps.min() <= self.config.reentry_reach * target.size.max())
+
+    def _found(self, obj_id: int, target: _Target, frame: np.ndarray, confidence: float) -> None:
+        """A target found on this frame at its new centre and size: its box, and its template bank's update."""
+        height, width = frame.shape[:2]
+        target.lost_frames = 0
+        # the part of the target inside the frame is what a box can show
+        self._boxes[obj_id] = np.clip(cxcywh_to_box(target.center, target.size), 0,
+                                      [width, height, width, height]).astype(np.float32)
+        if target.bank.wants_update(self.update_policy, confidence):
+            target.bank.add(self._template(frame, target), self.update_policy)
 
     def _set_size(self, target: _Target, size: np.ndarray, frame_hw: tuple[int, int]) -> None:
         """New target size, clamped to [MIN_SIDE_PX, frame size]; crop sides follow it. With

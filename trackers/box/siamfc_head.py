@@ -163,11 +163,7 @@ class SiamFCHeadTracker(SiamFCEffNetTracker):
             target.velocity = 0.5 * target.velocity + 0.5 * (new_center - before[0]) if not lost_before else np.zeros(2)
             target.center = new_center
             self._set_size(target, (1 - weight) * size + weight * refined_size, (height, width))
-            target.lost_frames = 0
-            self._boxes[obj_id] = np.clip(cxcywh_to_box(target.center, target.size), 0,
-                                          [width, height, width, height]).astype(np.float32)
-            if target.bank.wants_update(self.update_policy, located.confidence):
-                target.bank.add(self._template(frame, target), self.update_policy)
+            self._found(obj_id, target, frame, located.confidence)
         else:
             target.center, target.size = before
             target.lost_frames += 1
