@@ -177,7 +177,7 @@ def test_image_folder_in_natural_order(tmp_path):
 
 def test_an_image_folder_s_frames_are_its_images_of_the_most_common_format(tmp_path):
     # a preview in another format beside the frames is not read as a frame among them (natural order would put
-    # cover.png between frame1.jpg and frame2.jpeg otherwise); .jpg and .jpeg are one format
+    # frame1_cover.png between frame1.jpg and frame2.jpeg otherwise); .jpg and .jpeg are one format
     for frame_idx, ext in ((0, "jpg"), (1, "jpg"), (2, "jpeg")):
         cv2.imwrite(str(tmp_path / f"frame{frame_idx}.{ext}"), coded_frame(frame_idx))
     cv2.imwrite(str(tmp_path / "frame1_cover.png"), coded_frame(7))
