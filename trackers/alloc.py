@@ -17,21 +17,20 @@ import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_applied = False
-_libc: ctypes.CDLL | None = None
+_libc: ctypes.CDLL | None = None  # glibc, once tune_allocator has tuned it
 
 
 def tune_allocator() -> bool:
-    global _applied, _libc
-    if _applied or not sys.platform.startswith("linux"):
-        return _applied
+    global _libc
+    if _libc is not None or not sys.platform.startswith("linux"):
+        return _libc is not None
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # musl or an unusual libc: nothing to tune
         return False
     libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
     libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    _applied, _libc = True, libc
+    _libc = libc
     return True
 
 
