@@ -212,7 +212,7 @@ class _Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per walk step
     gone: bool = False  # left the frame: hidden until its query patch fits again, on reenter_fits frames in a row
     fits_while_gone: int = 0  # consecutive frames the query patch fitted while gone
-    last_fits: list = field(default_factory=list)  # [(point, walk position)] of its last two patch fits, oldest first
+    last_fits: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (point, walk position) of its last two fits
 
     def __post_init__(self):
         if self.trusted_feat is None:
