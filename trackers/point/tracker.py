@@ -190,12 +190,13 @@ def _carried_out(track: "_Track", p: int, width: int, height: int, point: np.nda
     if track.last_seen is not None and abs(p - track.last_seen[1]) <= OUT_OF_VIEW_STEPS:
         if not _inside(track.last_seen[0] + track.velocity * abs(p - track.last_seen[1]), width, height):
             return True
+    if len(track.last_fits) < 2:
+        return False
+    (before, p_before), (last, p_last) = track.last_fits
+    if p_last - p_before > EXIT_FIT_GAP or p - p_last > EXIT_FIT_AGE:
+        return False
     at_border = np.any(np.minimum(point, np.array([width - 1, height - 1]) - point) < near)
-    if at_border and len(track.last_fits) == 2:
-        (before, p_before), (last, p_last) = track.last_fits
-        if p_last - p_before <= EXIT_FIT_GAP and p - p_last <= EXIT_FIT_AGE:
-            return not _inside(last + (last - before) * ((p - p_last) / (p_last - p_before)), width, height)
-    return False
+    return bool(at_border) and not _inside(last + (last - before) * ((p - p_last) / (p_last - p_before)), width, height)
 
 
 @dataclass
