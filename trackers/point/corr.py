@@ -18,20 +18,21 @@ def feature_pyramid(fmaps: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return [level.permute(0, 2, 3, 1).contiguous() for level in pyramid]
 
 
-def _gather_grid(fmap: torch.Tensor, corner: torch.Tensor, size: int) -> torch.Tensor:
-    """Features on the size x size integer grid whose top-left cell is `corner`.
-    fmap (M, h, w, C) channels-last; corner (M, N, 2) long (x, y) -> (M, N, size, size, C), zeros
-    outside the map."""
+def _gather_grid(fmap: torch.Tensor, corner: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features on the size x size integer grid whose top-left cell is `corner`, and where that grid lies on the map.
+    fmap (M, h, w, C) channels-last; corner (M, N, 2) long (x, y) -> features (M, N, size, size, C), the map's edge
+    cells where the grid reaches past it, and inside (M, N, size, size) bool. The caller zeroes what lies outside
+    on whichever is smaller, the features or what it makes of them."""
     M, h, w, C = fmap.shape
     steps = torch.arange(size, device=fmap.device)
     xs = corner[..., 0, None] + steps  # (M, N, size)
     ys = corner[..., 1, None] + steps
     inside = ((xs >= 0) & (xs < w))[:, :, None, :] & ((ys >= 0) & (ys < h))[:, :, :, None]
     index = ys.clamp(0, h - 1)[:, :, :, None] * w + xs.clamp(0, w - 1)[:, :, None, :]  # (M, N, size, size)
-    N = corner.shape[1]
-    rows = torch.arange(M, device=fmap.device)[:, None]
-    gathered = fmap.reshape(M, h * w, C)[rows, index.reshape(M, -1)].reshape(M, N, size, size, C)
-    return gathered * inside[..., None]
+    index = index + (torch.arange(M, device=fmap.device) * (h * w)).view(M, 1, 1, 1)
+    # rows of the flattened maps: index_select copies whole rows, about 3x faster than indexing with two tensors
+    gathered = fmap.reshape(M * h * w, C).index_select(0, index.reshape(-1))
+    return gathered.reshape(M, corner.shape[1], size, size, C), inside
 
 
 def _bilinear(values: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
@@ -51,8 +52,8 @@ def sample_features(fmap: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Bilinear features at points: fmap (M, h, w, C) channels-last, coords (M, P, 2) in cell units
     (cell centres at integers) -> (M, P, C); zeros outside the map."""
     base = coords.floor()
-    grid = _gather_grid(fmap, base.long(), 2)  # (M, P, 2, 2, C)
-    return _bilinear(grid, coords - base)[:, :, 0, 0]
+    grid, inside = _gather_grid(fmap, base.long(), 2)  # (M, P, 2, 2, C)
+    return _bilinear(grid * inside[..., None], coords - base)[:, :, 0, 0]
 
 
 def _level_coords(coords: torch.Tensor, level: int) -> torch.Tensor:
@@ -77,8 +78,8 @@ def correlation_pyramid(pyramid: list[torch.Tensor], coords: torch.Tensor, track
     for level, fmap in enumerate(pyramid):
         centres = _level_coords(coords, level)
         base = centres.floor()
-        grid = _gather_grid(fmap, base.long() - radius, size)  # (M, N, size, size, C)
-        corr = torch.einsum("mnijc,mnc->mnij", grid, track_feats)
+        grid, inside = _gather_grid(fmap, base.long() - radius, size)  # (M, N, size, size, C)
+        corr = torch.einsum("mnijc,mnc->mnij", grid, track_feats) * inside  # zero beyond the map
         out.append(_bilinear(corr, centres - base).reshape(M, N, -1))
     return torch.cat(out, -1) / C**0.5
 
