@@ -280,8 +280,12 @@ class TransformerPointTracker(Tracker):
         sx, sy, size = self._scale()
         scale = np.array([sx, sy], np.float32)  # internal pixels per video pixel
         work_size = self._work_size()
-        work = np.array([work_size[1] / self.frames[0].shape[1], work_size[0] / self.frames[0].shape[0]], np.float32)
+        height, width = self.frames[0].shape[:2]
+        frame_wh = (width, height)
+        work = np.array([work_size[1] / width, work_size[0] / height], np.float32)
         work_scale = scale / work  # internal pixels per pixel of the frames Lucas-Kanade and the fits work on
+        # a patch's width in video pixels: how near the border an estimate waits for `_carried_out`
+        near_border = 2.0 * (self.config.align_half_size or 0) / np.array([work_size[1] / width, work_size[0] / height])
         window, stride = self.config.window, self.config.window // 2
         inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
         tracks: list[_Track] = []
@@ -322,7 +326,8 @@ class TransformerPointTracker(Tracker):
                 if tracks:
                     heat = (attention_heatmap(inputs[p][0][0][0], self.model.corr_proj(feats[i])).cpu().numpy()
                             if self.config.return_attention else None)
-                    visible = self._visible(tracks, coords[p] / scale, aligned[p], vis[i], conf[i], p, aligner)
+                    visible = self._visible(tracks, coords[p] / scale, aligned[p], vis[i], conf[i], p, aligner,
+                                           frame_wh, near_border)
                     for n, track in enumerate(tracks):
                         if p < track.start_pos:
                             continue
@@ -350,16 +355,15 @@ class TransformerPointTracker(Tracker):
                 anchors.pop(p, None)
             pos = report_until
 
-    def _visible(self, tracks, points, aligned, vis, conf, p, aligner) -> np.ndarray:
+    def _visible(self, tracks, points, aligned, vis, conf, p, aligner, frame_wh, near_border) -> np.ndarray:
         """(N,) what to report visible on walk position p (points (N, 2) in original pixels), and
         each track's state updated: a point that left the frame (its estimate, or where its motion
         when last seen, at most OUT_OF_VIEW_STEPS ago, carries it, is outside) is hidden until its query
         patch fits again on `reenter_fits` frames in a row; a shown point stays shown while its patch
         alignment holds or the model sees it; a hidden one needs its alignment, a re-detection or a
-        confident visibility to come back."""
-        height, width = self.frames[0].shape[:2]
-        work_h, work_w = self._work_size()
-        near_border = 2.0 * (self.config.align_half_size or 0) / np.array([work_w / width, work_h / height])
+        confident visibility to come back. frame_wh: the video's (width, height); near_border: (2,) how near
+        its border an estimate waits (`_carried_out`), in video pixels."""
+        width, height = frame_wh
         seen = aligned | ((vis >= self.config.visibility_threshold) & (conf >= self.config.confidence_threshold))
         visible = np.zeros(len(tracks), bool)
         for n, track in enumerate(tracks):
