@@ -282,10 +282,10 @@ class TransformerPointTracker(Tracker):
         work_size = self._work_size()
         height, width = self.frames[0].shape[:2]
         frame_wh = (width, height)
-        work = np.array([work_size[1] / width, work_size[0] / height], np.float32)
+        work = np.array([work_size[1] / width, work_size[0] / height], np.float32)  # work pixels per video pixel
         work_scale = scale / work  # internal pixels per pixel of the frames Lucas-Kanade and the fits work on
         # a patch's width in video pixels: how near the border an estimate waits for `_carried_out`
-        near_border = 2.0 * (self.config.align_half_size or 0) / np.array([work_size[1] / width, work_size[0] / height])
+        near_border = 2.0 * (self.config.align_half_size or 0) * np.array([width / work_size[1], height / work_size[0]])
         window, stride = self.config.window, self.config.window // 2
         inputs: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}  # walk position -> frame inputs
         tracks: list[_Track] = []
